@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages RedRock needs on Debian/Ubuntu, when missing:
+#   (no argument)  what building needs: clang and libclang (RocksDB's bindings)
+#   --test         also redis-server and redis-tools (the differential tests'
+#                  oracle, redis-cli and redis-benchmark)
+set -euo pipefail
+
+packages=()
+command -v clang >/dev/null 2>&1 || packages+=(clang)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || packages+=(libclang-dev)
+if [ "${1:-}" = "--test" ]; then
+  command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+  command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+fi
+
+if [ ${#packages[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: please install: ${packages[*]} (no apt-get here)" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "install-deps: installing ${packages[*]}" >&2
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${packages[@]}"
+# The Debian redis-server package starts a service on 6379; tests start
+# their own servers on free ports and do not need it.

@@ -1,0 +1,269 @@
+//! Metadata values: one per user key, in the metadata CF.
+//!
+//! ```text
+//! flags u8 (low 4 bits: type, high 4 bits: format version) | expire-at ms u64 (0 = none)
+//! string:      | raw value bytes
+//! collections: | version u64 | size u64 [| list head u64 | list tail u64]
+//! ```
+
+use std::fmt;
+
+/// The format version written into the high bits of the flags byte.
+pub const FORMAT_VERSION: u8 = 1;
+
+const HEADER_LEN: usize = 9;
+
+/// The Redis data type of a key, as stored in the low bits of the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataType {
+    String = 1,
+    Hash = 2,
+    List = 3,
+    Set = 4,
+    ZSet = 5,
+}
+
+impl DataType {
+    fn from_bits(bits: u8) -> Option<DataType> {
+        Some(match bits {
+            1 => DataType::String,
+            2 => DataType::Hash,
+            3 => DataType::List,
+            4 => DataType::Set,
+            5 => DataType::ZSet,
+            _ => return None,
+        })
+    }
+
+    /// The name TYPE replies with.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::String => "string",
+            DataType::Hash => "hash",
+            DataType::List => "list",
+            DataType::Set => "set",
+            DataType::ZSet => "zset",
+        }
+    }
+
+    /// Whether keys of this type keep their members as sub-keys.
+    pub fn is_collection(self) -> bool {
+        self != DataType::String
+    }
+}
+
+/// Why a stored value could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooShort,
+    UnknownType(u8),
+    UnknownFormat(u8),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooShort => write!(f, "metadata value is truncated"),
+            DecodeError::UnknownType(t) => write!(f, "metadata has unknown type {t}"),
+            DecodeError::UnknownFormat(v) => write!(f, "metadata has unknown format version {v}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The part of a metadata value every type shares: enough to answer TYPE,
+/// TTL and EXISTS without decoding the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetadataHeader {
+    pub data_type: DataType,
+    /// Absolute expiry in Unix milliseconds; 0 means no expiry.
+    pub expire_at_ms: u64,
+}
+
+impl MetadataHeader {
+    /// Decodes the header at the start of a metadata value and returns it
+    /// with the rest of the value.
+    pub fn decode(value: &[u8]) -> Result<(MetadataHeader, &[u8]), DecodeError> {
+        if value.len() < HEADER_LEN {
+            return Err(DecodeError::TooShort);
+        }
+        let flags = value[0];
+        let format = flags >> 4;
+        if format != FORMAT_VERSION {
+            return Err(DecodeError::UnknownFormat(format));
+        }
+        let data_type =
+            DataType::from_bits(flags & 0x0f).ok_or(DecodeError::UnknownType(flags & 0x0f))?;
+        let expire_at_ms = u64::from_be_bytes(value[1..9].try_into().expect("8 bytes"));
+        Ok((
+            MetadataHeader {
+                data_type,
+                expire_at_ms,
+            },
+            &value[HEADER_LEN..],
+        ))
+    }
+
+    /// Whether the key is logically gone at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push((FORMAT_VERSION << 4) | self.data_type as u8);
+        out.extend_from_slice(&self.expire_at_ms.to_be_bytes());
+    }
+}
+
+/// The decoded metadata of a collection key (hash, set, zset, list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    pub header: MetadataHeader,
+    /// The incarnation of the key; its sub-keys carry it in their prefix.
+    pub version: u64,
+    /// The number of members.
+    pub size: u64,
+    /// Lists only: index of the first element.
+    pub head: u64,
+    /// Lists only: one past the index of the last element.
+    pub tail: u64,
+}
+
+/// Where list indexes start, so that both ends can grow.
+pub const LIST_INITIAL_INDEX: u64 = 1 << 63;
+
+impl Metadata {
+    /// Fresh metadata for a new, empty collection.
+    pub fn new(data_type: DataType, version: u64) -> Metadata {
+        Metadata {
+            header: MetadataHeader {
+                data_type,
+                expire_at_ms: 0,
+            },
+            version,
+            size: 0,
+            head: LIST_INITIAL_INDEX,
+            tail: LIST_INITIAL_INDEX,
+        }
+    }
+
+    /// Encodes a string value's metadata: the header followed by the bytes.
+    pub fn encode_string(expire_at_ms: u64, value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + value.len());
+        MetadataHeader {
+            data_type: DataType::String,
+            expire_at_ms,
+        }
+        .encode_into(&mut out);
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// Decodes a collection's metadata; strings have no body to decode.
+    pub fn decode(value: &[u8]) -> Result<Metadata, DecodeError> {
+        let (header, rest) = MetadataHeader::decode(value)?;
+        let mut meta = Metadata::new(header.data_type, 0);
+        meta.header = header;
+        if !header.data_type.is_collection() {
+            return Ok(meta);
+        }
+        let field = |i: usize| -> Result<u64, DecodeError> {
+            rest.get(i * 8..i * 8 + 8)
+                .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+                .ok_or(DecodeError::TooShort)
+        };
+        meta.version = field(0)?;
+        meta.size = field(1)?;
+        if header.data_type == DataType::List {
+            meta.head = field(2)?;
+            meta.tail = field(3)?;
+        }
+        Ok(meta)
+    }
+
+    /// Encodes a collection's metadata.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + 32);
+        self.header.encode_into(&mut out);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&self.size.to_be_bytes());
+        if self.header.data_type == DataType::List {
+            out.extend_from_slice(&self.head.to_be_bytes());
+            out.extend_from_slice(&self.tail.to_be_bytes());
+        }
+        out
+    }
+}
+
+impl MetadataHeader {
+    /// Rewrites the expiry of an encoded metadata value in place, whatever
+    /// its type, so EXPIRE costs the same for a string and a huge collection.
+    /// The value must have been accepted by [`MetadataHeader::decode`].
+    pub fn rewrite_expire(value: &mut [u8], expire_at_ms: u64) {
+        value[1..HEADER_LEN].copy_from_slice(&expire_at_ms.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_collection_type() -> impl Strategy<Value = DataType> {
+        prop_oneof![
+            Just(DataType::Hash),
+            Just(DataType::List),
+            Just(DataType::Set),
+            Just(DataType::ZSet),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn string_metadata_round_trips(expire in any::<u64>(), value in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let encoded = Metadata::encode_string(expire, &value);
+            let (header, rest) = MetadataHeader::decode(&encoded).unwrap();
+            prop_assert_eq!(header.data_type, DataType::String);
+            prop_assert_eq!(header.expire_at_ms, expire);
+            prop_assert_eq!(rest, &value[..]);
+        }
+
+        #[test]
+        fn collection_metadata_round_trips(t in any_collection_type(), expire in any::<u64>(), version in any::<u64>(), size in any::<u64>(), head in any::<u64>(), tail in any::<u64>()) {
+            let mut meta = Metadata::new(t, version);
+            meta.header.expire_at_ms = expire;
+            meta.size = size;
+            if t == DataType::List {
+                meta.head = head;
+                meta.tail = tail;
+            }
+            prop_assert_eq!(Metadata::decode(&meta.encode()).unwrap(), meta);
+        }
+
+        #[test]
+        fn expire_rewrite_keeps_the_rest(t in any_collection_type(), version in any::<u64>(), size in any::<u64>(), expire in any::<u64>()) {
+            let mut meta = Metadata::new(t, version);
+            meta.size = size;
+            let mut encoded = meta.encode();
+            MetadataHeader::rewrite_expire(&mut encoded, expire);
+            meta.header.expire_at_ms = expire;
+            prop_assert_eq!(Metadata::decode(&encoded).unwrap(), meta);
+        }
+    }
+
+    #[test]
+    fn garbage_is_rejected_not_misread() {
+        assert_eq!(MetadataHeader::decode(&[0x11]), Err(DecodeError::TooShort));
+        assert_eq!(
+            MetadataHeader::decode(&[0x1f, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(DecodeError::UnknownType(0xf))
+        );
+        assert_eq!(
+            MetadataHeader::decode(&[0x21, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(DecodeError::UnknownFormat(2))
+        );
+        let hash = Metadata::new(DataType::Hash, 7).encode();
+        assert_eq!(Metadata::decode(&hash[..12]), Err(DecodeError::TooShort));
+    }
+}

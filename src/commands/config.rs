@@ -1,0 +1,81 @@
+//! CONFIG subcommands.
+
+use super::Ctx;
+use crate::config::{rewrite as rewrite_file, DIRECTIVES};
+use crate::error::{Error, Result};
+use crate::glob::glob_match;
+use crate::protocol::Reply;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let config = ctx.server.config.snapshot();
+    let pairs = DIRECTIVES
+        .iter()
+        .filter(|d| {
+            argv[2..]
+                .iter()
+                .any(|pattern| glob_match(pattern, d.name.as_bytes(), true))
+        })
+        .map(|d| (Reply::bulk(d.name), Reply::bulk((d.get)(&config))))
+        .collect();
+    Ok(Reply::Map(pairs))
+}
+
+pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    if !argv.len().is_multiple_of(2) {
+        return Err(Error::err(
+            "wrong number of arguments for 'config|set' command",
+        ));
+    }
+    let pairs: Vec<(String, String)> = argv[2..]
+        .chunks(2)
+        .map(|p| {
+            (
+                String::from_utf8_lossy(&p[0]).into_owned(),
+                String::from_utf8_lossy(&p[1]).into_owned(),
+            )
+        })
+        .collect();
+    ctx.server.config.set(&pairs).map_err(Error::coded)?;
+    let level = ctx.server.config.read().log_level.clone();
+    crate::logging::set_level(&level);
+    Ok(Reply::ok())
+}
+
+pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    let Some(path) = ctx.server.config.file() else {
+        return Err(Error::err("The server is running without a config file"));
+    };
+    rewrite_file(path, &ctx.server.config.snapshot())
+        .map_err(|e| Error::err(format!("Rewriting config file: {e}")))?;
+    Ok(Reply::ok())
+}
+
+pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    ctx.server.stats.reset();
+    ctx.server.storage.expired_keys.store(0, Ordering::Relaxed);
+    for command in &super::COMMANDS {
+        command.stats.reset();
+        for sub in command.subcommands {
+            sub.stats.reset();
+        }
+    }
+    Ok(Reply::ok())
+}
+
+pub fn help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    Ok(super::help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    ))
+}

@@ -1,0 +1,134 @@
+//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT.
+
+use super::args::{int, is, text};
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::protocol::Reply;
+use bytes::Bytes;
+
+/// The Redis version RedRock answers as: the one whose commands and
+/// options it follows.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+pub fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let _ = ctx;
+    match argv.len() {
+        1 => Ok(Reply::status("PONG")),
+        2 => Ok(Reply::Bulk(argv[1].clone())),
+        _ => Err(Error::err("wrong number of arguments for 'ping' command")),
+    }
+}
+
+pub fn echo(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    Ok(Reply::Bulk(argv[1].clone()))
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    ctx.client.close_after_reply = true;
+    Ok(Reply::ok())
+}
+
+/// Checks a username/password pair against `requirepass` (the password of
+/// the `default` user).
+fn check_password(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> Result<()> {
+    let required = ctx.server.config.read().requirepass.clone();
+    let valid = user == b"default" && (required.is_empty() || password == required.as_bytes());
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::coded(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    match argv.len() {
+        2 => {
+            if ctx.server.config.read().requirepass.is_empty() {
+                return Err(Error::err(
+                    "AUTH <password> called without any password configured for the default user. \
+                     Are you sure your configuration is correct?",
+                ));
+            }
+            check_password(ctx, b"default", &argv[1])?;
+        }
+        3 => check_password(ctx, &argv[1], &argv[2])?,
+        _ => return Err(Error::Syntax),
+    }
+    ctx.client.authenticated = true;
+    Ok(Reply::ok())
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let mut protocol = ctx.client.protocol;
+    if argv.len() >= 2 {
+        let version = int(&argv[1])
+            .map_err(|_| Error::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&version) {
+            return Err(Error::coded("NOPROTO unsupported protocol version"));
+        }
+        protocol = version as u8;
+    }
+    let mut name = None;
+    let mut credentials = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        if is(&argv[i], "auth") && more >= 2 {
+            credentials = Some((&argv[i + 1], &argv[i + 2]));
+            i += 3;
+        } else if is(&argv[i], "setname") && more >= 1 {
+            name = Some(&argv[i + 1]);
+            i += 2;
+        } else {
+            return Err(Error::err(format!(
+                "Syntax error in HELLO option '{}'",
+                text(&argv[i])
+            )));
+        }
+    }
+    if let Some((user, password)) = credentials {
+        check_password(ctx, user, password)?;
+        ctx.client.authenticated = true;
+    }
+    if !ctx.client.authenticated {
+        return Err(Error::coded(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(name) = name {
+        super::client::validate_name(name)?;
+        ctx.client.handle.set_name(name.clone());
+    }
+    ctx.client.protocol = protocol;
+    ctx.client
+        .handle
+        .protocol
+        .store(protocol, std::sync::atomic::Ordering::Relaxed);
+    Ok(Reply::Map(vec![
+        (Reply::bulk("server"), Reply::bulk("redis")),
+        (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
+        (Reply::bulk("proto"), Reply::Integer(protocol.into())),
+        (
+            Reply::bulk("id"),
+            Reply::Integer(ctx.client.handle.id as i64),
+        ),
+        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("role"), Reply::bulk("master")),
+        (Reply::bulk("modules"), Reply::Array(Vec::new())),
+    ]))
+}
+
+pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let index = int(&argv[1])?;
+    let db = usize::try_from(index)
+        .ok()
+        .and_then(|i| ctx.server.databases.get(i))
+        .cloned()
+        .ok_or_else(|| Error::err("DB index is out of range"))?;
+    ctx.client.select(db);
+    Ok(Reply::ok())
+}

@@ -1,0 +1,188 @@
+//! The command table and dispatch.
+//!
+//! The table is data: name, arity, flags, key positions, and subcommands.
+//! Dispatch, COMMAND INFO/GETKEYS and (later) cluster routing all read it.
+//! Each group module parses arguments, calls the type layer and shapes the
+//! reply.
+
+mod args;
+mod client;
+mod config;
+mod connection;
+mod introspection;
+mod keyspace;
+mod server;
+mod string;
+mod table;
+
+pub use args::Args;
+pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
+
+use crate::error::{Error, Result};
+use crate::protocol::Reply;
+use crate::server::{ClientState, Server};
+use crate::types::Db;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Flags of a command, as COMMAND INFO lists them.
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const ADMIN: u32 = 1 << 2;
+    pub const FAST: u32 = 1 << 3;
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const NOSCRIPT: u32 = 1 << 7;
+    pub const DENYOOM: u32 = 1 << 8;
+    /// Takes long (walks the keyspace): runs where it does not hold up
+    /// other connections' tasks.
+    pub const SLOW: u32 = 1 << 9;
+    pub const NO_MULTI: u32 = 1 << 10;
+
+    /// The names COMMAND INFO gives each flag.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+/// What a command runs with: the server and the calling client.
+pub struct Ctx<'a> {
+    pub server: &'a Arc<Server>,
+    pub client: &'a mut ClientState,
+}
+
+impl<'a> Ctx<'a> {
+    /// The client's current keyspace.
+    pub fn db(&self) -> Db<'_> {
+        Db::new(&self.server.storage, &self.client.db)
+    }
+}
+
+/// Runs one request and returns its reply. Never panics on bad input: every
+/// problem becomes an error reply.
+pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(spec) = lookup(&argv[0]) else {
+        ctx.server.stats.record_error("ERR");
+        return Reply::Error(unknown_command(argv).into());
+    };
+    let spec = match resolve_subcommand(spec, argv) {
+        Ok(spec) => spec,
+        Err(e) => return reject(ctx, spec, e),
+    };
+    if !spec.arity_ok(argv.len()) {
+        return reject(
+            ctx,
+            spec,
+            Error::err(format!(
+                "wrong number of arguments for '{}' command",
+                spec.full_name
+            )),
+        );
+    }
+    if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
+        return reject(ctx, spec, Error::coded("NOAUTH Authentication required."));
+    }
+    ctx.client.handle.set_last_command(spec.full_name);
+    let started = Instant::now();
+    let result = if spec.flags & flags::SLOW != 0 {
+        tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
+    } else {
+        (spec.handler)(ctx, argv)
+    };
+    let elapsed = started.elapsed();
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(e) => Reply::Error(e.text()),
+    };
+    spec.stats.record(elapsed, reply.is_error());
+    if let Reply::Error(text) = &reply {
+        ctx.server.stats.record_error(error_code(text));
+    }
+    ctx.server.stats.record_command();
+    reply
+}
+
+fn reject(ctx: &Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {
+    spec.stats.record_rejected();
+    let text = error.text();
+    ctx.server.stats.record_error(error_code(&text));
+    Reply::Error(text)
+}
+
+/// The code of an error reply: its first word.
+pub fn error_code(text: &str) -> &str {
+    text.split(' ').next().unwrap_or("ERR")
+}
+
+fn resolve_subcommand<'s>(spec: &'s CommandSpec, argv: &[Bytes]) -> Result<&'s CommandSpec> {
+    if spec.subcommands.is_empty() {
+        return Ok(spec);
+    }
+    // Without a subcommand the container's own arity decides.
+    let Some(name) = argv.get(1) else {
+        return Ok(spec);
+    };
+    spec.subcommands
+        .iter()
+        .find(|sub| sub.name.as_bytes().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            Error::err(format!(
+                "unknown subcommand '{}'. Try {} HELP.",
+                truncate(&String::from_utf8_lossy(name), 128),
+                spec.name.to_ascii_uppercase()
+            ))
+        })
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+/// Redis's reply to an unknown command: the name and the start of the
+/// arguments, each cut to 128 bytes.
+fn unknown_command(argv: &[Bytes]) -> String {
+    let mut args = String::new();
+    for arg in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let text = String::from_utf8_lossy(arg);
+        args.push_str(&format!("'{}' ", truncate(&text, room)));
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {args}",
+        truncate(&String::from_utf8_lossy(&argv[0]), 128)
+    )
+}
+
+/// A HELP reply as Redis shapes it: a header line, the given lines, and
+/// the closing HELP line.
+pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
+    let mut out = vec![Reply::Status(Bytes::from(format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    )))];
+    out.extend(
+        lines
+            .iter()
+            .map(|line| Reply::Status(Bytes::copy_from_slice(line.as_bytes()))),
+    );
+    out.push(Reply::status("HELP"));
+    out.push(Reply::status("    Print this help."));
+    Reply::Array(out)
+}

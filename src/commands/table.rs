@@ -1,0 +1,686 @@
+//! The command table: every command RedRock serves.
+
+use super::flags::*;
+use super::{client, config, connection, introspection, keyspace, server, string, Ctx};
+use crate::error::Result;
+use crate::protocol::Reply;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// A command's implementation.
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Result<Reply>;
+
+/// Where a command's key arguments are.
+#[derive(Clone, Copy, Debug)]
+pub enum KeySpec {
+    None,
+    /// Keys from `first` to `last` (negative counts from the end) every
+    /// `step` arguments.
+    Range {
+        first: i32,
+        last: i32,
+        step: i32,
+    },
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default)]
+pub struct CommandStats {
+    calls: AtomicU64,
+    micros: AtomicU64,
+    failed: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// A snapshot of [`CommandStats`].
+pub struct CommandStatsSnapshot {
+    pub calls: u64,
+    pub micros: u64,
+    pub failed: u64,
+    pub rejected: u64,
+}
+
+impl CommandStats {
+    const fn new() -> CommandStats {
+        CommandStats {
+            calls: AtomicU64::new(0),
+            micros: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, elapsed: Duration, failed: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn record_rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> CommandStatsSnapshot {
+        CommandStatsSnapshot {
+            calls: self.calls.load(Ordering::Relaxed),
+            micros: self.micros.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn reset(&self) {
+        for counter in [&self.calls, &self.micros, &self.failed, &self.rejected] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One command (or subcommand) of the table.
+pub struct CommandSpec {
+    /// The name in lower case, as COMMAND reports it.
+    pub name: &'static str,
+    /// `container|sub` for subcommands, the name otherwise.
+    pub full_name: &'static str,
+    /// Redis's arity: exact when positive, a minimum when negative; the
+    /// command name counts.
+    pub arity: i32,
+    pub flags: u32,
+    /// The ACL category of the command's group (`string`, `keyspace`, ...).
+    pub group: &'static str,
+    pub keys: KeySpec,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+    pub stats: CommandStats,
+}
+
+impl CommandSpec {
+    /// Whether `argc` arguments (name included) fit the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    /// The positions of the key arguments in `argv`.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        match self.keys {
+            KeySpec::None => Vec::new(),
+            KeySpec::Range { first, last, step } => {
+                let argc = argc as i32;
+                let last = if last < 0 {
+                    argc + last
+                } else {
+                    last.min(argc - 1)
+                };
+                (first..=last)
+                    .step_by(step.max(1) as usize)
+                    .filter(|&i| i < argc)
+                    .map(|i| i as usize)
+                    .collect()
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one argument per table column
+const fn spec(
+    name: &'static str,
+    full_name: &'static str,
+    arity: i32,
+    flags: u32,
+    group: &'static str,
+    keys: KeySpec,
+    handler: Handler,
+    subcommands: &'static [CommandSpec],
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        full_name,
+        arity,
+        flags,
+        group,
+        keys,
+        handler,
+        subcommands,
+        stats: CommandStats::new(),
+    }
+}
+
+const fn keys(first: i32, last: i32, step: i32) -> KeySpec {
+    KeySpec::Range { first, last, step }
+}
+
+const NONE: KeySpec = KeySpec::None;
+
+macro_rules! cmd {
+    ($name:literal, $arity:expr, $flags:expr, $group:literal, $keys:expr, $handler:expr) => {
+        spec($name, $name, $arity, $flags, $group, $keys, $handler, &[])
+    };
+    ($name:literal, $arity:expr, $flags:expr, $group:literal, $keys:expr, $handler:expr, subs: $subs:expr) => {
+        spec($name, $name, $arity, $flags, $group, $keys, $handler, $subs)
+    };
+}
+
+macro_rules! sub {
+    ($parent:literal, $name:literal, $arity:expr, $flags:expr, $group:literal, $handler:expr) => {
+        spec(
+            $name,
+            concat!($parent, "|", $name),
+            $arity,
+            $flags,
+            $group,
+            NONE,
+            $handler,
+            &[],
+        )
+    };
+}
+
+fn container(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Reply> {
+    // Only reached when a container allowing no subcommand gets none; the
+    // dispatcher's arity check refuses the others before this runs.
+    Err(crate::error::Error::Syntax)
+}
+
+const RO_FAST: u32 = READONLY | FAST;
+const W_FAST: u32 = WRITE | DENYOOM | FAST;
+const W: u32 = WRITE | DENYOOM;
+
+static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
+    sub!(
+        "client",
+        "id",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::id
+    ),
+    sub!(
+        "client",
+        "setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::setname
+    ),
+    sub!(
+        "client",
+        "getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::getname
+    ),
+    sub!(
+        "client",
+        "list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::list
+    ),
+    sub!(
+        "client",
+        "info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::info
+    ),
+    sub!(
+        "client",
+        "kill",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::kill
+    ),
+    sub!(
+        "client",
+        "help",
+        2,
+        LOADING | STALE,
+        "connection",
+        client::help
+    ),
+];
+
+static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
+    sub!(
+        "config",
+        "get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "server",
+        config::get
+    ),
+    sub!(
+        "config",
+        "set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "server",
+        config::set
+    ),
+    sub!(
+        "config",
+        "rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "server",
+        config::rewrite
+    ),
+    sub!(
+        "config",
+        "resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "server",
+        config::resetstat
+    ),
+    sub!("config", "help", 2, LOADING | STALE, "server", config::help),
+];
+
+static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
+    sub!(
+        "command",
+        "count",
+        2,
+        LOADING | STALE,
+        "connection",
+        introspection::count
+    ),
+    sub!(
+        "command",
+        "info",
+        -2,
+        LOADING | STALE,
+        "connection",
+        introspection::info
+    ),
+    sub!(
+        "command",
+        "list",
+        -2,
+        LOADING | STALE,
+        "connection",
+        introspection::list
+    ),
+    sub!(
+        "command",
+        "getkeys",
+        -3,
+        LOADING | STALE,
+        "connection",
+        introspection::getkeys
+    ),
+    sub!(
+        "command",
+        "docs",
+        -2,
+        LOADING | STALE,
+        "connection",
+        introspection::docs
+    ),
+    sub!(
+        "command",
+        "help",
+        2,
+        LOADING | STALE,
+        "connection",
+        introspection::help
+    ),
+];
+
+static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
+    spec(
+        "encoding",
+        "object|encoding",
+        3,
+        READONLY,
+        "keyspace",
+        keys(2, 2, 1),
+        keyspace::object_encoding,
+        &[],
+    ),
+    spec(
+        "refcount",
+        "object|refcount",
+        3,
+        READONLY,
+        "keyspace",
+        keys(2, 2, 1),
+        keyspace::object_refcount,
+        &[],
+    ),
+    spec(
+        "idletime",
+        "object|idletime",
+        3,
+        READONLY,
+        "keyspace",
+        keys(2, 2, 1),
+        keyspace::object_idletime,
+        &[],
+    ),
+    spec(
+        "freq",
+        "object|freq",
+        3,
+        READONLY,
+        "keyspace",
+        keys(2, 2, 1),
+        keyspace::object_freq,
+        &[],
+    ),
+    sub!(
+        "object",
+        "help",
+        2,
+        LOADING | STALE,
+        "keyspace",
+        keyspace::object_help
+    ),
+];
+
+/// Every command.
+pub static COMMANDS: [CommandSpec; 59] = [
+    // connection
+    cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
+    cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
+    cmd!(
+        "quit",
+        -1,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST,
+        "connection",
+        NONE,
+        connection::quit
+    ),
+    cmd!(
+        "hello",
+        -1,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST,
+        "connection",
+        NONE,
+        connection::hello
+    ),
+    cmd!(
+        "auth",
+        -2,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST,
+        "connection",
+        NONE,
+        connection::auth
+    ),
+    cmd!(
+        "select",
+        2,
+        LOADING | STALE | FAST,
+        "connection",
+        NONE,
+        connection::select
+    ),
+    cmd!("client", -2, NOSCRIPT, "connection", NONE, container, subs: &CLIENT_SUBCOMMANDS),
+    cmd!("command", -1, LOADING | STALE, "connection", NONE, introspection::all, subs: &COMMAND_SUBCOMMANDS),
+    // server
+    cmd!("info", -1, LOADING | STALE, "server", NONE, server::info),
+    cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),
+    cmd!("dbsize", 1, RO_FAST, "keyspace", NONE, server::dbsize),
+    cmd!(
+        "flushdb",
+        -1,
+        WRITE | SLOW,
+        "keyspace",
+        NONE,
+        server::flushdb
+    ),
+    cmd!(
+        "flushall",
+        -1,
+        WRITE | SLOW,
+        "keyspace",
+        NONE,
+        server::flushall
+    ),
+    cmd!(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        "server",
+        NONE,
+        server::time
+    ),
+    cmd!(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        "server",
+        NONE,
+        server::shutdown
+    ),
+    // strings
+    cmd!("get", 2, RO_FAST, "string", keys(1, 1, 1), string::get),
+    cmd!("set", -3, W, "string", keys(1, 1, 1), string::set),
+    cmd!("setnx", 3, W_FAST, "string", keys(1, 1, 1), string::setnx),
+    cmd!("setex", 4, W, "string", keys(1, 1, 1), string::setex),
+    cmd!("psetex", 4, W, "string", keys(1, 1, 1), string::psetex),
+    cmd!("getset", 3, W_FAST, "string", keys(1, 1, 1), string::getset),
+    cmd!(
+        "getdel",
+        2,
+        WRITE | FAST,
+        "string",
+        keys(1, 1, 1),
+        string::getdel
+    ),
+    cmd!(
+        "getex",
+        -2,
+        WRITE | FAST,
+        "string",
+        keys(1, 1, 1),
+        string::getex
+    ),
+    cmd!("mget", -2, RO_FAST, "string", keys(1, -1, 1), string::mget),
+    cmd!("mset", -3, W, "string", keys(1, -1, 2), string::mset),
+    cmd!("msetnx", -3, W, "string", keys(1, -1, 2), string::msetnx),
+    cmd!("append", 3, W_FAST, "string", keys(1, 1, 1), string::append),
+    cmd!(
+        "strlen",
+        2,
+        RO_FAST,
+        "string",
+        keys(1, 1, 1),
+        string::strlen
+    ),
+    cmd!(
+        "getrange",
+        4,
+        READONLY,
+        "string",
+        keys(1, 1, 1),
+        string::getrange
+    ),
+    cmd!(
+        "substr",
+        4,
+        READONLY,
+        "string",
+        keys(1, 1, 1),
+        string::getrange
+    ),
+    cmd!("setrange", 4, W, "string", keys(1, 1, 1), string::setrange),
+    cmd!("incr", 2, W_FAST, "string", keys(1, 1, 1), string::incr),
+    cmd!("decr", 2, W_FAST, "string", keys(1, 1, 1), string::decr),
+    cmd!("incrby", 3, W_FAST, "string", keys(1, 1, 1), string::incrby),
+    cmd!("decrby", 3, W_FAST, "string", keys(1, 1, 1), string::decrby),
+    cmd!(
+        "incrbyfloat",
+        3,
+        W_FAST,
+        "string",
+        keys(1, 1, 1),
+        string::incrbyfloat
+    ),
+    cmd!("lcs", -3, READONLY, "string", keys(1, 2, 1), string::lcs),
+    // keyspace
+    cmd!("del", -2, WRITE, "keyspace", keys(1, -1, 1), keyspace::del),
+    cmd!(
+        "unlink",
+        -2,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, -1, 1),
+        keyspace::del
+    ),
+    cmd!(
+        "exists",
+        -2,
+        RO_FAST,
+        "keyspace",
+        keys(1, -1, 1),
+        keyspace::exists
+    ),
+    cmd!(
+        "touch",
+        -2,
+        RO_FAST,
+        "keyspace",
+        keys(1, -1, 1),
+        keyspace::exists
+    ),
+    cmd!(
+        "type",
+        2,
+        RO_FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::key_type
+    ),
+    cmd!(
+        "expire",
+        -3,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::expire
+    ),
+    cmd!(
+        "pexpire",
+        -3,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::pexpire
+    ),
+    cmd!(
+        "expireat",
+        -3,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::expireat
+    ),
+    cmd!(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::pexpireat
+    ),
+    cmd!(
+        "expiretime",
+        2,
+        RO_FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::expiretime
+    ),
+    cmd!(
+        "pexpiretime",
+        2,
+        RO_FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::pexpiretime
+    ),
+    cmd!("ttl", 2, RO_FAST, "keyspace", keys(1, 1, 1), keyspace::ttl),
+    cmd!(
+        "pttl",
+        2,
+        RO_FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::pttl
+    ),
+    cmd!(
+        "persist",
+        2,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::persist
+    ),
+    cmd!(
+        "rename",
+        3,
+        WRITE,
+        "keyspace",
+        keys(1, 2, 1),
+        keyspace::rename
+    ),
+    cmd!(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 2, 1),
+        keyspace::renamenx
+    ),
+    cmd!("copy", -3, W, "keyspace", keys(1, 2, 1), keyspace::copy),
+    cmd!(
+        "move",
+        3,
+        WRITE | FAST,
+        "keyspace",
+        keys(1, 1, 1),
+        keyspace::move_key
+    ),
+    cmd!("keys", 2, READONLY | SLOW, "keyspace", NONE, keyspace::keys),
+    cmd!("scan", -2, READONLY, "keyspace", NONE, keyspace::scan),
+    cmd!(
+        "randomkey",
+        1,
+        READONLY,
+        "keyspace",
+        NONE,
+        keyspace::randomkey
+    ),
+    cmd!("object", -2, READONLY, "keyspace", NONE, container, subs: &OBJECT_SUBCOMMANDS),
+];
+
+static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> =
+    LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+
+/// The command named `name`, whatever its case.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    BY_NAME.get(&lower[..]).copied()
+}

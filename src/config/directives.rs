@@ -1,0 +1,343 @@
+//! The directive table: every directive RedRock accepts, with its default
+//! and whether CONFIG SET may change it at run time. kvrocks.conf names are
+//! kept so an existing Kvrocks configuration starts RedRock.
+
+/// Every directive value, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub bind: Vec<String>,
+    pub port: u16,
+    pub dir: String,
+    pub workers: u32,
+    pub daemonize: bool,
+    pub pidfile: String,
+    pub requirepass: String,
+    pub maxclients: u64,
+    pub timeout: u64,
+    pub tcp_backlog: u32,
+    pub databases: u32,
+    pub log_level: String,
+    pub log_dir: String,
+    pub proto_max_bulk_len: u64,
+    pub block_cache_size_mb: u64,
+    pub write_buffer_size_mb: u64,
+    pub max_open_files: i32,
+    pub compression: String,
+    pub sync: bool,
+    pub disable_wal: bool,
+}
+
+/// One directive: how to read, write and document it.
+pub struct Directive {
+    pub name: &'static str,
+    pub default: &'static str,
+    /// Whether CONFIG SET may change it while the server runs.
+    pub mutable: bool,
+    pub set: fn(&mut Config, &str) -> Result<(), String>,
+    pub get: fn(&Config) -> String,
+}
+
+impl Directive {
+    /// The directive named `name` (case-insensitive, as in Redis).
+    pub fn find(name: &str) -> Option<&'static Directive> {
+        DIRECTIVES
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn render_bool(value: bool) -> String {
+    if value { "yes" } else { "no" }.into()
+}
+
+fn parse_int<T: TryFrom<i128>>(value: &str, min: i128, max: i128) -> Result<T, String> {
+    let n: i128 = value
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    T::try_from(n).map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+/// A size in bytes with an optional Redis memory unit (`kb`, `mb`, `gb`,
+/// `k`, `m`, `g`).
+fn parse_bytes(value: &str, min: u64, max: u64) -> Result<u64, String> {
+    let lower = value.to_ascii_lowercase();
+    let units: [(&str, u64); 6] = [
+        ("gb", 1 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+    ];
+    let (digits, multiplier) = units
+        .iter()
+        .find_map(|(unit, mult)| lower.strip_suffix(unit).map(|d| (d, *mult)))
+        .unwrap_or((lower.as_str(), 1));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "argument must be a memory value".to_string())?;
+    let bytes = n
+        .checked_mul(multiplier)
+        .ok_or_else(|| "argument must be a memory value".to_string())?;
+    if bytes < min || bytes > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn parse_choice(value: &str, choices: &[&str]) -> Result<String, String> {
+    let lower = value.to_ascii_lowercase();
+    if choices.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err(format!("argument must be one of: {}", choices.join(", ")))
+    }
+}
+
+macro_rules! directive {
+    ($name:literal, $default:literal, $mutable:expr, |$c:ident, $v:ident| $set:expr, |$g:ident| $get:expr) => {
+        Directive {
+            name: $name,
+            default: $default,
+            mutable: $mutable,
+            set: |$c: &mut Config, $v: &str| {
+                $set;
+                Ok(())
+            },
+            get: |$g: &Config| $get,
+        }
+    };
+}
+
+const LOG_LEVELS: &[&str] = &["debug", "info", "warning", "error", "fatal"];
+const COMPRESSIONS: &[&str] = &["no", "snappy", "lz4", "zstd", "zlib"];
+
+/// Every directive, in kvrocks.conf order.
+pub static DIRECTIVES: &[Directive] = &[
+    directive!(
+        "bind",
+        "127.0.0.1",
+        false,
+        |c, v| {
+            let addrs: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
+            if addrs.is_empty() {
+                return Err("argument must name at least one address".into());
+            }
+            c.bind = addrs
+        },
+        |c| c.bind.join(" ")
+    ),
+    directive!(
+        "port",
+        "6666",
+        false,
+        |c, v| c.port = parse_int(v, 1, 65535)?,
+        |c| c.port.to_string()
+    ),
+    directive!(
+        "timeout",
+        "0",
+        true,
+        |c, v| c.timeout = parse_int(v, 0, i64::MAX as i128)?,
+        |c| c.timeout.to_string()
+    ),
+    directive!(
+        "workers",
+        "8",
+        false,
+        |c, v| c.workers = parse_int(v, 1, 256)?,
+        |c| c.workers.to_string()
+    ),
+    directive!(
+        "daemonize",
+        "no",
+        false,
+        |c, v| c.daemonize = parse_bool(v)?,
+        |c| render_bool(c.daemonize)
+    ),
+    directive!(
+        "maxclients",
+        "10000",
+        true,
+        |c, v| c.maxclients = parse_int(v, 1, u32::MAX as i128)?,
+        |c| c.maxclients.to_string()
+    ),
+    directive!(
+        "tcp-backlog",
+        "511",
+        false,
+        |c, v| c.tcp_backlog = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.tcp_backlog.to_string()
+    ),
+    directive!(
+        "databases",
+        "16",
+        false,
+        |c, v| c.databases = parse_int(v, 1, 1 << 20)?,
+        |c| c.databases.to_string()
+    ),
+    directive!(
+        "requirepass",
+        "",
+        true,
+        |c, v| c.requirepass = v.to_owned(),
+        |c| c.requirepass.clone()
+    ),
+    directive!(
+        "dir",
+        "./redrock-data",
+        false,
+        |c, v| {
+            if v.is_empty() {
+                return Err("argument must be a directory".into());
+            }
+            c.dir = v.to_owned()
+        },
+        |c| c.dir.clone()
+    ),
+    directive!("pidfile", "", false, |c, v| c.pidfile = v.to_owned(), |c| c
+        .pidfile
+        .clone()),
+    directive!(
+        "log-dir",
+        "stdout",
+        false,
+        |c, v| c.log_dir = v.to_owned(),
+        |c| c.log_dir.clone()
+    ),
+    directive!(
+        "log-level",
+        "info",
+        true,
+        |c, v| c.log_level = parse_choice(v, LOG_LEVELS)?,
+        |c| c.log_level.clone()
+    ),
+    directive!(
+        "proto-max-bulk-len",
+        "536870912",
+        true,
+        |c, v| c.proto_max_bulk_len = parse_bytes(v, 1024 * 1024, 1 << 40)?,
+        |c| c.proto_max_bulk_len.to_string()
+    ),
+    directive!(
+        "rocksdb.block_cache_size",
+        "4096",
+        false,
+        |c, v| c.block_cache_size_mb = parse_int(v, 0, 1 << 30)?,
+        |c| c.block_cache_size_mb.to_string()
+    ),
+    directive!(
+        "rocksdb.write_buffer_size",
+        "64",
+        false,
+        |c, v| c.write_buffer_size_mb = parse_int(v, 1, 4096)?,
+        |c| c.write_buffer_size_mb.to_string()
+    ),
+    directive!(
+        "rocksdb.max_open_files",
+        "8096",
+        false,
+        |c, v| c.max_open_files = parse_int(v, -1, i32::MAX as i128)?,
+        |c| c.max_open_files.to_string()
+    ),
+    directive!(
+        "rocksdb.compression",
+        "snappy",
+        false,
+        |c, v| c.compression = parse_choice(v, COMPRESSIONS)?,
+        |c| c.compression.clone()
+    ),
+    directive!(
+        "rocksdb.write_options.sync",
+        "no",
+        false,
+        |c, v| c.sync = parse_bool(v)?,
+        |c| render_bool(c.sync)
+    ),
+    directive!(
+        "rocksdb.write_options.disable_wal",
+        "no",
+        false,
+        |c, v| c.disable_wal = parse_bool(v)?,
+        |c| render_bool(c.disable_wal)
+    ),
+];
+
+impl Default for Config {
+    /// The embedded defaults: every directive at its documented default.
+    fn default() -> Config {
+        let mut config = Config {
+            bind: Vec::new(),
+            port: 0,
+            dir: String::new(),
+            workers: 0,
+            daemonize: false,
+            pidfile: String::new(),
+            requirepass: String::new(),
+            maxclients: 0,
+            timeout: 0,
+            tcp_backlog: 0,
+            databases: 0,
+            log_level: String::new(),
+            log_dir: String::new(),
+            proto_max_bulk_len: 0,
+            block_cache_size_mb: 0,
+            write_buffer_size_mb: 0,
+            max_open_files: 0,
+            compression: String::new(),
+            sync: false,
+            disable_wal: false,
+        };
+        for directive in DIRECTIVES {
+            (directive.set)(&mut config, directive.default)
+                .expect("every documented default is valid");
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_read_back_as_documented() {
+        let config = Config::default();
+        for d in DIRECTIVES {
+            assert_eq!((d.get)(&config), d.default, "{}", d.name);
+        }
+        assert_eq!(config.port, 6666);
+        assert_eq!(config.bind, vec!["127.0.0.1"]);
+        assert_eq!(config.proto_max_bulk_len, 512 * 1024 * 1024);
+    }
+
+    #[test]
+    fn values_are_validated() {
+        let mut config = Config::default();
+        let port = Directive::find("PORT").unwrap();
+        assert!((port.set)(&mut config, "70000").is_err());
+        assert!((port.set)(&mut config, "abc").is_err());
+        (port.set)(&mut config, "7000").unwrap();
+        assert_eq!(config.port, 7000);
+        let bulk = Directive::find("proto-max-bulk-len").unwrap();
+        (bulk.set)(&mut config, "2mb").unwrap();
+        assert_eq!(config.proto_max_bulk_len, 2 << 20);
+        let sync = Directive::find("rocksdb.write_options.sync").unwrap();
+        assert!((sync.set)(&mut config, "maybe").is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! kvrocks.conf syntax: one `directive value` per line, `#` comments,
+//! values optionally in double quotes. Command-line `--directive value`
+//! pairs are applied after the file, as redis-server and kvrocks do.
+
+use super::directives::{Config, Directive, DIRECTIVES};
+use std::fmt;
+use std::path::Path;
+
+/// Why the configuration was refused; the text names where and what.
+#[derive(Debug, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds the configuration from the embedded defaults, then `file` (if
+/// any), then the command-line overrides.
+pub fn load(file: Option<&Path>, overrides: &[(String, String)]) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        for (index, line) in text.lines().enumerate() {
+            let Some((name, value)) = split_line(line) else {
+                continue;
+            };
+            apply(&mut config, &name, &value).map_err(|reason| {
+                ConfigError(format!(
+                    "{}:{}: directive '{name}': {reason}",
+                    path.display(),
+                    index + 1
+                ))
+            })?;
+        }
+    }
+    for (name, value) in overrides {
+        apply(&mut config, name, value)
+            .map_err(|reason| ConfigError(format!("command line: directive '{name}': {reason}")))?;
+    }
+    Ok(config)
+}
+
+fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
+    let directive = Directive::find(name).ok_or_else(|| "unknown directive".to_string())?;
+    (directive.set)(config, value).map_err(|reason| format!("bad value '{value}': {reason}"))
+}
+
+/// The directive name and value of a config line, or `None` for a blank or
+/// comment line.
+fn split_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (name, value) = match line.split_once(char::is_whitespace) {
+        Some((name, value)) => (name, value.trim()),
+        None => (line, ""),
+    };
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    Some((name.to_ascii_lowercase(), value.to_owned()))
+}
+
+/// Rewrites `path` so it holds the current values: lines of directives
+/// whose value changed are replaced in place, comments and order are kept,
+/// and directives that differ from their default but had no line are
+/// appended.
+pub fn rewrite(path: &Path, config: &Config) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    let mut seen = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match split_line(line).and_then(|(name, _)| Directive::find(&name)) {
+            Some(directive) if !seen.contains(&directive.name) => {
+                seen.push(directive.name);
+                out.push_str(&format_line(directive, config));
+            }
+            // A repeated directive: the first line now carries the value.
+            Some(_) => continue,
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    for directive in DIRECTIVES {
+        if !seen.contains(&directive.name) && (directive.get)(config) != directive.default {
+            out.push_str(&format_line(directive, config));
+            out.push('\n');
+        }
+    }
+    let tmp = path.with_extension("rewrite.tmp");
+    std::fs::write(&tmp, out)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))
+}
+
+fn format_line(directive: &Directive, config: &Config) -> String {
+    let value = (directive.get)(config);
+    if value.is_empty() || value.contains('#') {
+        format!("{} \"{value}\"", directive.name)
+    } else {
+        format!("{} {value}", directive.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_line_and_directive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.conf");
+        std::fs::write(&path, "# comment\nport 7000\n\nbogus 1\n").unwrap();
+        let err = load(Some(&path), &[]).unwrap_err();
+        assert_eq!(
+            err.0,
+            format!("{}:4: directive 'bogus': unknown directive", path.display())
+        );
+        std::fs::write(&path, "port nope\n").unwrap();
+        let err = load(Some(&path), &[]).unwrap_err();
+        assert!(
+            err.0.contains(":1: directive 'port': bad value 'nope'"),
+            "{}",
+            err.0
+        );
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.conf");
+        std::fs::write(&path, "port 7000\nbind \"127.0.0.1 ::1\"\n").unwrap();
+        let config = load(Some(&path), &[("port".into(), "7001".into())]).unwrap();
+        assert_eq!(config.port, 7001);
+        assert_eq!(config.bind, vec!["127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn rewrite_keeps_comments_and_updates_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.conf");
+        std::fs::write(&path, "# my server\ntimeout 5\n# end\n").unwrap();
+        let mut config = load(Some(&path), &[]).unwrap();
+        config.timeout = 30;
+        config.maxclients = 50;
+        rewrite(&path, &config).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "# my server\ntimeout 30\n# end\nmaxclients 50\n");
+        assert_eq!(load(Some(&path), &[]).unwrap(), config);
+    }
+}

@@ -1,0 +1,107 @@
+//! Configuration: the directive table (names, defaults, whether CONFIG SET
+//! may change them), kvrocks.conf parsing, command-line overrides, and
+//! CONFIG REWRITE.
+
+mod directives;
+mod file;
+
+pub use directives::{Config, Directive, DIRECTIVES};
+pub use file::{load, rewrite, ConfigError};
+
+use parking_lot::RwLock;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the storage layer needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub block_cache_bytes: usize,
+    pub write_buffer_bytes: usize,
+    pub max_open_files: i32,
+    pub compression: rocksdb::DBCompressionType,
+    pub sync: bool,
+    pub disable_wal: bool,
+}
+
+impl Config {
+    /// The storage settings derived from the directives.
+    pub fn storage(&self) -> StorageConfig {
+        StorageConfig {
+            block_cache_bytes: (self.block_cache_size_mb as usize) << 20,
+            write_buffer_bytes: (self.write_buffer_size_mb as usize) << 20,
+            max_open_files: self.max_open_files,
+            compression: match self.compression.as_str() {
+                "snappy" => rocksdb::DBCompressionType::Snappy,
+                "lz4" => rocksdb::DBCompressionType::Lz4,
+                "zstd" => rocksdb::DBCompressionType::Zstd,
+                "zlib" => rocksdb::DBCompressionType::Zlib,
+                _ => rocksdb::DBCompressionType::None,
+            },
+            sync: self.sync,
+            disable_wal: self.disable_wal,
+        }
+    }
+}
+
+/// The running server's configuration: the directive values, the file they
+/// came from (for CONFIG REWRITE), and atomics for the values read on every
+/// request.
+pub struct SharedConfig {
+    values: RwLock<Config>,
+    file: Option<PathBuf>,
+    proto_max_bulk_len: AtomicU64,
+}
+
+impl SharedConfig {
+    pub fn new(config: Config, file: Option<PathBuf>) -> SharedConfig {
+        SharedConfig {
+            proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            values: RwLock::new(config),
+            file,
+        }
+    }
+
+    /// A copy of the current values.
+    pub fn snapshot(&self) -> Config {
+        self.values.read().clone()
+    }
+
+    /// Reads the current values.
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Config> {
+        self.values.read()
+    }
+
+    /// The config file the server started with.
+    pub fn file(&self) -> Option<&PathBuf> {
+        self.file.as_ref()
+    }
+
+    /// `proto-max-bulk-len`, read on every request.
+    pub fn proto_max_bulk_len(&self) -> u64 {
+        self.proto_max_bulk_len.load(Ordering::Relaxed)
+    }
+
+    /// Applies CONFIG SET pairs all or nothing. Errors are CONFIG SET's
+    /// replies.
+    pub fn set(&self, pairs: &[(String, String)]) -> Result<(), String> {
+        let mut values = self.values.write();
+        let mut updated = values.clone();
+        for (name, value) in pairs {
+            let directive = Directive::find(name).ok_or_else(|| {
+                format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
+            })?;
+            if !directive.mutable {
+                return Err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                ));
+            }
+            (directive.set)(&mut updated, value).map_err(|reason| {
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+            })?;
+        }
+        self.proto_max_bulk_len
+            .store(updated.proto_max_bulk_len, Ordering::Relaxed);
+        *values = updated;
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! RedRock: a Redis-compatible database server that keeps its data on
+//! flash through RocksDB.
+//!
+//! A request flows one way: [`server`] (bytes to requests) ->
+//! [`commands`] (argument parsing, arity, key locks) -> [`types`]
+//! (semantics) -> [`storage`] (RocksDB) -> back up as a reply ->
+//! [`protocol`] (reply to bytes).
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod glob;
+pub mod logging;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod types;

@@ -1,0 +1,118 @@
+//! The registry of connected clients, for CLIENT LIST / INFO / KILL and
+//! INFO clients.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// What the registry and other connections may see of a client.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub created: Instant,
+    name: Mutex<Bytes>,
+    last_command: Mutex<&'static str>,
+    last_interaction: Mutex<Instant>,
+    pub db: AtomicU32,
+    pub protocol: AtomicU8,
+    pub input_bytes: AtomicU64,
+    killed: AtomicBool,
+    /// Wakes the connection task when the client is killed.
+    pub kill_signal: Notify,
+}
+
+impl ClientHandle {
+    pub fn name(&self) -> Bytes {
+        self.name.lock().clone()
+    }
+
+    pub fn set_name(&self, name: Bytes) {
+        *self.name.lock() = name;
+    }
+
+    pub fn set_last_command(&self, name: &'static str) {
+        *self.last_command.lock() = name;
+        *self.last_interaction.lock() = Instant::now();
+    }
+
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill_signal.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// One line of CLIENT LIST, in Redis's field order.
+    pub fn describe(&self) -> String {
+        let name = String::from_utf8_lossy(&self.name()).into_owned();
+        let age = self.created.elapsed().as_secs();
+        let idle = self.last_interaction.lock().elapsed().as_secs();
+        format!(
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
+             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 \
+             tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.local_addr,
+            name,
+            age,
+            idle,
+            self.db.load(Ordering::Relaxed),
+            self.last_command.lock(),
+            self.protocol.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Every connected client, by id.
+#[derive(Default)]
+pub struct ClientRegistry {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+}
+
+impl ClientRegistry {
+    /// Registers a new connection.
+    pub fn register(&self, addr: SocketAddr, local_addr: SocketAddr) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let handle = Arc::new(ClientHandle {
+            id,
+            addr,
+            local_addr,
+            created: now,
+            name: Mutex::new(Bytes::new()),
+            last_command: Mutex::new("NULL"),
+            last_interaction: Mutex::new(now),
+            db: AtomicU32::new(0),
+            protocol: AtomicU8::new(2),
+            input_bytes: AtomicU64::new(0),
+            killed: AtomicBool::new(false),
+            kill_signal: Notify::new(),
+        });
+        self.clients.lock().insert(id, handle.clone());
+        handle
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Every client, ordered by id.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.clients.lock().len()
+    }
+}

@@ -1,0 +1,194 @@
+//! One task per connection: read, parse every complete request, execute,
+//! and write all the replies with one flush.
+
+use super::{ClientHandle, Server};
+use crate::commands::{execute, Ctx};
+use crate::protocol::{encode_reply, parse_request, Reply, RequestLimits};
+use crate::types::KeyspaceHandle;
+use bytes::BytesMut;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A connection's session state.
+pub struct ClientState {
+    pub handle: Arc<ClientHandle>,
+    /// 2 or 3, as chosen with HELLO.
+    pub protocol: u8,
+    pub db: Arc<KeyspaceHandle>,
+    pub authenticated: bool,
+    /// Set by QUIT: close once the reply is written.
+    pub close_after_reply: bool,
+    /// Set by SHUTDOWN: close without replying.
+    pub close_silently: bool,
+}
+
+impl ClientState {
+    /// Switches to database `index` (already checked to exist).
+    pub fn select(&mut self, db: Arc<KeyspaceHandle>) {
+        self.handle.db.store(db.index, Ordering::Relaxed);
+        self.db = db;
+    }
+}
+
+/// Accepts connections until shutdown.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    let mut shutdown = server.shutdown_signal();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let (stream, addr) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, do not spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        server
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let maxclients = server.config.read().maxclients;
+        if server.clients.count() as u64 >= maxclients {
+            server
+                .stats
+                .connections_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(reject(stream));
+            continue;
+        }
+        let local = stream.local_addr().unwrap_or(addr);
+        let handle = server.clients.register(addr, local);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let id = handle.id;
+            let mut connection = Connection::new(server.clone(), stream, handle);
+            if let Err(e) = connection.serve().await {
+                tracing::debug!("connection {id} closed: {e}");
+            }
+            server.clients.unregister(id);
+        });
+    }
+}
+
+async fn reject(mut stream: TcpStream) {
+    let _ = stream
+        .write_all(b"-ERR max number of clients reached\r\n")
+        .await;
+}
+
+struct Connection {
+    server: Arc<Server>,
+    stream: TcpStream,
+    state: ClientState,
+    input: BytesMut,
+    output: BytesMut,
+}
+
+impl Connection {
+    fn new(server: Arc<Server>, stream: TcpStream, handle: Arc<ClientHandle>) -> Connection {
+        let authenticated = server.config.read().requirepass.is_empty();
+        let db = server.databases[0].clone();
+        Connection {
+            server,
+            stream,
+            state: ClientState {
+                handle,
+                protocol: 2,
+                db,
+                authenticated,
+                close_after_reply: false,
+                close_silently: false,
+            },
+            input: BytesMut::with_capacity(16 * 1024),
+            output: BytesMut::with_capacity(16 * 1024),
+        }
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let mut shutdown = self.server.shutdown_signal();
+        loop {
+            let limits = RequestLimits {
+                max_bulk_len: self.server.config.proto_max_bulk_len(),
+            };
+            let mut closing = false;
+            loop {
+                match parse_request(&mut self.input, limits) {
+                    Ok(Some(argv)) if argv.is_empty() => continue,
+                    Ok(Some(argv)) => {
+                        let reply = {
+                            let mut ctx = Ctx {
+                                server: &self.server,
+                                client: &mut self.state,
+                            };
+                            execute(&mut ctx, &argv)
+                        };
+                        if self.state.close_silently {
+                            closing = true;
+                            break;
+                        }
+                        encode_reply(&reply, self.state.protocol, &mut self.output);
+                        if self.state.close_after_reply || self.state.handle.is_killed() {
+                            closing = true;
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.server.stats.record_error("ERR");
+                        let reply = Reply::Error(format!("ERR {}", e.0).into());
+                        encode_reply(&reply, self.state.protocol, &mut self.output);
+                        closing = true;
+                        break;
+                    }
+                }
+            }
+            if !self.output.is_empty() {
+                // Acknowledged writes must be in the OS before the reply.
+                if let Err(e) = self.server.storage.flush_wal() {
+                    tracing::error!("WAL flush failed: {e}");
+                    return Err(std::io::Error::other(e.to_string()));
+                }
+                self.server
+                    .stats
+                    .net_output_bytes
+                    .fetch_add(self.output.len() as u64, Ordering::Relaxed);
+                self.stream.write_all(&self.output).await?;
+                self.output.clear();
+            }
+            if closing || *shutdown.borrow() {
+                return Ok(());
+            }
+            let timeout = self.server.config.read().timeout;
+            let read = self.stream.read_buf(&mut self.input);
+            let n = tokio::select! {
+                n = read => n?,
+                _ = self.state.handle.kill_signal.notified() => return Ok(()),
+                _ = shutdown.changed() => return Ok(()),
+                _ = idle_timer(timeout) => return Ok(()),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.server
+                .stats
+                .net_input_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Completes after `seconds` (never when 0): the `timeout` directive.
+async fn idle_timer(seconds: u64) {
+    if seconds == 0 {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+}

@@ -1,0 +1,167 @@
+//! The server: listeners, connection tasks, the client registry, and
+//! shutdown.
+
+mod clients;
+mod connection;
+mod stats;
+
+pub use clients::{ClientHandle, ClientRegistry};
+pub use connection::ClientState;
+pub use stats::Stats;
+
+use crate::config::{Config, SharedConfig};
+use crate::storage::Storage;
+use crate::types::keyspace::ScanCursors;
+use crate::types::{spawn_active_expiry, KeyspaceHandle};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Everything the connections share.
+pub struct Server {
+    pub config: SharedConfig,
+    pub storage: Arc<Storage>,
+    /// The keyspaces of `SELECT 0` .. `SELECT databases-1`.
+    pub databases: Vec<Arc<KeyspaceHandle>>,
+    pub clients: ClientRegistry,
+    pub stats: Stats,
+    pub scan_cursors: ScanCursors,
+    pub started: Instant,
+    /// A random id for this run, as INFO's run_id.
+    pub run_id: String,
+    /// The TCP port actually listened on.
+    pub port: u16,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Asks every task to stop: the listeners, then the connections.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// A receiver that sees `true` once shutdown has begun.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// A failure to start, with a message that says what to do.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Opens the storage, binds the listeners and serves until SHUTDOWN,
+/// SIGTERM or SIGINT; then closes RocksDB cleanly.
+pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), StartError> {
+    let dir = PathBuf::from(&config.dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| StartError(format!("cannot create data dir {}: {e}", dir.display())))?;
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let storage =
+        Arc::new(Storage::open(&dir, &config.storage()).map_err(|e| StartError(e.to_string()))?);
+
+    let mut listeners = Vec::new();
+    for host in &config.bind {
+        let listener = TcpListener::bind((host.as_str(), config.port))
+            .await
+            .map_err(|e| {
+                StartError(format!(
+                    "cannot listen on {host}:{}: {e} (is another server using the port? \
+                     change `port` or `bind`)",
+                    config.port
+                ))
+            })?;
+        listeners.push(listener);
+    }
+    let port = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(config.port, |a| a.port());
+    let pidfile = (!config.pidfile.is_empty()).then(|| PathBuf::from(&config.pidfile));
+    if let Some(path) = &pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| StartError(format!("cannot write pidfile {}: {e}", path.display())))?;
+    }
+
+    let databases = (0..config.databases)
+        .map(|i| Arc::new(KeyspaceHandle::new(&storage, i)))
+        .collect();
+    let (shutdown, _) = watch::channel(false);
+    let server = Arc::new(Server {
+        config: SharedConfig::new(config.clone(), config_file),
+        storage: storage.clone(),
+        databases,
+        clients: ClientRegistry::default(),
+        stats: Stats::default(),
+        scan_cursors: ScanCursors::new(),
+        started: Instant::now(),
+        run_id: (0..40)
+            .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap_or('0'))
+            .collect(),
+        port,
+        shutdown,
+    });
+
+    for listener in &listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("RedRock {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+        }
+    }
+    tracing::info!("data in {}", storage.path().display());
+
+    let stop_expiry = Arc::new(AtomicBool::new(false));
+    let expiry = spawn_active_expiry(storage.clone(), stop_expiry.clone());
+
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        accept_tasks.push(tokio::spawn(connection::accept_loop(
+            server.clone(),
+            listener,
+        )));
+    }
+    wait_for_shutdown(&server).await;
+    tracing::info!("shutting down");
+    server.begin_shutdown();
+    for task in accept_tasks {
+        let _ = task.await;
+    }
+    // Connections see the signal and close; give them a bounded moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.clients.count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = expiry.join();
+    if let Err(e) = storage.flush_wal() {
+        tracing::error!("flushing the WAL at shutdown failed: {e}");
+    }
+    drop(server);
+    drop(storage);
+    if let Some(path) = pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("RocksDB closed; bye");
+    Ok(())
+}
+
+async fn wait_for_shutdown(server: &Server) {
+    let mut signal = server.shutdown_signal();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = signal.wait_for(|stop| *stop) => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,223 @@
+//! Data-type semantics over storage, one module per type. Plain Rust in and
+//! out: no RESP here. A [`Db`] is one keyspace (a database or namespace) of
+//! the store; every type's operations are methods on it.
+
+pub mod expiry;
+pub use expiry::spawn_active_expiry;
+pub mod keyspace;
+pub mod string;
+
+use crate::error::{Error, Result};
+use crate::storage::{Batch, Cf, KeyGuard, KeyspaceCounts, Storage};
+use redrock_cluster::key_slot;
+use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
+use rocksdb::DBPinnableSlice;
+use std::sync::Arc;
+
+pub use crate::storage::now_ms;
+
+/// A keyspace with its live key counts, shared by the clients that use it.
+pub struct KeyspaceHandle {
+    /// The database number (`SELECT n`).
+    pub index: u32,
+    pub keyspace: Keyspace,
+    pub counts: Arc<KeyspaceCounts>,
+}
+
+impl KeyspaceHandle {
+    pub fn new(storage: &Storage, index: u32) -> KeyspaceHandle {
+        let keyspace = Keyspace::database(index);
+        KeyspaceHandle {
+            index,
+            counts: storage.counts().keyspace(&keyspace),
+            keyspace,
+        }
+    }
+}
+
+/// One keyspace of the store.
+#[derive(Clone, Copy)]
+pub struct Db<'a> {
+    pub storage: &'a Storage,
+    pub ks: &'a KeyspaceHandle,
+}
+
+/// A key's metadata entry as stored; it may be logically expired.
+pub struct StoredKey<'a> {
+    pub slot: u16,
+    pub header: MetadataHeader,
+    pub raw: DBPinnableSlice<'a>,
+}
+
+impl StoredKey<'_> {
+    /// The value after the header: a string's bytes or a collection's fields.
+    pub fn body(&self) -> &[u8] {
+        &self.raw[9..]
+    }
+}
+
+impl<'a> Db<'a> {
+    pub fn new(storage: &'a Storage, ks: &'a KeyspaceHandle) -> Db<'a> {
+        Db { storage, ks }
+    }
+
+    /// The metadata CF key of `key`.
+    pub fn metadata_key(&self, slot: u16, key: &[u8]) -> Vec<u8> {
+        metadata_key(&self.ks.keyspace, slot, key)
+    }
+
+    /// The stored entry of `key`, expired or not.
+    pub fn read(&self, key: &[u8]) -> Result<Option<StoredKey<'a>>> {
+        let slot = key_slot(key);
+        let Some(raw) = self
+            .storage
+            .get(Cf::Metadata, &self.metadata_key(slot, key))?
+        else {
+            return Ok(None);
+        };
+        let (header, _) = MetadataHeader::decode(&raw)?;
+        Ok(Some(StoredKey { slot, header, raw }))
+    }
+
+    /// The entry of `key` if it logically exists at `now`. An expired entry
+    /// found here is deleted on the spot (lazy expiry), as a Redis lookup
+    /// does, so it leaves DBSIZE at once. For callers that do not hold the
+    /// key's lock.
+    pub fn lookup(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
+        match self.read(key)? {
+            Some(stored) if stored.header.is_expired(now) => {
+                drop(stored);
+                let _guard = self.lock(&[key]);
+                self.lookup_locked(key, now)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// [`Db::lookup`] for callers that hold the key's lock.
+    pub fn lookup_locked(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
+        match self.read(key)? {
+            Some(stored) if stored.header.is_expired(now) => {
+                let mut batch = self.batch();
+                self.remove(&mut batch, stored.slot, key, &stored.header);
+                drop(stored);
+                self.commit(batch)?;
+                self.storage
+                    .expired_keys
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Like [`Db::lookup`], failing with WRONGTYPE if the key holds another
+    /// type.
+    pub fn lookup_typed(
+        &self,
+        key: &[u8],
+        data_type: DataType,
+        now: u64,
+    ) -> Result<Option<StoredKey<'a>>> {
+        match self.lookup(key, now)? {
+            Some(k) if k.header.data_type != data_type => Err(Error::WrongType),
+            other => Ok(other),
+        }
+    }
+
+    /// Locks `keys` of this keyspace for a read-modify-write.
+    pub fn lock(&self, keys: &[&[u8]]) -> KeyGuard<'a> {
+        let ks = self.ks.keyspace.as_bytes();
+        self.storage.locks().lock(keys.iter().map(|k| (ks, *k)))
+    }
+
+    /// Writes `value` (an encoded metadata value whose expiry is
+    /// `expire_at`) as the entry of `key`, keeping the expiry index and the
+    /// key counts right. `old` is the entry's header as stored, if any.
+    pub fn put_metadata(
+        &self,
+        batch: &mut Batch,
+        slot: u16,
+        key: &[u8],
+        value: &[u8],
+        expire_at: u64,
+        old: Option<&MetadataHeader>,
+    ) {
+        let ks = &self.ks.keyspace;
+        batch.put(
+            self.storage,
+            Cf::Metadata,
+            &self.metadata_key(slot, key),
+            value,
+        );
+        let old_expire = old.map_or(0, |h| h.expire_at_ms);
+        if old_expire != expire_at {
+            if old_expire != 0 {
+                batch.delete(
+                    self.storage,
+                    Cf::Expire,
+                    &expire_key(old_expire, ks, slot, key),
+                );
+            }
+            if expire_at != 0 {
+                batch.put(
+                    self.storage,
+                    Cf::Expire,
+                    &expire_key(expire_at, ks, slot, key),
+                    b"",
+                );
+            }
+        }
+        let keys = i64::from(old.is_none());
+        let expires = i64::from(expire_at != 0) - i64::from(old_expire != 0);
+        batch.count(self.storage, ks, &self.ks.counts, slot, keys, expires);
+    }
+
+    /// Removes the entry of `key` (whose stored header is `old`). A
+    /// collection's members are left for the compaction filter: O(1).
+    pub fn remove(&self, batch: &mut Batch, slot: u16, key: &[u8], old: &MetadataHeader) {
+        let ks = &self.ks.keyspace;
+        batch.delete(self.storage, Cf::Metadata, &self.metadata_key(slot, key));
+        if old.expire_at_ms != 0 {
+            batch.delete(
+                self.storage,
+                Cf::Expire,
+                &expire_key(old.expire_at_ms, ks, slot, key),
+            );
+        }
+        let expires = -i64::from(old.expire_at_ms != 0);
+        batch.count(self.storage, ks, &self.ks.counts, slot, -1, expires);
+    }
+
+    /// A new batch.
+    pub fn batch(&self) -> Batch {
+        self.storage.batch()
+    }
+
+    /// Commits a batch.
+    pub fn commit(&self, batch: Batch) -> Result<()> {
+        Ok(self.storage.commit(batch)?)
+    }
+}
+
+/// An expiry to apply to a written key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Remove any expiry.
+    Persist,
+    /// Keep the key's current expiry.
+    Keep,
+    /// Expire at this Unix time in milliseconds.
+    At(u64),
+}
+
+impl Expiry {
+    /// The expire-at to store, given the key's current one.
+    pub fn resolve(self, current: u64) -> u64 {
+        match self {
+            Expiry::Persist => 0,
+            Expiry::Keep => current,
+            Expiry::At(at) => at,
+        }
+    }
+}

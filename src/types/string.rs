@@ -1,0 +1,406 @@
+//! Strings: the whole value lives in the metadata entry.
+
+use super::{now_ms, Db, Expiry, StoredKey};
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use redrock_encoding::{DataType, Metadata, MetadataHeader};
+
+/// SET's NX / XX condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetCondition {
+    Always,
+    IfMissing,
+    IfExists,
+}
+
+/// What SET did.
+pub struct SetOutcome {
+    pub written: bool,
+    /// The previous value (for SET ... GET).
+    pub old: Option<Bytes>,
+}
+
+extern "C" {
+    fn redrock_long_double_add(
+        base: *const std::os::raw::c_char,
+        base_len: usize,
+        incr: *const std::os::raw::c_char,
+        incr_len: usize,
+        out: *mut std::os::raw::c_char,
+        out_len: usize,
+    ) -> i32;
+}
+
+/// Adds two decimal texts in C `long double` and formats the sum as Redis's
+/// INCRBYFLOAT does. `base` is `None` for a missing key.
+pub fn long_double_add(base: Option<&[u8]>, incr: &[u8]) -> Result<Bytes> {
+    let mut out = vec![0u8; 5 * 1024 + 32];
+    let (base_ptr, base_len) = base.map_or((std::ptr::null(), 0), |b| (b.as_ptr(), b.len()));
+    // SAFETY: every pointer is valid for the length passed with it, and the
+    // C function writes at most `out.len()` bytes.
+    let len = unsafe {
+        redrock_long_double_add(
+            base_ptr.cast(),
+            base_len,
+            incr.as_ptr().cast(),
+            incr.len(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+        )
+    };
+    match len {
+        -3 => Err(Error::NanOrInfinity),
+        n if n < 0 => Err(Error::NotFloat),
+        n => {
+            out.truncate(n as usize);
+            Ok(Bytes::from(out))
+        }
+    }
+}
+
+/// Parses a Redis integer: an optional `-`, no leading zeros or `+`, no
+/// spaces, within i64.
+pub fn parse_i64(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || text.len() > 20 {
+        return None;
+    }
+    let (negative, digits) = match text[0] {
+        b'-' => (true, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || negative)) {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(d - b'0');
+        value = value.checked_mul(10)?;
+        value = if negative {
+            value.checked_sub(digit)?
+        } else {
+            value.checked_add(digit)?
+        };
+    }
+    Some(value)
+}
+
+impl<'a> Db<'a> {
+    fn string_value(stored: &StoredKey<'_>) -> Result<Bytes> {
+        if stored.header.data_type != DataType::String {
+            return Err(Error::WrongType);
+        }
+        Ok(Bytes::copy_from_slice(stored.body()))
+    }
+
+    /// Writes a string value. An expiry already past is stored as it is
+    /// (the key is then expired and reclaimed like any other), as Redis does
+    /// for SET ... PXAT in the past.
+    fn write_string(
+        &self,
+        batch: &mut crate::storage::Batch,
+        slot: u16,
+        key: &[u8],
+        value: &[u8],
+        expire_at: u64,
+        old: Option<&MetadataHeader>,
+    ) {
+        let encoded = Metadata::encode_string(expire_at, value);
+        self.put_metadata(batch, slot, key, &encoded, expire_at, old);
+    }
+
+    /// GET: the value, `None` if missing, WRONGTYPE for another type.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.lookup(key, now_ms())?
+            .map(|stored| Self::string_value(&stored))
+            .transpose()
+    }
+
+    /// MGET: values of strings, `None` for missing keys and other types.
+    pub fn mget(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        let now = now_ms();
+        keys.iter()
+            .map(|key| {
+                Ok(self
+                    .lookup(key, now)?
+                    .filter(|s| s.header.data_type == DataType::String)
+                    .map(|s| Bytes::copy_from_slice(s.body())))
+            })
+            .collect()
+    }
+
+    /// SET with its condition, expiry and GET option.
+    pub fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        condition: SetCondition,
+        expiry: Expiry,
+        want_old: bool,
+    ) -> Result<SetOutcome> {
+        let _guard = self.lock(&[key]);
+        let now = now_ms();
+        let stored = self.read(key)?;
+        let live = stored.as_ref().filter(|s| !s.header.is_expired(now));
+        let old = match (want_old, live) {
+            (true, Some(s)) => Some(Self::string_value(s)?),
+            _ => None,
+        };
+        let allowed = match condition {
+            SetCondition::Always => true,
+            SetCondition::IfMissing => live.is_none(),
+            SetCondition::IfExists => live.is_some(),
+        };
+        if !allowed {
+            return Ok(SetOutcome {
+                written: false,
+                old,
+            });
+        }
+        let expire_at = expiry.resolve(live.map_or(0, |s| s.header.expire_at_ms));
+        let old_header = stored.as_ref().map(|s| s.header);
+        let mut batch = self.batch();
+        self.write_string(
+            &mut batch,
+            key_slot(key),
+            key,
+            value,
+            expire_at,
+            old_header.as_ref(),
+        );
+        drop(stored);
+        self.commit(batch)?;
+        Ok(SetOutcome { written: true, old })
+    }
+
+    /// GETDEL.
+    pub fn getdel(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        let _guard = self.lock(&[key]);
+        let now = now_ms();
+        let Some(stored) = self.lookup_locked(key, now)? else {
+            return Ok(None);
+        };
+        let value = Self::string_value(&stored)?;
+        let mut batch = self.batch();
+        self.remove(&mut batch, stored.slot, key, &stored.header);
+        drop(stored);
+        self.commit(batch)?;
+        Ok(Some(value))
+    }
+
+    /// GETEX: the value, and the expiry changed when `expiry` gives one.
+    /// `expiry` is evaluated only once the key is known to be a string, so
+    /// its errors come after nil and WRONGTYPE, as in Redis.
+    pub fn getex(
+        &self,
+        key: &[u8],
+        expiry: impl FnOnce() -> Result<Option<Expiry>>,
+    ) -> Result<Option<Bytes>> {
+        let _guard = self.lock(&[key]);
+        let now = now_ms();
+        let Some(stored) = self.lookup_locked(key, now)? else {
+            return Ok(None);
+        };
+        let value = Self::string_value(&stored)?;
+        let expiry = expiry()?;
+        if let Some(expiry) = expiry {
+            let expire_at = expiry.resolve(stored.header.expire_at_ms);
+            if expire_at != stored.header.expire_at_ms {
+                let mut batch = self.batch();
+                let header = stored.header;
+                let slot = stored.slot;
+                drop(stored);
+                // A time already past deletes the key, as EXPIRE does.
+                if expire_at != 0 && expire_at <= now {
+                    self.remove(&mut batch, slot, key, &header);
+                } else {
+                    self.write_string(&mut batch, slot, key, &value, expire_at, Some(&header));
+                }
+                self.commit(batch)?;
+            }
+        }
+        Ok(Some(value))
+    }
+
+    /// Replaces a string's value with `f(old)` under the key lock, keeping
+    /// its expiry; a missing key starts from `None`. Returns what `f`
+    /// returned alongside the new value.
+    fn update_string<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T)>,
+    ) -> Result<T> {
+        let _guard = self.lock(&[key]);
+        let now = now_ms();
+        let stored = self.read(key)?;
+        let live = stored.as_ref().filter(|s| !s.header.is_expired(now));
+        if let Some(s) = live {
+            if s.header.data_type != DataType::String {
+                return Err(Error::WrongType);
+            }
+        }
+        let (new_value, result) = f(live.map(|s| s.body()))?;
+        if let Some(new_value) = new_value {
+            let expire_at = live.map_or(0, |s| s.header.expire_at_ms);
+            let old_header = stored.as_ref().map(|s| s.header);
+            let mut batch = self.batch();
+            self.write_string(
+                &mut batch,
+                key_slot(key),
+                key,
+                &new_value,
+                expire_at,
+                old_header.as_ref(),
+            );
+            drop(stored);
+            self.commit(batch)?;
+        }
+        Ok(result)
+    }
+
+    /// APPEND: the new length.
+    pub fn append(&self, key: &[u8], suffix: &[u8], max_len: u64) -> Result<usize> {
+        self.update_string(key, |old| {
+            let old = old.unwrap_or_default();
+            let len = old.len() + suffix.len();
+            check_length(len as u64, max_len)?;
+            let mut value = Vec::with_capacity(len);
+            value.extend_from_slice(old);
+            value.extend_from_slice(suffix);
+            Ok((Some(value), len))
+        })
+    }
+
+    /// SETRANGE: the new length. An empty `data` changes nothing.
+    pub fn setrange(&self, key: &[u8], offset: u64, data: &[u8], max_len: u64) -> Result<usize> {
+        self.update_string(key, |old| {
+            let old = old.unwrap_or_default();
+            if data.is_empty() {
+                return Ok((None, old.len()));
+            }
+            let end = offset + data.len() as u64;
+            check_length(end, max_len)?;
+            let mut value = old.to_vec();
+            if value.len() < end as usize {
+                value.resize(end as usize, 0);
+            }
+            value[offset as usize..end as usize].copy_from_slice(data);
+            let len = value.len();
+            Ok((Some(value), len))
+        })
+    }
+
+    /// INCRBY and friends: the new value.
+    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
+        self.update_string(key, |old| {
+            let current = match old {
+                Some(text) => parse_i64(text).ok_or(Error::NotInteger)?,
+                None => 0,
+            };
+            let next = current.checked_add(delta).ok_or(Error::Overflow)?;
+            Ok((
+                Some(itoa::Buffer::new().format(next).as_bytes().to_vec()),
+                next,
+            ))
+        })
+    }
+
+    /// INCRBYFLOAT: the new value as Redis prints it.
+    pub fn incr_by_float(&self, key: &[u8], incr: &[u8]) -> Result<Bytes> {
+        self.update_string(key, |old| {
+            let sum = long_double_add(Some(old.unwrap_or(b"0")), incr)?;
+            Ok((Some(sum.to_vec()), sum))
+        })
+    }
+
+    /// MSET (and MSETNX when `only_if_none_exist`): whether the keys were set.
+    pub fn mset(&self, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Result<bool> {
+        let keys: Vec<&[u8]> = pairs.iter().map(|(k, _)| &k[..]).collect();
+        let _guard = self.lock(&keys);
+        let now = now_ms();
+        if only_if_none_exist {
+            for key in &keys {
+                if self.lookup_locked(key, now)?.is_some() {
+                    return Ok(false);
+                }
+            }
+        }
+        let mut batch = self.batch();
+        // A key given twice takes its last value, written once.
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        for (key, value) in pairs.iter().rev() {
+            if !seen.insert(key) {
+                continue;
+            }
+            let old = self.read(key)?.map(|s| s.header);
+            self.write_string(&mut batch, key_slot(key), key, value, 0, old.as_ref());
+        }
+        self.commit(batch)?;
+        Ok(true)
+    }
+}
+
+use redrock_cluster::key_slot;
+
+fn check_length(len: u64, max_len: u64) -> Result<()> {
+    if len > max_len {
+        return Err(Error::err(
+            "string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_integer_rules() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"",
+            b"-",
+            b"1a",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn long_double_matches_redis() {
+        // Replies of a real redis-server 7.0.
+        let add = |a: &str, b: &str| {
+            String::from_utf8(
+                long_double_add(Some(a.as_bytes()), b.as_bytes())
+                    .unwrap()
+                    .to_vec(),
+            )
+            .unwrap()
+        };
+        assert_eq!(add("1000", "0.1"), "1000.09999999999999998");
+        assert_eq!(add("123456", "0.1"), "123456.10000000000000142");
+        assert_eq!(add("10.5", "0.1"), "10.6");
+        assert_eq!(add("3.0e3", "0.1"), "3000.10000000000000009");
+        assert_eq!(add("1e20", "0.1"), "100000000000000000000");
+        assert_eq!(add("5", "0x10"), "21");
+        assert_eq!(long_double_add(Some(b"5"), b" 1"), Err(Error::NotFloat));
+        assert_eq!(long_double_add(Some(b"abc"), b"1"), Err(Error::NotFloat));
+        assert_eq!(long_double_add(Some(b"3\0v"), b"1"), Err(Error::NotFloat));
+        assert_eq!(
+            long_double_add(Some(b"1"), b"inf"),
+            Err(Error::NanOrInfinity)
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! Test support: start the real `redrock-server` (and, for differential
+//! tests, a real `redis-server`) on free loopback ports with temporary data
+//! directories, wait for them with a bound, and stop them on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port")
+}
+
+/// The `redrock-server` binary built for this test run.
+pub fn server_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_redrock-server"))
+}
+
+/// A running server process, killed on drop.
+pub struct Server {
+    pub port: u16,
+    pub child: Child,
+    pub dir: PathBuf,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts RedRock on a free port with a new temporary data dir.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Starts RedRock with extra `--directive value` arguments.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let tempdir = tempfile::tempdir().expect("temp dir");
+        let dir = tempdir.path().to_path_buf();
+        let mut server = Self::start_in(&dir, extra);
+        server._tempdir = Some(tempdir);
+        server
+    }
+
+    /// Starts RedRock on `dir` (which the caller keeps).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let port_text = port.to_string();
+        let dir_text = dir.to_str().expect("utf-8 temp path");
+        let mut args = vec![
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port_text,
+            "--dir",
+            dir_text,
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(server_binary())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting redrock-server");
+        let mut server = Server {
+            port,
+            child,
+            dir: dir.to_path_buf(),
+            _tempdir: None,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("polling the server") {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                panic!("redrock-server exited early ({status}): {stderr}");
+            }
+            if let Ok(mut raw) = RawClient::try_connect(self.port) {
+                if raw.command(&["PING"]).starts_with(b"+PONG") || raw.last_was_error() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redrock-server did not answer within 30s");
+    }
+
+    /// The address in `redis://` form.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A synchronous `redis` crate connection.
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .expect("client")
+            .get_connection()
+            .expect("connecting")
+    }
+
+    /// A raw RESP connection.
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        wait_exit(&mut self.child, Duration::from_secs(30))
+    }
+}
+
+/// Waits for a child to exit, killing it if it overstays.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("polling child") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real redis-server, the oracle of the differential tests.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                dir.path().to_str().expect("utf-8"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for differential tests (apt-get install redis-server)");
+        let server = RedisServer {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(mut raw) = RawClient::try_connect(port) {
+                if raw.command(&["PING"]).starts_with(b"+PONG") {
+                    return server;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not answer within 30s");
+    }
+
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A RESP client that returns each reply's exact bytes, so replies of two
+/// servers can be compared byte for byte.
+pub struct RawClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    last_error: bool,
+}
+
+impl RawClient {
+    pub fn connect(port: u16) -> RawClient {
+        Self::try_connect(port).expect("connecting")
+    }
+
+    pub fn try_connect(port: u16) -> std::io::Result<RawClient> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_nodelay(true)?;
+        Ok(RawClient {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            last_error: false,
+        })
+    }
+
+    /// Encodes a command as a RESP array of bulk strings.
+    pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            let arg = arg.as_ref();
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Sends one command and returns its reply's bytes.
+    pub fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Vec<u8> {
+        self.send(&Self::encode(args));
+        self.read_reply()
+    }
+
+    /// Sends raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("writing");
+    }
+
+    /// Reads one whole reply (nested aggregates included).
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_into(&mut out);
+        self.last_error = out.first() == Some(&b'-');
+        out
+    }
+
+    pub fn last_was_error(&self) -> bool {
+        self.last_error
+    }
+
+    /// Whether the server closed the connection (reads EOF).
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0))
+    }
+
+    fn read_into(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let n = self.reader.read_until(b'\n', out).expect("reading a reply");
+        assert!(n > 0, "connection closed while waiting for a reply");
+        let line = out[start..].to_vec();
+        let header = std::str::from_utf8(&line[1..line.len() - 2]).unwrap_or("");
+        match line[0] {
+            b'$' | b'=' | b'!' => {
+                let len: i64 = header.parse().expect("bulk length");
+                if len >= 0 {
+                    let mut body = vec![0u8; len as usize + 2];
+                    self.reader.read_exact(&mut body).expect("reading bulk");
+                    out.extend_from_slice(&body);
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                let len: i64 = header.parse().expect("array length");
+                for _ in 0..len.max(0) {
+                    self.read_into(out);
+                }
+            }
+            b'%' => {
+                let len: i64 = header.parse().expect("map length");
+                for _ in 0..len.max(0) * 2 {
+                    self.read_into(out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A reply's bytes as readable text for assertion messages.
+pub fn show(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).replace("\r\n", "\\r\\n")
+}
+
+/// Runs a command with the `redis` crate and returns its value.
+pub fn q(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Runs a command that must fail and returns the error reply's text.
+pub fn error(raw: &mut RawClient, args: &[&str]) -> String {
+    let reply = raw.command(args);
+    assert_eq!(
+        reply.first(),
+        Some(&b'-'),
+        "{args:?} should fail, got {}",
+        show(&reply)
+    );
+    String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
+}
+
+/// Shorthands for expected values.
+pub fn bulk(s: &str) -> redis::Value {
+    redis::Value::BulkString(s.as_bytes().to_vec())
+}
+
+pub fn int(n: i64) -> redis::Value {
+    redis::Value::Int(n)
+}
+
+pub fn ok() -> redis::Value {
+    redis::Value::Okay
+}
+
+pub fn nil() -> redis::Value {
+    redis::Value::Nil
+}
+
+pub fn array(items: Vec<redis::Value>) -> redis::Value {
+    redis::Value::Array(items)
+}

@@ -1,0 +1,563 @@
+//! Differential tests: the same seeded random command sequence goes to
+//! RedRock and to a real redis-server; every reply must match byte for
+//! byte, except where time or randomness makes Redis itself
+//! nondeterministic (TTLs within a tolerance, KEYS/SCAN as sets,
+//! RANDOMKEY by existence).
+//!
+//! A failure prints the seed; `REDROCK_DIFF_SEED=<seed>` replays it.
+
+mod common;
+use common::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeSet, HashSet};
+
+const COMMANDS_PER_RUN: usize = 10_000;
+
+/// A RESP2 reply, parsed enough to compare with tolerances.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Value>>),
+}
+
+fn parse(bytes: &[u8]) -> Value {
+    fn inner(b: &[u8], pos: &mut usize) -> Value {
+        let end = b[*pos..].windows(2).position(|w| w == b"\r\n").unwrap() + *pos;
+        let line = std::str::from_utf8(&b[*pos + 1..end]).unwrap().to_string();
+        let kind = b[*pos];
+        *pos = end + 2;
+        match kind {
+            b'+' => Value::Status(line),
+            b'-' => Value::Error(line),
+            b':' => Value::Int(line.parse().unwrap()),
+            b'$' => {
+                let len: i64 = line.parse().unwrap();
+                if len < 0 {
+                    return Value::Bulk(None);
+                }
+                let data = b[*pos..*pos + len as usize].to_vec();
+                *pos += len as usize + 2;
+                Value::Bulk(Some(data))
+            }
+            b'*' => {
+                let len: i64 = line.parse().unwrap();
+                if len < 0 {
+                    return Value::Array(None);
+                }
+                Value::Array(Some((0..len).map(|_| inner(b, pos)).collect()))
+            }
+            other => panic!("unexpected reply type {}", other as char),
+        }
+    }
+    inner(bytes, &mut 0)
+}
+
+/// How two replies to a command are compared.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Compare {
+    Exact,
+    /// Integers within this distance (TTLs), or equal non-positive codes.
+    Near(i64),
+    /// Arrays compared as sets.
+    Unordered,
+    /// Both nil or both a value.
+    SameNilness,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+struct Generator {
+    rng: StdRng,
+    seen: HashSet<String>,
+}
+
+impl Generator {
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.rng.random_range(0..items.len())]
+    }
+
+    fn key(&mut self) -> String {
+        self.pick(&["k0", "k1", "k2", "k3", "k4", "num", "flt", "{t}a", "{t}b"])
+            .to_string()
+    }
+
+    fn value(&mut self) -> String {
+        match self.rng.random_range(0..12) {
+            0 => "0".into(),
+            1 => self.rng.random_range(-1000..1000).to_string(),
+            2 => "9223372036854775807".into(),
+            3 => "-9223372036854775808".into(),
+            4 => format!(
+                "{}.{}",
+                self.rng.random_range(-100..100),
+                self.rng.random_range(0..100)
+            ),
+            5 => "".into(),
+            6 => "abc".into(),
+            7 => "1e3".into(),
+            8 => " 1".into(),
+            9 => "x".repeat(self.rng.random_range(40..60)),
+            10 => "ohmytext".into(),
+            _ => format!("v{}", self.rng.random_range(0..50)),
+        }
+    }
+
+    fn ttl_secs(&mut self) -> String {
+        match self.rng.random_range(0..10) {
+            0 => "0".into(),
+            1 => "-5".into(),
+            2 => "abc".into(),
+            3 => "9223372036854775807".into(),
+            _ => self.rng.random_range(100..10_000).to_string(),
+        }
+    }
+
+    fn abs_time(&mut self, millis: bool) -> String {
+        let now = now_ms();
+        let at_ms = match self.rng.random_range(0..4) {
+            // already past: the key is deleted
+            0 => now - 100_000,
+            _ => now + self.rng.random_range(100_000..10_000_000),
+        };
+        if millis {
+            at_ms.to_string()
+        } else {
+            (at_ms / 1000).to_string()
+        }
+    }
+
+    fn expire_option(&mut self) -> Vec<String> {
+        let n = self.rng.random_range(0..3);
+        (0..n)
+            .map(|_| {
+                self.pick(&["NX", "XX", "GT", "LT", "nx", "FOO"])
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn set_options(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.random_range(0..4) {
+            match self.rng.random_range(0..10) {
+                0 => out.push("NX".into()),
+                1 => out.push("XX".into()),
+                2 => out.push("GET".into()),
+                3 => out.push("KEEPTTL".into()),
+                4 => out.extend(["EX".into(), self.ttl_secs()]),
+                5 => out.extend(["PX".into(), self.ttl_secs()]),
+                6 => out.extend(["EXAT".into(), self.abs_time(false)]),
+                7 => out.extend(["PXAT".into(), self.abs_time(true)]),
+                8 => out.push("BOGUS".into()),
+                _ => out.push("EX".into()),
+            }
+        }
+        out
+    }
+
+    /// The next command and how to compare its replies. SCAN is marked by
+    /// its name and run to completion by the caller.
+    fn next(&mut self) -> (Vec<String>, Compare) {
+        let k = self.key();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (cmd, compare): (Vec<String>, Compare) = match self.rng.random_range(0..60) {
+            0..=2 => (s(&["GET", &k]), Compare::Exact),
+            3..=6 => {
+                let mut c = s(&["SET", &k, &self.value()]);
+                c.extend(self.set_options());
+                (c, Compare::Exact)
+            }
+            7 => (s(&["SETNX", &k, &self.value()]), Compare::Exact),
+            8 => (
+                s(&["SETEX", &k, &self.ttl_secs(), &self.value()]),
+                Compare::Exact,
+            ),
+            9 => (
+                s(&["PSETEX", &k, &self.ttl_secs(), &self.value()]),
+                Compare::Exact,
+            ),
+            10 => (s(&["GETSET", &k, &self.value()]), Compare::Exact),
+            11 => (s(&["GETDEL", &k]), Compare::Exact),
+            12 => {
+                let mut c = s(&["GETEX", &k]);
+                match self.rng.random_range(0..7) {
+                    0 => c.push("PERSIST".into()),
+                    1 => c.extend(["EX".into(), self.ttl_secs()]),
+                    2 => c.extend(["PX".into(), self.ttl_secs()]),
+                    3 => c.extend(["EXAT".into(), self.abs_time(false)]),
+                    4 => c.extend(["PXAT".into(), self.abs_time(true)]),
+                    5 => c.extend(["EX".into(), "10".into(), "PERSIST".into()]),
+                    _ => {}
+                }
+                (c, Compare::Exact)
+            }
+            13 => {
+                let mut c = s(&["MGET"]);
+                for _ in 0..self.rng.random_range(1..5) {
+                    c.push(self.key());
+                }
+                (c, Compare::Exact)
+            }
+            14 | 15 => {
+                let name = self.pick(&["MSET", "MSETNX"]);
+                let mut c = s(&[name]);
+                for _ in 0..self.rng.random_range(1..4) {
+                    c.push(self.key());
+                    c.push(self.value());
+                }
+                if self.rng.random_range(0..8) == 0 {
+                    c.pop();
+                }
+                (c, Compare::Exact)
+            }
+            16 => (s(&["APPEND", &k, &self.value()]), Compare::Exact),
+            17 => (s(&["STRLEN", &k]), Compare::Exact),
+            18 => {
+                let name = self.pick(&["GETRANGE", "SUBSTR"]);
+                let a = self.rng.random_range(-20..20).to_string();
+                let b = self.rng.random_range(-20..20).to_string();
+                (s(&[name, &k, &a, &b]), Compare::Exact)
+            }
+            19 => {
+                let off = self.pick(&["0", "1", "5", "-1", "x", "20", "536870912"]);
+                (s(&["SETRANGE", &k, off, &self.value()]), Compare::Exact)
+            }
+            20 => (s(&[self.pick(&["INCR", "DECR"]), &k]), Compare::Exact),
+            21 => {
+                let name = self.pick(&["INCRBY", "DECRBY"]);
+                let n = self.pick(&[
+                    "1",
+                    "-3",
+                    "100",
+                    "x",
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                    "1.5",
+                ]);
+                (s(&[name, &k, n]), Compare::Exact)
+            }
+            22 => {
+                let f = self.pick(&[
+                    "0.1", "-1.5", "10", "1e2", "abc", "inf", "3.0e3", "-0.25", "5",
+                ]);
+                (s(&["INCRBYFLOAT", &k, f]), Compare::Exact)
+            }
+            23 => {
+                let mut c = s(&["LCS", &k, &self.key()]);
+                match self.rng.random_range(0..6) {
+                    0 => c.push("LEN".into()),
+                    1 => c.push("IDX".into()),
+                    2 => c.extend(s(&["IDX", "MINMATCHLEN", "2", "WITHMATCHLEN"])),
+                    3 => c.extend(s(&["LEN", "IDX"])),
+                    4 => c.push("FOO".into()),
+                    _ => {}
+                }
+                (c, Compare::Exact)
+            }
+            24 | 25 => {
+                let name = self.pick(&["DEL", "UNLINK", "EXISTS", "TOUCH"]);
+                let mut c = s(&[name]);
+                for _ in 0..self.rng.random_range(1..4) {
+                    c.push(self.key());
+                }
+                (c, Compare::Exact)
+            }
+            26 => (s(&["TYPE", &k]), Compare::Exact),
+            27 | 28 => {
+                let name = self.pick(&["EXPIRE", "PEXPIRE"]);
+                let t = self.ttl_secs();
+                let mut c = s(&[name, &k, &t]);
+                c.extend(self.expire_option());
+                (c, Compare::Exact)
+            }
+            29 => {
+                let millis = self.rng.random_bool(0.5);
+                let name = if millis { "PEXPIREAT" } else { "EXPIREAT" };
+                let mut c = s(&[name, &k, &self.abs_time(millis)]);
+                c.extend(self.expire_option());
+                (c, Compare::Exact)
+            }
+            30 => (s(&["TTL", &k]), Compare::Near(1)),
+            31 => (s(&["PTTL", &k]), Compare::Near(1000)),
+            32 => (s(&["EXPIRETIME", &k]), Compare::Near(1)),
+            33 => (s(&["PEXPIRETIME", &k]), Compare::Near(1000)),
+            34 => (s(&["PERSIST", &k]), Compare::Exact),
+            35 | 36 => (
+                s(&[self.pick(&["RENAME", "RENAMENX"]), &k, &self.key()]),
+                Compare::Exact,
+            ),
+            37 => {
+                let mut c = s(&["COPY", &k, &self.key()]);
+                match self.rng.random_range(0..5) {
+                    0 => c.push("REPLACE".into()),
+                    1 => c.extend(s(&["DB", self.pick(&["0", "1", "2", "99", "x"])])),
+                    2 => c.extend(s(&["DB", "1", "REPLACE"])),
+                    3 => c.push("DB".into()),
+                    _ => {}
+                }
+                (c, Compare::Exact)
+            }
+            38 => (
+                s(&["MOVE", &k, self.pick(&["0", "1", "2", "99", "x"])]),
+                Compare::Exact,
+            ),
+            39 => (
+                s(&[
+                    "KEYS",
+                    self.pick(&["*", "k*", "k[0-2]", "k?", "{t}*", "[^k]*", "*\\*", "num"]),
+                ]),
+                Compare::Unordered,
+            ),
+            40 => {
+                let mut c = s(&["SCAN", "0"]);
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["MATCH", self.pick(&["k*", "*", "{t}?"])]));
+                }
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["COUNT", self.pick(&["1", "3", "100"])]));
+                }
+                if self.rng.random_bool(0.3) {
+                    c.extend(s(&["TYPE", self.pick(&["string", "hash"])]));
+                }
+                (c, Compare::Unordered)
+            }
+            41 => (s(&["RANDOMKEY"]), Compare::SameNilness),
+            42 => (s(&["DBSIZE"]), Compare::Exact),
+            43 => (
+                s(&["SELECT", self.pick(&["0", "1", "2", "0", "16", "x"])]),
+                Compare::Exact,
+            ),
+            44 => (s(&["ECHO", &self.value()]), Compare::Exact),
+            45 => (s(&["PING"]), Compare::Exact),
+            46 => {
+                // wrong arity
+                let name = self.pick(&[
+                    "GET", "SET", "INCR", "EXPIRE", "RENAME", "TTL", "APPEND", "MGET", "SETEX",
+                ]);
+                (s(&[name]), Compare::Exact)
+            }
+            47 => (
+                s(&[self.pick(&["NOSUCHCMD", "foo"]), "a", "b"]),
+                Compare::Exact,
+            ),
+            48 => (s(&["SCAN", self.pick(&["x", " 1", "1x"])]), Compare::Exact),
+            49 => {
+                if self.rng.random_range(0..10) == 0 {
+                    (s(&["FLUSHDB"]), Compare::Exact)
+                } else {
+                    (s(&["EXISTS", &k]), Compare::Exact)
+                }
+            }
+            50 => (
+                s(&["SET", "num", &self.rng.random_range(-100..100).to_string()]),
+                Compare::Exact,
+            ),
+            51 => (
+                s(&[
+                    "INCRBYFLOAT",
+                    "flt",
+                    self.pick(&["0.1", "1.5", "-2.25", "100"]),
+                ]),
+                Compare::Exact,
+            ),
+            52 => (s(&["SET", &k, &self.value(), "PXAT", "1"]), Compare::Exact),
+            53 => (s(&["GETEX", &k, "PXAT", "1"]), Compare::Exact),
+            54 => (s(&["EXPIRE", &k, "-1"]), Compare::Exact),
+            55 => (
+                s(&["SCAN", "0", "COUNT", self.pick(&["0", "x"])]),
+                Compare::Exact,
+            ),
+            56 => (
+                s(&["SET", &k, &self.value(), "EX", "1000", "GET"]),
+                Compare::Exact,
+            ),
+            57 => (
+                s(&["MSET", &k, &self.value(), &self.key(), &self.value()]),
+                Compare::Exact,
+            ),
+            58 => (s(&["DBSIZE"]), Compare::Exact),
+            _ => (s(&["MGET", &k, &self.key()]), Compare::Exact),
+        };
+        self.seen.insert(cmd[0].to_ascii_uppercase());
+        (cmd, compare)
+    }
+
+    /// A command that touches `cmd`'s key when `cmd` may have stored an
+    /// already-expired key (SET with a time in the past): both servers then
+    /// delete it on access, instead of whenever their active expiry runs.
+    fn follow_up(cmd: &[String]) -> Option<Vec<String>> {
+        let sets_absolute_time = cmd[0].eq_ignore_ascii_case("SET")
+            && cmd
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case("exat") || a.eq_ignore_ascii_case("pxat"));
+        sets_absolute_time.then(|| vec!["EXISTS".to_string(), cmd[1].clone()])
+    }
+}
+
+fn near(a: &Value, b: &Value, tolerance: i64) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) if *x < 0 || *y < 0 => x == y,
+        (Value::Int(x), Value::Int(y)) => (x - y).abs() <= tolerance,
+        _ => a == b,
+    }
+}
+
+fn as_set(v: &Value) -> Option<BTreeSet<Vec<u8>>> {
+    match v {
+        Value::Array(Some(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::Bulk(Some(b)) => Some(b.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// Runs SCAN from cursor 0 to the end and returns every key seen.
+fn full_scan(client: &mut RawClient, args: &[String]) -> Value {
+    let mut keys = BTreeSet::new();
+    let mut cursor = "0".to_string();
+    for _ in 0..10_000 {
+        let mut cmd = args.to_vec();
+        cmd[1] = cursor.clone();
+        match parse(&client.command(&cmd)) {
+            Value::Array(Some(parts)) => {
+                let Value::Bulk(Some(next)) = &parts[0] else {
+                    panic!("bad cursor")
+                };
+                keys.extend(as_set(&parts[1]).expect("scan keys"));
+                cursor = String::from_utf8(next.clone()).unwrap();
+                if cursor == "0" {
+                    return Value::Array(Some(
+                        keys.into_iter().map(|k| Value::Bulk(Some(k))).collect(),
+                    ));
+                }
+            }
+            other => return other,
+        }
+    }
+    panic!("SCAN did not finish")
+}
+
+#[test]
+fn strings_and_keyspace_match_redis() {
+    let seed: u64 = std::env::var("REDROCK_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("differential seed: {seed} (replay with REDROCK_DIFF_SEED={seed})");
+    let redrock = Server::start();
+    let redis = RedisServer::start();
+    let mut ours = redrock.raw();
+    let mut theirs = redis.raw();
+    let mut generator = Generator {
+        rng: StdRng::seed_from_u64(seed),
+        seen: HashSet::new(),
+    };
+    let mut history: Vec<String> = Vec::new();
+    // REDROCK_DIFF_TRACE=1 prints every command and both replies.
+    let trace = std::env::var_os("REDROCK_DIFF_TRACE").is_some();
+    let mut pending: Option<Vec<String>> = None;
+    for i in 0..COMMANDS_PER_RUN {
+        let (cmd, compare) = match pending.take() {
+            Some(cmd) => (cmd, Compare::Exact),
+            None => generator.next(),
+        };
+        pending = Generator::follow_up(&cmd);
+        history.push(cmd.join(" "));
+        let is_full_scan = cmd[0] == "SCAN" && compare == Compare::Unordered;
+        let (a, b) = if is_full_scan {
+            (full_scan(&mut ours, &cmd), full_scan(&mut theirs, &cmd))
+        } else {
+            (parse(&ours.command(&cmd)), parse(&theirs.command(&cmd)))
+        };
+        if trace {
+            eprintln!(
+                "#{i} {}\n    redrock: {a:?}\n    redis:   {b:?}",
+                cmd.join(" ")
+            );
+        }
+        let same = match compare {
+            Compare::Exact => a == b,
+            Compare::Near(t) => near(&a, &b, t),
+            Compare::Unordered => match (as_set(&a), as_set(&b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => a == b,
+            },
+            Compare::SameNilness => {
+                matches!(a, Value::Bulk(None)) == matches!(b, Value::Bulk(None))
+            }
+        };
+        if !same {
+            let start = history.len().saturating_sub(15);
+            panic!(
+                "seed {seed}: command #{i} `{}` differs\n  redrock: {a:?}\n  redis:   {b:?}\nrecent commands:\n  {}",
+                cmd.join(" "),
+                history[start..].join("\n  ")
+            );
+        }
+    }
+    for name in [
+        "GET",
+        "SET",
+        "SETNX",
+        "SETEX",
+        "PSETEX",
+        "GETSET",
+        "GETDEL",
+        "GETEX",
+        "MGET",
+        "MSET",
+        "MSETNX",
+        "APPEND",
+        "STRLEN",
+        "GETRANGE",
+        "SUBSTR",
+        "SETRANGE",
+        "INCR",
+        "DECR",
+        "INCRBY",
+        "DECRBY",
+        "INCRBYFLOAT",
+        "LCS",
+        "DEL",
+        "UNLINK",
+        "EXISTS",
+        "TOUCH",
+        "TYPE",
+        "EXPIRE",
+        "PEXPIRE",
+        "EXPIREAT",
+        "PEXPIREAT",
+        "TTL",
+        "PTTL",
+        "EXPIRETIME",
+        "PEXPIRETIME",
+        "PERSIST",
+        "RENAME",
+        "RENAMENX",
+        "COPY",
+        "MOVE",
+        "KEYS",
+        "SCAN",
+        "RANDOMKEY",
+        "DBSIZE",
+        "SELECT",
+        "ECHO",
+        "PING",
+        "FLUSHDB",
+    ] {
+        assert!(generator.seen.contains(name), "{name} was never generated");
+    }
+}

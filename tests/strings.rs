@@ -1,0 +1,325 @@
+//! String commands against the real server, through the `redis` crate.
+
+mod common;
+use common::*;
+
+#[test]
+fn get_set_and_set_options() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    assert_eq!(q(&mut con, &["GET", "k"]), nil());
+    assert_eq!(q(&mut con, &["SET", "k", "v"]), ok());
+    assert_eq!(q(&mut con, &["GET", "k"]), bulk("v"));
+    // NX / XX
+    assert_eq!(q(&mut con, &["SET", "k", "v2", "NX"]), nil());
+    assert_eq!(q(&mut con, &["SET", "k", "v2", "XX"]), ok());
+    assert_eq!(q(&mut con, &["SET", "missing", "v", "XX"]), nil());
+    assert_eq!(q(&mut con, &["EXISTS", "missing"]), int(0));
+    // GET returns the old value, even when NX stops the write
+    assert_eq!(q(&mut con, &["SET", "k", "v3", "GET"]), bulk("v2"));
+    assert_eq!(q(&mut con, &["SET", "k", "v4", "NX", "GET"]), bulk("v3"));
+    assert_eq!(q(&mut con, &["GET", "k"]), bulk("v3"));
+    assert_eq!(q(&mut con, &["SET", "new", "x", "GET"]), nil());
+    // expiry options
+    assert_eq!(q(&mut con, &["SET", "k", "v", "EX", "100"]), ok());
+    let ttl: i64 = redis::cmd("TTL").arg("k").query(&mut con).unwrap();
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert_eq!(q(&mut con, &["SET", "k", "v", "PX", "100000"]), ok());
+    let pttl: i64 = redis::cmd("PTTL").arg("k").query(&mut con).unwrap();
+    assert!((99_000..=100_000).contains(&pttl), "{pttl}");
+    assert_eq!(q(&mut con, &["SET", "k", "v2", "KEEPTTL"]), ok());
+    let pttl: i64 = redis::cmd("PTTL").arg("k").query(&mut con).unwrap();
+    assert!(pttl > 90_000, "KEEPTTL kept the expiry: {pttl}");
+    assert_eq!(q(&mut con, &["SET", "k", "v3"]), ok());
+    assert_eq!(
+        q(&mut con, &["TTL", "k"]),
+        int(-1),
+        "a plain SET clears the TTL"
+    );
+    let future = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1000)
+        .to_string();
+    assert_eq!(q(&mut con, &["SET", "k", "v", "EXAT", &future]), ok());
+    assert_eq!(
+        q(&mut con, &["EXPIRETIME", "k"]),
+        int(future.parse().unwrap())
+    );
+    let future_ms = format!("{future}000");
+    assert_eq!(q(&mut con, &["SET", "k", "v", "PXAT", &future_ms]), ok());
+    assert_eq!(
+        q(&mut con, &["PEXPIRETIME", "k"]),
+        int(future_ms.parse().unwrap())
+    );
+    // an expiry in the past removes the key
+    assert_eq!(q(&mut con, &["SET", "k", "v", "PXAT", "1"]), ok());
+    assert_eq!(q(&mut con, &["GET", "k"]), nil());
+    // errors
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "NX", "XX"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "EX", "10", "PX", "10"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "KEEPTTL", "EX", "10"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "EX"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "BOGUS"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "EX", "0"]),
+        "ERR invalid expire time in 'set' command"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "EX", "abc"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k", "v", "EX", "9223372036854775807"]),
+        "ERR invalid expire time in 'set' command"
+    );
+    assert_eq!(
+        error(&mut raw, &["SET", "k"]),
+        "ERR wrong number of arguments for 'set' command"
+    );
+    assert_eq!(
+        error(&mut raw, &["GET"]),
+        "ERR wrong number of arguments for 'get' command"
+    );
+}
+
+#[test]
+fn setnx_setex_psetex_getset_getdel_getex() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    assert_eq!(q(&mut con, &["SETNX", "a", "1"]), int(1));
+    assert_eq!(q(&mut con, &["SETNX", "a", "2"]), int(0));
+    assert_eq!(q(&mut con, &["SETEX", "b", "100", "x"]), ok());
+    assert_eq!(q(&mut con, &["TTL", "b"]), int(100));
+    assert_eq!(q(&mut con, &["PSETEX", "c", "100000", "y"]), ok());
+    assert_eq!(q(&mut con, &["TTL", "c"]), int(100));
+    assert_eq!(
+        error(&mut raw, &["SETEX", "b", "0", "x"]),
+        "ERR invalid expire time in 'setex' command"
+    );
+    assert_eq!(
+        error(&mut raw, &["PSETEX", "b", "-5", "x"]),
+        "ERR invalid expire time in 'psetex' command"
+    );
+    assert_eq!(q(&mut con, &["GETSET", "a", "3"]), bulk("1"));
+    assert_eq!(q(&mut con, &["GETSET", "nope", "3"]), nil());
+    assert_eq!(q(&mut con, &["GETDEL", "a"]), bulk("3"));
+    assert_eq!(q(&mut con, &["GETDEL", "a"]), nil());
+    assert_eq!(q(&mut con, &["GETEX", "b"]), bulk("x"));
+    assert_eq!(q(&mut con, &["GETEX", "b", "PERSIST"]), bulk("x"));
+    assert_eq!(q(&mut con, &["TTL", "b"]), int(-1));
+    assert_eq!(q(&mut con, &["GETEX", "b", "EX", "50"]), bulk("x"));
+    assert_eq!(q(&mut con, &["TTL", "b"]), int(50));
+    assert_eq!(q(&mut con, &["GETEX", "b", "PX", "60000"]), bulk("x"));
+    assert_eq!(q(&mut con, &["TTL", "b"]), int(60));
+    assert_eq!(q(&mut con, &["GETEX", "b", "PXAT", "1"]), bulk("x"));
+    assert_eq!(q(&mut con, &["EXISTS", "b"]), int(0));
+    assert_eq!(q(&mut con, &["GETEX", "missing", "EX", "5"]), nil());
+    assert_eq!(
+        error(&mut raw, &["GETEX", "c", "EX", "5", "PERSIST"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error(&mut raw, &["GETEX", "c", "EX", "0"]),
+        "ERR invalid expire time in 'getex' command"
+    );
+}
+
+#[test]
+fn counters_refuse_non_numbers() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    raw.command(&["SET", "s", "v"]);
+    assert_eq!(
+        error(&mut raw, &["INCR", "s"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        error(&mut raw, &["INCRBYFLOAT", "s", "1"]),
+        "ERR value is not a valid float"
+    );
+}
+
+#[test]
+fn mget_mset_msetnx() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    assert_eq!(q(&mut con, &["MSET", "a", "1", "b", "2", "a", "3"]), ok());
+    assert_eq!(
+        q(&mut con, &["MGET", "a", "b", "c"]),
+        array(vec![bulk("3"), bulk("2"), nil()])
+    );
+    assert_eq!(q(&mut con, &["DBSIZE"]), int(2));
+    assert_eq!(q(&mut con, &["MSETNX", "c", "1", "a", "9"]), int(0));
+    assert_eq!(q(&mut con, &["EXISTS", "c"]), int(0));
+    assert_eq!(q(&mut con, &["MSETNX", "c", "1", "d", "2"]), int(1));
+    assert_eq!(
+        q(&mut con, &["MGET", "c", "d"]),
+        array(vec![bulk("1"), bulk("2")])
+    );
+    assert_eq!(
+        error(&mut raw, &["MSET", "a", "1", "b"]),
+        "ERR wrong number of arguments for 'mset' command"
+    );
+    assert_eq!(
+        error(&mut raw, &["MSETNX", "a"]),
+        "ERR wrong number of arguments for 'msetnx' command"
+    );
+}
+
+#[test]
+fn append_strlen_ranges() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    assert_eq!(q(&mut con, &["APPEND", "s", "Hello"]), int(5));
+    assert_eq!(q(&mut con, &["APPEND", "s", " World"]), int(11));
+    assert_eq!(q(&mut con, &["STRLEN", "s"]), int(11));
+    assert_eq!(q(&mut con, &["STRLEN", "nope"]), int(0));
+    assert_eq!(q(&mut con, &["GETRANGE", "s", "0", "4"]), bulk("Hello"));
+    assert_eq!(q(&mut con, &["GETRANGE", "s", "-5", "-1"]), bulk("World"));
+    assert_eq!(q(&mut con, &["GETRANGE", "s", "0", "-100"]), bulk("H"));
+    assert_eq!(q(&mut con, &["GETRANGE", "s", "-1", "-5"]), bulk(""));
+    assert_eq!(q(&mut con, &["GETRANGE", "s", "5", "1000"]), bulk(" World"));
+    assert_eq!(q(&mut con, &["SUBSTR", "s", "0", "0"]), bulk("H"));
+    assert_eq!(q(&mut con, &["GETRANGE", "nope", "0", "10"]), bulk(""));
+    assert_eq!(q(&mut con, &["SETRANGE", "s", "6", "Redis"]), int(11));
+    assert_eq!(q(&mut con, &["GET", "s"]), bulk("Hello Redis"));
+    assert_eq!(q(&mut con, &["SETRANGE", "pad", "3", "x"]), int(4));
+    assert_eq!(
+        q(&mut con, &["GET", "pad"]),
+        redis::Value::BulkString(b"\0\0\0x".to_vec())
+    );
+    assert_eq!(q(&mut con, &["SETRANGE", "empty", "5", ""]), int(0));
+    assert_eq!(q(&mut con, &["EXISTS", "empty"]), int(0));
+    assert_eq!(
+        error(&mut raw, &["SETRANGE", "s", "-1", "x"]),
+        "ERR offset is out of range"
+    );
+    assert_eq!(
+        error(&mut raw, &["SETRANGE", "s", "536870912", "x"]),
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+    );
+    assert_eq!(
+        error(&mut raw, &["GETRANGE", "s", "a", "1"]),
+        "ERR value is not an integer or out of range"
+    );
+}
+
+#[test]
+fn counters() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    assert_eq!(q(&mut con, &["INCR", "n"]), int(1));
+    assert_eq!(q(&mut con, &["INCRBY", "n", "10"]), int(11));
+    assert_eq!(q(&mut con, &["DECR", "n"]), int(10));
+    assert_eq!(q(&mut con, &["DECRBY", "n", "-5"]), int(15));
+    assert_eq!(q(&mut con, &["SET", "n", "9223372036854775806"]), ok());
+    assert_eq!(q(&mut con, &["INCR", "n"]), int(i64::MAX));
+    assert_eq!(
+        error(&mut raw, &["INCR", "n"]),
+        "ERR increment or decrement would overflow"
+    );
+    assert_eq!(
+        error(&mut raw, &["DECRBY", "n", "-9223372036854775808"]),
+        "ERR decrement would overflow"
+    );
+    assert_eq!(q(&mut con, &["SET", "n", " 1"]), ok());
+    assert_eq!(
+        error(&mut raw, &["INCR", "n"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        error(&mut raw, &["INCRBY", "x", "1.5"]),
+        "ERR value is not an integer or out of range"
+    );
+    // the TTL survives an increment
+    assert_eq!(q(&mut con, &["SET", "t", "1", "EX", "100"]), ok());
+    assert_eq!(q(&mut con, &["INCR", "t"]), int(2));
+    assert_eq!(q(&mut con, &["TTL", "t"]), int(100));
+    // floats, formatted as Redis formats them
+    assert_eq!(q(&mut con, &["INCRBYFLOAT", "f", "10.5"]), bulk("10.5"));
+    assert_eq!(q(&mut con, &["INCRBYFLOAT", "f", "0.1"]), bulk("10.6"));
+    assert_eq!(q(&mut con, &["INCRBYFLOAT", "f", "-5.6"]), bulk("5"));
+    assert_eq!(q(&mut con, &["INCRBYFLOAT", "f", "5.0e3"]), bulk("5005"));
+    assert_eq!(
+        error(&mut raw, &["INCRBYFLOAT", "f", "abc"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        error(&mut raw, &["INCRBYFLOAT", "f", "inf"]),
+        "ERR increment would produce NaN or Infinity"
+    );
+}
+
+#[test]
+fn lcs_all_options() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    q(&mut con, &["MSET", "key1", "ohmytext", "key2", "mynewtext"]);
+    assert_eq!(q(&mut con, &["LCS", "key1", "key2"]), bulk("mytext"));
+    assert_eq!(q(&mut con, &["LCS", "key1", "key2", "LEN"]), int(6));
+    let range = |a: i64, b: i64| array(vec![int(a), int(b)]);
+    assert_eq!(
+        q(&mut con, &["LCS", "key1", "key2", "IDX"]),
+        array(vec![
+            bulk("matches"),
+            array(vec![
+                array(vec![range(4, 7), range(5, 8)]),
+                array(vec![range(2, 3), range(0, 1)]),
+            ]),
+            bulk("len"),
+            int(6),
+        ])
+    );
+    assert_eq!(
+        q(
+            &mut con,
+            &[
+                "LCS",
+                "key1",
+                "key2",
+                "IDX",
+                "MINMATCHLEN",
+                "4",
+                "WITHMATCHLEN"
+            ]
+        ),
+        array(vec![
+            bulk("matches"),
+            array(vec![array(vec![range(4, 7), range(5, 8), int(4)])]),
+            bulk("len"),
+            int(6),
+        ])
+    );
+    assert_eq!(q(&mut con, &["LCS", "key1", "nope"]), bulk(""));
+    assert_eq!(
+        error(&mut raw, &["LCS", "key1", "key2", "LEN", "IDX"]),
+        "ERR If you want both the length and indexes, please just use IDX."
+    );
+    assert_eq!(
+        error(&mut raw, &["LCS", "key1", "key2", "FOO"]),
+        "ERR syntax error"
+    );
+}
