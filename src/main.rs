@@ -89,8 +89,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // More workers than cores only adds contention; 0 means one per core.
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n as usize,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.workers as usize)
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

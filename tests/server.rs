@@ -86,6 +86,49 @@ fn inline_commands_and_pipelining() {
 }
 
 #[test]
+fn pipelined_read_modify_writes_stay_atomic_across_clients() {
+    let server = Server::start();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let mut con = server.client();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let mut pipe = redis::pipe();
+                    for _ in 0..20 {
+                        pipe.cmd("INCR").arg("shared").ignore();
+                        pipe.cmd("APPEND").arg("log").arg("x").ignore();
+                    }
+                    pipe.query::<()>(&mut con).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut con = server.client();
+    assert_eq!(q(&mut con, &["GET", "shared"]), bulk("4000"));
+    assert_eq!(q(&mut con, &["STRLEN", "log"]), int(4000));
+    // A read later in the same pipeline sees the pipeline's own writes.
+    let (a, b, n): (String, String, i64) = redis::pipe()
+        .cmd("SET")
+        .arg("p")
+        .arg("1")
+        .ignore()
+        .cmd("GET")
+        .arg("p")
+        .cmd("INCR")
+        .arg("p")
+        .ignore()
+        .cmd("GET")
+        .arg("p")
+        .cmd("DBSIZE")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((a.as_str(), b.as_str(), n), ("1", "2", 3));
+}
+
+#[test]
 fn malformed_resp_closes_only_that_connection() {
     let server = Server::start();
     let mut other = server.raw();

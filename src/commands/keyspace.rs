@@ -154,7 +154,7 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if target.index == ctx.client.db.index && argv[1] == argv[2] {
         return Err(Error::err("source and destination objects are the same"));
     }
-    let dst = Db::new(&ctx.server.storage, &target);
+    let dst = Db::new(&ctx.server.storage, &target, ctx.writes);
     Ok(Reply::Integer(
         ctx.db().copy_to(&argv[1], &dst, &argv[2], replace)?.into(),
     ))
@@ -169,7 +169,7 @@ pub fn move_key(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if target.index == ctx.client.db.index {
         return Err(Error::err("source and destination objects are the same"));
     }
-    let dst = Db::new(&ctx.server.storage, &target);
+    let dst = Db::new(&ctx.server.storage, &target, ctx.writes);
     Ok(Reply::Integer(ctx.db().move_to(&argv[1], &dst)?.into()))
 }
 

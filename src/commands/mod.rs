@@ -21,8 +21,10 @@ pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::{ClientState, Server};
+use crate::storage::WriteSet;
 use crate::types::Db;
 use bytes::Bytes;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,17 +59,34 @@ pub mod flags {
     ];
 }
 
-/// What a command runs with: the server and the calling client.
+/// What a command runs with: the server, the calling client, and the
+/// client's write set (its key locks and pending writes).
 pub struct Ctx<'a> {
     pub server: &'a Arc<Server>,
     pub client: &'a mut ClientState,
+    pub writes: &'a RefCell<WriteSet>,
 }
 
 impl<'a> Ctx<'a> {
     /// The client's current keyspace.
     pub fn db(&self) -> Db<'_> {
-        Db::new(&self.server.storage, &self.client.db)
+        Db::new(&self.server.storage, &self.client.db, self.writes)
     }
+
+    /// Writes what the client's earlier commands left pending and releases
+    /// their locks.
+    fn finish_writes(&self) -> Result<()> {
+        Ok(self.writes.borrow_mut().finish()?)
+    }
+}
+
+/// Whether a command may run while earlier commands of the same pipeline
+/// still have writes pending: it names its keys (so overlaps are seen) and
+/// reads or writes only those.
+fn joins_pipeline(spec: &CommandSpec) -> bool {
+    spec.flags & (flags::WRITE | flags::READONLY) != 0
+        && spec.flags & flags::SLOW == 0
+        && !matches!(spec.keys, KeySpec::None)
 }
 
 /// Runs one request and returns its reply. Never panics on bad input: every
@@ -95,12 +114,30 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return reject(ctx, spec, Error::coded("NOAUTH Authentication required."));
     }
     ctx.client.handle.set_last_command(spec.full_name);
+    let joins = joins_pipeline(spec);
+    let must_finish = !joins || {
+        let writes = ctx.writes.borrow();
+        let ks = ctx.client.db.keyspace.as_bytes();
+        spec.key_positions(argv.len())
+            .into_iter()
+            .any(|i| writes.touches(ks, &argv[i]))
+    };
+    if must_finish {
+        if let Err(e) = ctx.finish_writes() {
+            return Reply::Error(e.text());
+        }
+    }
     let started = Instant::now();
-    let result = if spec.flags & flags::SLOW != 0 {
+    let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
     } else {
         (spec.handler)(ctx, argv)
     };
+    if !joins {
+        if let Err(e) = ctx.finish_writes() {
+            result = Err(e);
+        }
+    }
     let elapsed = started.elapsed();
     let reply = match result {
         Ok(reply) => reply,

@@ -4,8 +4,10 @@
 use super::{ClientHandle, Server};
 use crate::commands::{execute, Ctx};
 use crate::protocol::{encode_reply, parse_request, Reply, RequestLimits};
+use crate::storage::WriteSet;
 use crate::types::KeyspaceHandle;
 use bytes::BytesMut;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +90,8 @@ struct Connection {
     server: Arc<Server>,
     stream: TcpStream,
     state: ClientState,
+    /// Key locks and the writes of the pipeline being executed.
+    writes: RefCell<WriteSet>,
     input: BytesMut,
     output: BytesMut,
 }
@@ -96,7 +100,9 @@ impl Connection {
     fn new(server: Arc<Server>, stream: TcpStream, handle: Arc<ClientHandle>) -> Connection {
         let authenticated = server.config.read().requirepass.is_empty();
         let db = server.databases[0].clone();
+        let writes = RefCell::new(WriteSet::new(server.storage.clone(), true));
         Connection {
+            writes,
             server,
             stream,
             state: ClientState {
@@ -127,6 +133,7 @@ impl Connection {
                             let mut ctx = Ctx {
                                 server: &self.server,
                                 client: &mut self.state,
+                                writes: &self.writes,
                             };
                             execute(&mut ctx, &argv)
                         };
@@ -149,6 +156,13 @@ impl Connection {
                         break;
                     }
                 }
+            }
+            // The pipeline's writes are committed, and its locks released,
+            // before anything is answered or awaited.
+            let finished = self.writes.borrow_mut().finish();
+            if finished.is_err() || self.writes.borrow().failed() {
+                tracing::error!("a pipelined write failed; closing the connection unanswered");
+                return Err(std::io::Error::other("write failed"));
             }
             if !self.output.is_empty() {
                 // Acknowledged writes must be in the OS before the reply.

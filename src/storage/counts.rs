@@ -1,38 +1,49 @@
 //! Exact, live key counts per keyspace and slot.
 //!
-//! Every write that creates or removes a key carries a merge operand for its
-//! (keyspace, slot) counter in the same RocksDB batch, so the persisted
-//! counts always agree with the data, even after a crash; the in-memory
-//! atomics are updated right after the batch commits. DBSIZE and CLUSTER
-//! COUNTKEYSINSLOT read the atomics: O(1), no scan at start-up.
+//! Every write that creates or removes keys carries, in the same RocksDB
+//! batch, one merge operand per keyspace: the count changes of that batch,
+//! slot by slot. The persisted counts therefore always agree with the data,
+//! even after a crash, and a pipeline of writes adds one operand, not one per
+//! key. The in-memory atomics are updated right after the batch commits.
+//! DBSIZE and CLUSTER COUNTKEYSINSLOT read the atomics: O(1), no scan at
+//! start-up.
 
 use parking_lot::RwLock;
 use redrock_cluster::SLOT_COUNT;
 use redrock_encoding::Keyspace;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// Prefix of the persisted key counters in the default CF:
-/// `K | keyspace | slot u16` -> i64 (merge operands are deltas).
-pub const KEY_COUNT_PREFIX: u8 = b'K';
-/// Prefix of the persisted expiring-key counters: `E | keyspace` -> i64.
-pub const EXPIRE_COUNT_PREFIX: u8 = b'E';
+/// Prefix of the persisted counters in the default CF: `K | keyspace` ->
+/// a list of (slot u16 BE, count i64 LE) entries; merge operands are such
+/// lists of changes.
+pub const COUNT_PREFIX: u8 = b'K';
+/// The pseudo-slot under which the number of keys with an expiry is kept.
+const EXPIRES_SLOT: u16 = u16::MAX;
+const ENTRY_LEN: usize = 10;
 
 /// The counts of one keyspace.
 pub struct KeyspaceCounts {
+    keyspace: Keyspace,
     keys: AtomicI64,
     expires: AtomicI64,
     slots: Box<[AtomicI64]>,
 }
 
 impl KeyspaceCounts {
-    fn new() -> KeyspaceCounts {
+    fn new(keyspace: Keyspace) -> KeyspaceCounts {
         KeyspaceCounts {
+            keyspace,
             keys: AtomicI64::new(0),
             expires: AtomicI64::new(0),
             slots: (0..SLOT_COUNT).map(|_| AtomicI64::new(0)).collect(),
         }
+    }
+
+    /// The keyspace counted.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
     }
 
     /// The number of keys (including expired keys not yet reclaimed, as in
@@ -85,7 +96,7 @@ impl KeyCounts {
         self.keyspaces
             .write()
             .entry(ks.clone())
-            .or_insert_with(|| Arc::new(KeyspaceCounts::new()))
+            .or_insert_with(|| Arc::new(KeyspaceCounts::new(ks.clone())))
             .clone()
     }
 
@@ -98,60 +109,95 @@ impl KeyCounts {
             .collect()
     }
 
-    /// Loads one persisted counter entry (a key of the default CF starting
-    /// with one of the prefixes above).
+    /// Loads one persisted counter (a default-CF entry whose key starts
+    /// with [`COUNT_PREFIX`]).
     pub(crate) fn load_entry(&self, key: &[u8], value: &[u8]) {
-        let Some((&kind, rest)) = key.split_first() else {
+        let Some((&COUNT_PREFIX, rest)) = key.split_first() else {
             return;
         };
-        let Some((ks, rest)) = Keyspace::split(rest) else {
+        let Some((ks, _)) = Keyspace::split(rest) else {
             return;
         };
-        let count = decode_count(value);
         let counts = self.keyspace(&ks);
-        match kind {
-            KEY_COUNT_PREFIX if rest.len() == 2 => {
-                counts.apply(u16::from_be_bytes([rest[0], rest[1]]), count, 0)
+        for (slot, count) in decode_entries(value) {
+            if slot == EXPIRES_SLOT {
+                counts.apply(0, 0, count);
+            } else if slot < SLOT_COUNT {
+                counts.apply(slot, count, 0);
             }
-            EXPIRE_COUNT_PREFIX => counts.apply(0, 0, count),
-            _ => {}
         }
     }
 }
 
-/// The default-CF key of a (keyspace, slot) key counter.
-pub fn key_count_key(ks: &Keyspace, slot: u16) -> Vec<u8> {
-    let mut out = vec![KEY_COUNT_PREFIX];
-    out.extend_from_slice(ks.as_bytes());
-    out.extend_from_slice(&slot.to_be_bytes());
-    out
-}
-
-/// The default-CF key of a keyspace's expiring-key counter.
-pub fn expire_count_key(ks: &Keyspace) -> Vec<u8> {
-    let mut out = vec![EXPIRE_COUNT_PREFIX];
+/// The default-CF key of a keyspace's counters.
+pub fn count_key(ks: &Keyspace) -> Vec<u8> {
+    let mut out = vec![COUNT_PREFIX];
     out.extend_from_slice(ks.as_bytes());
     out
 }
 
-pub fn encode_count(delta: i64) -> [u8; 8] {
-    delta.to_le_bytes()
+fn decode_entries(value: &[u8]) -> impl Iterator<Item = (u16, i64)> + '_ {
+    value.chunks_exact(ENTRY_LEN).map(|e| {
+        let slot = u16::from_be_bytes([e[0], e[1]]);
+        let count = i64::from_le_bytes(e[2..].try_into().expect("8 bytes"));
+        (slot, count)
+    })
 }
 
-pub fn decode_count(value: &[u8]) -> i64 {
-    value.try_into().map(i64::from_le_bytes).unwrap_or_default()
+fn encode_entries(entries: &BTreeMap<u16, i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for (slot, count) in entries {
+        if *count != 0 {
+            out.extend_from_slice(&slot.to_be_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+    }
+    out
 }
 
-/// The merge operator of the counters: operands are deltas to add.
+/// The merge operand of one batch's changes to one keyspace: `(slot, keys
+/// delta, expires delta)` triples, summed per slot.
+pub fn encode_changes(changes: impl Iterator<Item = (u16, i64, i64)>) -> Vec<u8> {
+    let mut entries = BTreeMap::new();
+    for (slot, keys, expires) in changes {
+        *entries.entry(slot).or_insert(0) += keys;
+        *entries.entry(EXPIRES_SLOT).or_insert(0) += expires;
+    }
+    encode_entries(&entries)
+}
+
+/// The merge operator of the counters: adds lists of changes slot by slot.
 pub fn merge_counts(
     _key: &[u8],
     existing: Option<&[u8]>,
     operands: &rocksdb::MergeOperands,
 ) -> Option<Vec<u8>> {
-    let sum = operands
-        .iter()
-        .fold(existing.map(decode_count).unwrap_or(0), |acc, op| {
-            acc.wrapping_add(decode_count(op))
-        });
-    Some(encode_count(sum).to_vec())
+    let mut entries = BTreeMap::new();
+    for list in existing.into_iter().chain(operands.iter()) {
+        for (slot, count) in decode_entries(list) {
+            let total: &mut i64 = entries.entry(slot).or_insert(0);
+            *total = total.wrapping_add(count);
+        }
+    }
+    Some(encode_entries(&entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_sum_per_slot() {
+        let op = encode_changes([(3, 1, 1), (3, 1, 0), (7, -1, -1)].into_iter());
+        let decoded: Vec<_> = decode_entries(&op).collect();
+        assert_eq!(decoded, vec![(3, 2), (7, -1)]);
+        let counts = KeyCounts::default();
+        let ks = Keyspace::database(2);
+        let mut key = count_key(&ks);
+        counts.load_entry(&key, &op);
+        let c = counts.keyspace(&ks);
+        assert_eq!((c.keys(), c.keys_in_slot(3), c.expires()), (1, 2, 0));
+        key.push(0);
+        assert_eq!(count_key(&ks).len() + 1, key.len());
+    }
 }

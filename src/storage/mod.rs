@@ -7,12 +7,14 @@
 
 mod counts;
 mod locks;
+mod writes;
 
 pub use counts::{KeyCounts, KeyspaceCounts};
-pub use locks::{KeyGuard, KeyLocks};
+pub use locks::KeyLocks;
+pub use writes::WriteSet;
 
 use crate::config::StorageConfig;
-use counts::{expire_count_key, key_count_key};
+use counts::{count_key, encode_changes};
 use redrock_encoding::Keyspace;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
@@ -222,10 +224,34 @@ impl Storage {
         }
     }
 
-    /// Commits a batch atomically and applies its count changes.
-    pub fn commit(&self, batch: Batch) -> Result<()> {
+    /// Commits a batch atomically with its count changes (one merge operand
+    /// per keyspace), then applies them in memory.
+    pub fn commit(&self, mut batch: Batch) -> Result<()> {
         if batch.inner.is_empty() {
             return Ok(());
+        }
+        let mut by_keyspace: Vec<&std::sync::Arc<KeyspaceCounts>> = Vec::new();
+        for (counts, ..) in &batch.counts {
+            if !by_keyspace
+                .iter()
+                .any(|c| std::sync::Arc::ptr_eq(c, counts))
+            {
+                by_keyspace.push(counts);
+            }
+        }
+        for counts in by_keyspace {
+            let operand = encode_changes(
+                batch
+                    .counts
+                    .iter()
+                    .filter(|(c, ..)| std::sync::Arc::ptr_eq(c, counts))
+                    .map(|(_, slot, keys, expires)| (*slot, *keys, *expires)),
+            );
+            if !operand.is_empty() {
+                batch
+                    .inner
+                    .merge_cf(self.cf(Cf::Default), count_key(counts.keyspace()), operand);
+            }
         }
         self.db.write_opt(batch.inner, &self.write_options)?;
         self.wal_dirty.store(true, Ordering::Release);
@@ -279,7 +305,7 @@ impl Storage {
     }
 
     /// Removes every key of `ks` in one atomic write. The caller holds every
-    /// key lock. Collection members are left to the compaction filter and
+    /// key lock ([`WriteSet::lock_all`]). Collection members are left to the compaction filter and
     /// expiry entries to active expiry, which drops entries whose key is gone.
     pub fn delete_keyspace(&self, ks: &Keyspace) -> Result<()> {
         let mut batch = WriteBatch::default();
@@ -287,12 +313,7 @@ impl Storage {
         let end = redrock_encoding::prefix_successor(prefix)
             .expect("keyspace prefix has a length byte below 0xff");
         batch.delete_range_cf(self.cf(Cf::Metadata), prefix, &end[..]);
-        let mut counter_start = key_count_key(ks, 0);
-        counter_start.truncate(1 + prefix.len());
-        let counter_end =
-            redrock_encoding::prefix_successor(&counter_start).expect("prefix below 0xff");
-        batch.delete_range_cf(self.cf(Cf::Default), &counter_start, &counter_end);
-        batch.delete_cf(self.cf(Cf::Default), expire_count_key(ks));
+        batch.delete_cf(self.cf(Cf::Default), count_key(ks));
         self.db.write_opt(batch, &self.write_options)?;
         self.wal_dirty.store(true, Ordering::Release);
         self.counts.keyspace(ks).reset();
@@ -383,29 +404,17 @@ impl Batch {
         self.inner.delete_range_cf(storage.cf(cf), from, to);
     }
 
-    /// Records that this batch adds `keys` keys to `slot` of `ks` (negative
-    /// to remove) and `expires` keys with an expiry.
+    /// Records that this batch adds `keys` keys to `slot` of the keyspace of
+    /// `counts` (negative to remove) and `expires` keys with an expiry.
     pub fn count(
         &mut self,
-        storage: &Storage,
-        ks: &Keyspace,
         counts: &std::sync::Arc<KeyspaceCounts>,
         slot: u16,
         keys: i64,
         expires: i64,
     ) {
-        if keys == 0 && expires == 0 {
-            return;
+        if keys != 0 || expires != 0 {
+            self.counts.push((counts.clone(), slot, keys, expires));
         }
-        let default = storage.cf(Cf::Default);
-        if keys != 0 {
-            self.inner
-                .merge_cf(default, key_count_key(ks, slot), counts::encode_count(keys));
-        }
-        if expires != 0 {
-            self.inner
-                .merge_cf(default, expire_count_key(ks), counts::encode_count(expires));
-        }
-        self.counts.push((counts.clone(), slot, keys, expires));
     }
 }

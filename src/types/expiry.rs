@@ -5,7 +5,7 @@
 
 use super::{Db, KeyspaceHandle};
 use crate::error::Result;
-use crate::storage::{Cf, Storage};
+use crate::storage::{Cf, Storage, WriteSet};
 use redrock_encoding::{parse_expire_key, Keyspace};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub fn spawn_active_expiry(
 
 /// Removes up to [`BATCH_LIMIT`] keys due at `now`, scanning from
 /// `watermark`; returns whether more may be due.
-fn expire_due(storage: &Storage, watermark: u64, now: u64) -> Result<bool> {
+fn expire_due(storage: &Arc<Storage>, watermark: u64, now: u64) -> Result<bool> {
     let start = watermark.to_be_bytes();
     let end = (now + 1).to_be_bytes().to_vec();
     let mut due = Vec::new();
@@ -72,7 +72,7 @@ fn expire_due(storage: &Storage, watermark: u64, now: u64) -> Result<bool> {
 }
 
 fn expire_one(
-    storage: &Storage,
+    storage: &Arc<Storage>,
     keyspace: &Keyspace,
     key: &[u8],
     expire_at: u64,
@@ -84,8 +84,9 @@ fn expire_one(
         keyspace: keyspace.clone(),
         counts: storage.counts().keyspace(keyspace),
     };
-    let db = Db::new(storage, &handle);
-    let _guard = db.lock(&[key]);
+    let writes = std::cell::RefCell::new(WriteSet::new(storage.clone(), false));
+    let db = Db::new(storage, &handle, &writes);
+    db.lock(&[key])?;
     let mut batch = db.batch();
     match db.read(key)? {
         Some(stored)
@@ -97,5 +98,7 @@ fn expire_one(
         // The key changed since the entry was written: the entry is stale.
         _ => batch.delete(storage, Cf::Expire, entry),
     }
-    db.commit(batch)
+    db.commit(batch)?;
+    let finished = writes.borrow_mut().finish();
+    Ok(finished?)
 }

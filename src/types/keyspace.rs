@@ -68,7 +68,7 @@ impl<'a> Db<'a> {
     /// key whatever its size.
     pub fn delete(&self, keys: &[Bytes]) -> Result<i64> {
         let key_refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-        let _guard = self.lock(&key_refs);
+        self.lock(&key_refs)?;
         let now = now_ms();
         let mut batch = self.batch();
         let mut removed = 0;
@@ -100,7 +100,7 @@ impl<'a> Db<'a> {
     /// EXPIRE and friends with an absolute time: whether the expiry was set.
     /// A time already past deletes the key.
     pub fn expire_at(&self, key: &[u8], at_ms: i64, condition: ExpireCondition) -> Result<bool> {
-        let _guard = self.lock(&[key]);
+        self.lock(&[key])?;
         let now = now_ms();
         let Some(stored) = self.lookup_locked(key, now)? else {
             return Ok(false);
@@ -121,7 +121,7 @@ impl<'a> Db<'a> {
 
     /// PERSIST: whether an expiry was removed.
     pub fn persist(&self, key: &[u8]) -> Result<bool> {
-        let _guard = self.lock(&[key]);
+        self.lock(&[key])?;
         let Some(stored) = self.lookup_locked(key, now_ms())? else {
             return Ok(false);
         };
@@ -144,7 +144,7 @@ impl<'a> Db<'a> {
     /// RENAME / RENAMENX: `Ok(false)` when `only_if_missing` and `dst`
     /// exists; NoSuchKey when `src` is missing.
     pub fn rename(&self, src: &[u8], dst: &[u8], only_if_missing: bool) -> Result<bool> {
-        let _guard = self.lock(&[src, dst]);
+        self.lock(&[src, dst])?;
         let now = now_ms();
         let Some(stored) = self.lookup_locked(src, now)? else {
             return Err(Error::NoSuchKey);
@@ -176,7 +176,9 @@ impl<'a> Db<'a> {
     pub fn copy_to(&self, src: &[u8], dst_db: &Db<'_>, dst: &[u8], replace: bool) -> Result<bool> {
         let ks_src = self.ks.keyspace.as_bytes();
         let ks_dst = dst_db.ks.keyspace.as_bytes();
-        let _guard = self.storage.locks().lock([(ks_src, src), (ks_dst, dst)]);
+        self.writes
+            .borrow_mut()
+            .lock([(ks_src, src), (ks_dst, dst)])?;
         let now = now_ms();
         let Some(stored) = self.lookup_locked(src, now)? else {
             return Ok(false);
@@ -204,7 +206,9 @@ impl<'a> Db<'a> {
     pub fn move_to(&self, key: &[u8], dst_db: &Db<'_>) -> Result<bool> {
         let ks_src = self.ks.keyspace.as_bytes();
         let ks_dst = dst_db.ks.keyspace.as_bytes();
-        let _guard = self.storage.locks().lock([(ks_src, key), (ks_dst, key)]);
+        self.writes
+            .borrow_mut()
+            .lock([(ks_src, key), (ks_dst, key)])?;
         let now = now_ms();
         let Some(stored) = self.lookup_locked(key, now)? else {
             return Ok(false);
@@ -343,7 +347,7 @@ impl<'a> Db<'a> {
 
     /// FLUSHDB: removes every key of this keyspace at once.
     pub fn flush(&self) -> Result<()> {
-        let _all = self.storage.locks().lock_all();
+        self.writes.borrow_mut().lock_all()?;
         Ok(self.storage.delete_keyspace(&self.ks.keyspace)?)
     }
 
@@ -455,8 +459,11 @@ impl Default for ScanCursors {
 
 /// Removes every key of every keyspace (FLUSHALL). Every keyspace that
 /// holds a key has counts, so the counts name them all.
-pub fn flush_all(storage: &crate::storage::Storage) -> Result<()> {
-    let _all = storage.locks().lock_all();
+pub fn flush_all(
+    storage: &crate::storage::Storage,
+    writes: &std::cell::RefCell<crate::storage::WriteSet>,
+) -> Result<()> {
+    writes.borrow_mut().lock_all()?;
     for (ks, _) in storage.counts().all() {
         storage.delete_keyspace(&ks)?;
     }

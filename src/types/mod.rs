@@ -8,10 +8,11 @@ pub mod keyspace;
 pub mod string;
 
 use crate::error::{Error, Result};
-use crate::storage::{Batch, Cf, KeyGuard, KeyspaceCounts, Storage};
+use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, WriteSet};
 use redrock_cluster::key_slot;
 use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
 use rocksdb::DBPinnableSlice;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 pub use crate::storage::now_ms;
@@ -35,11 +36,13 @@ impl KeyspaceHandle {
     }
 }
 
-/// One keyspace of the store.
+/// One keyspace of the store, used through a client's [`WriteSet`] (which
+/// holds its key locks and pending writes).
 #[derive(Clone, Copy)]
 pub struct Db<'a> {
     pub storage: &'a Storage,
     pub ks: &'a KeyspaceHandle,
+    pub writes: &'a RefCell<WriteSet>,
 }
 
 /// A key's metadata entry as stored; it may be logically expired.
@@ -57,8 +60,16 @@ impl StoredKey<'_> {
 }
 
 impl<'a> Db<'a> {
-    pub fn new(storage: &'a Storage, ks: &'a KeyspaceHandle) -> Db<'a> {
-        Db { storage, ks }
+    pub fn new(
+        storage: &'a Storage,
+        ks: &'a KeyspaceHandle,
+        writes: &'a RefCell<WriteSet>,
+    ) -> Db<'a> {
+        Db {
+            storage,
+            ks,
+            writes,
+        }
     }
 
     /// The metadata CF key of `key`.
@@ -87,7 +98,7 @@ impl<'a> Db<'a> {
         match self.read(key)? {
             Some(stored) if stored.header.is_expired(now) => {
                 drop(stored);
-                let _guard = self.lock(&[key]);
+                self.lock(&[key])?;
                 self.lookup_locked(key, now)
             }
             other => Ok(other),
@@ -101,7 +112,8 @@ impl<'a> Db<'a> {
                 let mut batch = self.batch();
                 self.remove(&mut batch, stored.slot, key, &stored.header);
                 drop(stored);
-                self.commit(batch)?;
+                // Written at once: the rest of the command reads the key.
+                self.writes.borrow_mut().commit_now(batch)?;
                 self.storage
                     .expired_keys
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -125,10 +137,14 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Locks `keys` of this keyspace for a read-modify-write.
-    pub fn lock(&self, keys: &[&[u8]]) -> KeyGuard<'a> {
+    /// Locks `keys` of this keyspace for a read-modify-write; they stay
+    /// locked until the client's write set finishes.
+    pub fn lock(&self, keys: &[&[u8]]) -> Result<()> {
         let ks = self.ks.keyspace.as_bytes();
-        self.storage.locks().lock(keys.iter().map(|k| (ks, *k)))
+        Ok(self
+            .writes
+            .borrow_mut()
+            .lock(keys.iter().map(|k| (ks, *k)))?)
     }
 
     /// Writes `value` (an encoded metadata value whose expiry is
@@ -170,7 +186,7 @@ impl<'a> Db<'a> {
         }
         let keys = i64::from(old.is_none());
         let expires = i64::from(expire_at != 0) - i64::from(old_expire != 0);
-        batch.count(self.storage, ks, &self.ks.counts, slot, keys, expires);
+        batch.count(&self.ks.counts, slot, keys, expires);
     }
 
     /// Removes the entry of `key` (whose stored header is `old`). A
@@ -186,7 +202,7 @@ impl<'a> Db<'a> {
             );
         }
         let expires = -i64::from(old.expire_at_ms != 0);
-        batch.count(self.storage, ks, &self.ks.counts, slot, -1, expires);
+        batch.count(&self.ks.counts, slot, -1, expires);
     }
 
     /// A new batch.
@@ -194,9 +210,9 @@ impl<'a> Db<'a> {
         self.storage.batch()
     }
 
-    /// Commits a batch.
+    /// Commits a batch through the client's write set.
     pub fn commit(&self, batch: Batch) -> Result<()> {
-        Ok(self.storage.commit(batch)?)
+        Ok(self.writes.borrow_mut().commit(batch)?)
     }
 }
 

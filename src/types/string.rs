@@ -140,7 +140,7 @@ impl<'a> Db<'a> {
         expiry: Expiry,
         want_old: bool,
     ) -> Result<SetOutcome> {
-        let _guard = self.lock(&[key]);
+        self.lock(&[key])?;
         let now = now_ms();
         let stored = self.read(key)?;
         let live = stored.as_ref().filter(|s| !s.header.is_expired(now));
@@ -177,7 +177,7 @@ impl<'a> Db<'a> {
 
     /// GETDEL.
     pub fn getdel(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        let _guard = self.lock(&[key]);
+        self.lock(&[key])?;
         let now = now_ms();
         let Some(stored) = self.lookup_locked(key, now)? else {
             return Ok(None);
@@ -198,7 +198,7 @@ impl<'a> Db<'a> {
         key: &[u8],
         expiry: impl FnOnce() -> Result<Option<Expiry>>,
     ) -> Result<Option<Bytes>> {
-        let _guard = self.lock(&[key]);
+        self.lock(&[key])?;
         let now = now_ms();
         let Some(stored) = self.lookup_locked(key, now)? else {
             return Ok(None);
@@ -232,7 +232,7 @@ impl<'a> Db<'a> {
         key: &[u8],
         f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T)>,
     ) -> Result<T> {
-        let _guard = self.lock(&[key]);
+        self.lock(&[key])?;
         let now = now_ms();
         let stored = self.read(key)?;
         let live = stored.as_ref().filter(|s| !s.header.is_expired(now));
@@ -318,7 +318,7 @@ impl<'a> Db<'a> {
     /// MSET (and MSETNX when `only_if_none_exist`): whether the keys were set.
     pub fn mset(&self, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Result<bool> {
         let keys: Vec<&[u8]> = pairs.iter().map(|(k, _)| &k[..]).collect();
-        let _guard = self.lock(&keys);
+        self.lock(&keys)?;
         let now = now_ms();
         if only_if_none_exist {
             for key in &keys {
