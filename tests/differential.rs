@@ -66,6 +66,16 @@ enum Compare {
     Unordered,
     /// Both nil or both a value.
     SameNilness,
+    /// A flat array of field/value pairs, compared as a set of pairs.
+    UnorderedPairs,
+    /// Arrays compared as sorted lists (repeats count).
+    Multiset,
+    /// SRANDMEMBER / HRANDFIELD: checked against their rules and the
+    /// oracle's contents, since the picks are random.
+    RandomPick,
+    /// SPOP: checked by size, then RedRock's set is made equal to the
+    /// oracle's again.
+    Pop,
 }
 
 fn now_ms() -> u64 {
@@ -86,8 +96,11 @@ impl Generator {
     }
 
     fn key(&mut self) -> String {
-        self.pick(&["k0", "k1", "k2", "k3", "k4", "num", "flt", "{t}a", "{t}b"])
-            .to_string()
+        self.pick(&[
+            "k0", "k1", "k2", "k3", "k4", "num", "flt", "{t}a", "{t}b", "h0", "h1", "h2", "s0",
+            "s1", "s2", "{t}s",
+        ])
+        .to_string()
     }
 
     fn value(&mut self) -> String {
@@ -108,6 +121,173 @@ impl Generator {
             9 => "x".repeat(self.rng.random_range(40..60)),
             10 => "ohmytext".into(),
             _ => format!("v{}", self.rng.random_range(0..50)),
+        }
+    }
+
+    fn hash_key(&mut self) -> String {
+        self.pick(&["h0", "h1", "h2", "{t}a", "k0"]).to_string()
+    }
+
+    fn set_key(&mut self) -> String {
+        self.pick(&["s0", "s1", "s2", "{t}s", "{t}b", "k1"])
+            .to_string()
+    }
+
+    fn field(&mut self) -> String {
+        self.pick(&["f0", "f1", "f2", "f3", "f4", "f5", "n", "x"])
+            .to_string()
+    }
+
+    fn member(&mut self) -> String {
+        self.pick(&["a", "b", "c", "d", "e", "1", "2", "3", "10", "-4"])
+            .to_string()
+    }
+
+    /// A hash or set command.
+    fn next_collection(&mut self) -> (Vec<String>, Compare) {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let h = self.hash_key();
+        let st = self.set_key();
+        match self.rng.random_range(0..34) {
+            0..=3 => {
+                let mut c = s(&[self.pick(&["HSET", "HMSET"]), &h]);
+                for _ in 0..self.rng.random_range(1..4) {
+                    c.push(self.field());
+                    c.push(self.value());
+                }
+                if self.rng.random_range(0..10) == 0 {
+                    c.pop();
+                }
+                (c, Compare::Exact)
+            }
+            4 => (
+                s(&["HSETNX", &h, &self.field(), &self.value()]),
+                Compare::Exact,
+            ),
+            5 | 6 => (s(&["HGET", &h, &self.field()]), Compare::Exact),
+            7 => (
+                s(&["HMGET", &h, &self.field(), &self.field()]),
+                Compare::Exact,
+            ),
+            8 => (
+                s(&["HDEL", &h, &self.field(), &self.field()]),
+                Compare::Exact,
+            ),
+            9 => {
+                let name = self.pick(&["HLEN", "HGETALL", "HKEYS", "HVALS"]);
+                let mode = match name {
+                    "HGETALL" => Compare::UnorderedPairs,
+                    "HKEYS" => Compare::Unordered,
+                    "HVALS" => Compare::Multiset,
+                    _ => Compare::Exact,
+                };
+                (s(&[name, &h]), mode)
+            }
+            10 => (
+                s(&[self.pick(&["HEXISTS", "HSTRLEN"]), &h, &self.field()]),
+                Compare::Exact,
+            ),
+            11 => {
+                let n = self.pick(&["1", "-3", "100", "x", "9223372036854775807"]);
+                (s(&["HINCRBY", &h, &self.field(), n]), Compare::Exact)
+            }
+            12 => {
+                let f = self.pick(&["0.1", "-1.5", "10", "abc", "inf", "2.5e1"]);
+                (s(&["HINCRBYFLOAT", &h, &self.field(), f]), Compare::Exact)
+            }
+            13 => {
+                let mut c = s(&["HRANDFIELD", &h]);
+                if self.rng.random_bool(0.8) {
+                    c.push(self.pick(&["1", "3", "-5", "0", "20", "x"]).to_string());
+                    if self.rng.random_bool(0.4) {
+                        c.push("WITHVALUES".into());
+                    }
+                }
+                (c, Compare::RandomPick)
+            }
+            14 => {
+                let mut c = s(&["HSCAN", &h, "0"]);
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["MATCH", self.pick(&["f*", "*", "?"])]));
+                }
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["COUNT", self.pick(&["1", "2", "100"])]));
+                }
+                (c, Compare::UnorderedPairs)
+            }
+            15..=18 => {
+                let mut c = s(&["SADD", &st]);
+                for _ in 0..self.rng.random_range(1..5) {
+                    c.push(self.member());
+                }
+                (c, Compare::Exact)
+            }
+            19 => (
+                s(&["SREM", &st, &self.member(), &self.member()]),
+                Compare::Exact,
+            ),
+            20 => (s(&["SCARD", &st]), Compare::Exact),
+            21 => (s(&["SISMEMBER", &st, &self.member()]), Compare::Exact),
+            22 => (
+                s(&["SMISMEMBER", &st, &self.member(), &self.member()]),
+                Compare::Exact,
+            ),
+            23 => (s(&["SMEMBERS", &st]), Compare::Unordered),
+            24 => {
+                let mut c = s(&["SPOP", &st]);
+                if self.rng.random_bool(0.6) {
+                    c.push(self.pick(&["1", "2", "0", "10", "-1", "x"]).to_string());
+                }
+                (c, Compare::Pop)
+            }
+            25 => {
+                let mut c = s(&["SRANDMEMBER", &st]);
+                if self.rng.random_bool(0.8) {
+                    c.push(self.pick(&["1", "3", "-5", "0", "20", "x"]).to_string());
+                }
+                (c, Compare::RandomPick)
+            }
+            26 => (
+                s(&["SMOVE", &st, &self.set_key(), &self.member()]),
+                Compare::Exact,
+            ),
+            27 | 28 => {
+                let name = self.pick(&["SINTER", "SUNION", "SDIFF"]);
+                (
+                    s(&[name, &st, &self.set_key(), &self.set_key()]),
+                    Compare::Unordered,
+                )
+            }
+            29 | 30 => {
+                let name = self.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]);
+                (
+                    s(&[name, &self.set_key(), &st, &self.set_key()]),
+                    Compare::Exact,
+                )
+            }
+            31 => {
+                let mut c = s(&[
+                    "SINTERCARD",
+                    self.pick(&["1", "2", "3", "0", "x"]),
+                    &st,
+                    &self.set_key(),
+                ]);
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["LIMIT", self.pick(&["0", "1", "-1", "x"])]));
+                }
+                (c, Compare::Exact)
+            }
+            32 => {
+                let mut c = s(&["SSCAN", &st, "0"]);
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["MATCH", self.pick(&["a*", "*", "1?"])]));
+                }
+                if self.rng.random_bool(0.5) {
+                    c.extend(s(&["COUNT", self.pick(&["1", "2", "100"])]));
+                }
+                (c, Compare::Unordered)
+            }
+            _ => (s(&["SSCAN", &st, "x"]), Compare::Exact),
         }
     }
 
@@ -167,6 +347,11 @@ impl Generator {
     /// The next command and how to compare its replies. SCAN is marked by
     /// its name and run to completion by the caller.
     fn next(&mut self) -> (Vec<String>, Compare) {
+        if self.rng.random_bool(0.45) {
+            let (cmd, compare) = self.next_collection();
+            self.seen.insert(cmd[0].to_ascii_uppercase());
+            return (cmd, compare);
+        }
         let k = self.key();
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let (cmd, compare): (Vec<String>, Compare) = match self.rng.random_range(0..60) {
@@ -430,34 +615,140 @@ fn as_set(v: &Value) -> Option<BTreeSet<Vec<u8>>> {
     }
 }
 
-/// Runs SCAN from cursor 0 to the end and returns every key seen.
+/// Runs a SCAN-family command from cursor 0 to the end and returns every
+/// item seen, as one flat array (HSCAN keeps its field/value pairs).
 fn full_scan(client: &mut RawClient, args: &[String]) -> Value {
-    let mut keys = BTreeSet::new();
+    let cursor_at = if args[0].eq_ignore_ascii_case("SCAN") {
+        1
+    } else {
+        2
+    };
+    let mut items = Vec::new();
     let mut cursor = "0".to_string();
     for _ in 0..10_000 {
         let mut cmd = args.to_vec();
-        cmd[1] = cursor.clone();
+        cmd[cursor_at] = cursor.clone();
         match parse(&client.command(&cmd)) {
-            Value::Array(Some(parts)) => {
+            Value::Array(Some(mut parts)) => {
+                let Value::Array(Some(batch)) = parts.pop().unwrap() else {
+                    panic!("bad batch")
+                };
                 let Value::Bulk(Some(next)) = &parts[0] else {
                     panic!("bad cursor")
                 };
-                keys.extend(as_set(&parts[1]).expect("scan keys"));
+                items.extend(batch);
                 cursor = String::from_utf8(next.clone()).unwrap();
                 if cursor == "0" {
-                    return Value::Array(Some(
-                        keys.into_iter().map(|k| Value::Bulk(Some(k))).collect(),
-                    ));
+                    return Value::Array(Some(items));
                 }
             }
             other => return other,
         }
     }
-    panic!("SCAN did not finish")
+    panic!("{} did not finish", args[0])
+}
+
+fn bulk_items(v: &Value) -> Option<Vec<Vec<u8>>> {
+    match v {
+        Value::Array(Some(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::Bulk(Some(b)) => Some(b.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+fn as_pairs(v: &Value) -> Option<BTreeSet<(Vec<u8>, Vec<u8>)>> {
+    let items = bulk_items(v)?;
+    Some(
+        items
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect(),
+    )
+}
+
+fn as_sorted(v: &Value) -> Option<Vec<Vec<u8>>> {
+    let mut items = bulk_items(v)?;
+    items.sort();
+    Some(items)
+}
+
+/// Checks an SRANDMEMBER / HRANDFIELD reply against the command's rules
+/// and the oracle's contents (read after the command; nothing changed).
+fn check_random_pick(cmd: &[String], ours: &Value, theirs: &Value, oracle: &mut RawClient) -> bool {
+    let is_hash = cmd[0] == "HRANDFIELD";
+    let contains = |oracle: &mut RawClient, item: &[u8]| -> bool {
+        let probe: &[u8] = if is_hash { b"HEXISTS" } else { b"SISMEMBER" };
+        parse(&oracle.command(&[probe, cmd[1].as_bytes(), item])) == Value::Int(1)
+    };
+    match (ours, theirs) {
+        (Value::Error(_), _) | (_, Value::Error(_)) => ours == theirs,
+        (Value::Bulk(a), Value::Bulk(b)) => match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(_)) => contains(oracle, a),
+            _ => false,
+        },
+        (Value::Array(Some(_)), Value::Array(Some(_))) => {
+            let (a, b) = (bulk_items(ours).unwrap(), bulk_items(theirs).unwrap());
+            if a.len() != b.len() {
+                return false;
+            }
+            let with_values = cmd.len() == 4;
+            let count: i64 = cmd[2].parse().unwrap();
+            let step = if with_values { 2 } else { 1 };
+            let picks: Vec<&[Vec<u8>]> = a.chunks(step).collect();
+            if count > 0 {
+                let distinct: BTreeSet<&Vec<u8>> = picks.iter().map(|p| &p[0]).collect();
+                if distinct.len() != picks.len() {
+                    return false;
+                }
+            }
+            picks.iter().all(|p| {
+                contains(oracle, &p[0])
+                    && (!with_values
+                        || parse(&oracle.command(&[b"HGET".as_slice(), cmd[1].as_bytes(), &p[0]]))
+                            == Value::Bulk(Some(p[1].clone())))
+            })
+        }
+        _ => ours == theirs,
+    }
+}
+
+/// Checks an SPOP reply by size, then makes RedRock's set equal to the
+/// oracle's again: what RedRock popped goes back, what the oracle popped
+/// goes away.
+fn reconcile_pop(cmd: &[String], ours: &Value, theirs: &Value, client: &mut RawClient) -> bool {
+    let popped = |v: &Value| -> Option<Vec<Vec<u8>>> {
+        match v {
+            Value::Bulk(None) => Some(Vec::new()),
+            Value::Bulk(Some(m)) => Some(vec![m.clone()]),
+            other => bulk_items(other),
+        }
+    };
+    let (Some(mine), Some(oracle)) = (popped(ours), popped(theirs)) else {
+        return ours == theirs;
+    };
+    if mine.len() != oracle.len() || std::mem::discriminant(ours) != std::mem::discriminant(theirs)
+    {
+        return false;
+    }
+    if !mine.is_empty() {
+        let mut add = vec![b"SADD".to_vec(), cmd[1].as_bytes().to_vec()];
+        add.extend(mine);
+        client.command(&add);
+        let mut rem = vec![b"SREM".to_vec(), cmd[1].as_bytes().to_vec()];
+        rem.extend(oracle);
+        client.command(&rem);
+    }
+    true
 }
 
 #[test]
-fn strings_and_keyspace_match_redis() {
+fn random_commands_match_redis() {
     let seed: u64 = std::env::var("REDROCK_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -482,7 +773,8 @@ fn strings_and_keyspace_match_redis() {
         };
         pending = Generator::follow_up(&cmd);
         history.push(cmd.join(" "));
-        let is_full_scan = cmd[0] == "SCAN" && compare == Compare::Unordered;
+        let is_full_scan = matches!(cmd[0].as_str(), "SCAN" | "HSCAN" | "SSCAN")
+            && matches!(compare, Compare::Unordered | Compare::UnorderedPairs);
         let (a, b) = if is_full_scan {
             (full_scan(&mut ours, &cmd), full_scan(&mut theirs, &cmd))
         } else {
@@ -504,6 +796,16 @@ fn strings_and_keyspace_match_redis() {
             Compare::SameNilness => {
                 matches!(a, Value::Bulk(None)) == matches!(b, Value::Bulk(None))
             }
+            Compare::UnorderedPairs => match (as_pairs(&a), as_pairs(&b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => a == b,
+            },
+            Compare::Multiset => match (as_sorted(&a), as_sorted(&b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => a == b,
+            },
+            Compare::RandomPick => check_random_pick(&cmd, &a, &b, &mut theirs),
+            Compare::Pop => reconcile_pop(&cmd, &a, &b, &mut ours),
         };
         if !same {
             let start = history.len().saturating_sub(15);

@@ -35,13 +35,16 @@ fn categories(spec: &CommandSpec) -> Vec<String> {
 }
 
 fn info_entry(spec: &CommandSpec) -> Reply {
-    let flag_names = flags::NAMES
+    let mut flag_names: Vec<Reply> = flags::NAMES
         .iter()
         .filter(|(bit, _)| spec.flags & bit != 0)
         .map(|(_, name)| Reply::status(name))
         .collect();
+    if matches!(spec.keys, KeySpec::NumKeys { .. }) {
+        flag_names.push(Reply::status("movablekeys"));
+    }
     let (first, last, step) = match spec.keys {
-        KeySpec::None => (0, 0, 0),
+        KeySpec::None | KeySpec::NumKeys { .. } => (0, 0, 0),
         KeySpec::Range { first, last, step } => (first, last, step),
     };
     Reply::Array(vec![
@@ -138,7 +141,7 @@ pub fn getkeys(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
             "Invalid number of arguments specified for command",
         ));
     }
-    let positions = spec.key_positions(args.len());
+    let positions = spec.key_positions(args);
     if positions.is_empty() {
         return Err(Error::err("The command has no key arguments"));
     }

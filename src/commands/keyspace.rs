@@ -190,51 +190,60 @@ fn type_filter(name: &[u8]) -> Option<DataType> {
     .find(|t| is(name, t.name()))
 }
 
-pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let cursor = parse_cursor(&argv[1]).ok_or_else(|| Error::err("invalid cursor"))?;
-    let mut pattern = None;
-    let mut count = 10usize;
-    let mut data_type = None;
-    let mut type_given = false;
-    let mut args = Args::new(argv, 2);
+/// The options of SCAN and its per-key variants.
+pub struct ScanOptions {
+    /// MATCH, unless it is `*` (which matches everything).
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+    /// TYPE (SCAN only): `Some(None)` for a type name that matches nothing.
+    pub data_type: Option<Option<DataType>>,
+}
+
+/// Parses MATCH, COUNT and (when `allow_type`) TYPE; `extra` may accept
+/// a flag word of its own (HSCAN's NOVALUES).
+pub fn scan_options(
+    mut args: Args<'_>,
+    allow_type: bool,
+    mut extra: impl FnMut(&[u8]) -> bool,
+) -> Result<ScanOptions> {
+    let mut options = ScanOptions {
+        pattern: None,
+        count: 10,
+        data_type: None,
+    };
     while let Some(word) = args.next() {
         if is(word, "count") {
             let n = int(args.value()?)?;
             if n < 1 {
                 return Err(Error::Syntax);
             }
-            count = n.min(1 << 20) as usize;
+            options.count = n.min(1 << 20) as usize;
         } else if is(word, "match") {
             let p = args.value()?;
-            // A lone `*` matches everything: skip the matching.
-            pattern = (&p[..] != b"*").then_some(p);
-        } else if is(word, "type") {
-            data_type = type_filter(args.value()?);
-            type_given = true;
-        } else {
+            options.pattern = (&p[..] != b"*").then(|| p.clone());
+        } else if allow_type && is(word, "type") {
+            options.data_type = Some(type_filter(args.value()?));
+        } else if !extra(word) {
             return Err(Error::Syntax);
         }
     }
-    let (next, keys) = if type_given && data_type.is_none() {
-        // An unknown type matches no key; the scan is still walked so the
-        // cursor sequence is the same.
-        let (next, _) = ctx.db().scan(
-            &ctx.server.scan_cursors,
-            cursor,
-            pattern.map(|p| &p[..]),
-            None,
-            count,
-        )?;
-        (next, Vec::new())
-    } else {
-        ctx.db().scan(
-            &ctx.server.scan_cursors,
-            cursor,
-            pattern.map(|p| &p[..]),
-            data_type,
-            count,
-        )?
-    };
+    Ok(options)
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let cursor = parse_cursor(&argv[1]).ok_or_else(|| Error::err("invalid cursor"))?;
+    let options = scan_options(Args::new(argv, 2), true, |_| false)?;
+    let (next, mut keys) = ctx.db().scan(
+        &ctx.server.scan_cursors,
+        cursor,
+        options.pattern.as_deref(),
+        options.data_type.flatten(),
+        options.count,
+    )?;
+    if options.data_type == Some(None) {
+        // An unknown type matches no key; the walk still advances the cursor.
+        keys.clear();
+    }
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
         Reply::bulks(keys),
@@ -282,10 +291,10 @@ pub fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     };
     let encoding = match stored.header.data_type {
         DataType::String => string_encoding(stored.body()),
-        DataType::Hash => "hashtable",
-        DataType::List => "quicklist",
-        DataType::Set => "hashtable",
-        DataType::ZSet => "skiplist",
+        _ => {
+            let meta = redrock_encoding::Metadata::decode(&stored.raw)?;
+            db.collection_encoding(&argv[2], &meta, stored.slot)?
+        }
     };
     Ok(Reply::bulk(encoding))
 }

@@ -9,9 +9,11 @@ mod args;
 mod client;
 mod config;
 mod connection;
+mod hash;
 mod introspection;
 mod keyspace;
 mod server;
+mod set;
 mod string;
 mod table;
 
@@ -118,7 +120,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let must_finish = !joins || {
         let writes = ctx.writes.borrow();
         let ks = ctx.client.db.keyspace.as_bytes();
-        spec.key_positions(argv.len())
+        spec.key_positions(argv)
             .into_iter()
             .any(|i| writes.touches(ks, &argv[i]))
     };

@@ -36,6 +36,13 @@ pub fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::ok())
 }
 
+/// COMPACT (as in Kvrocks): compacts every column family now, which also
+/// drops the members of deleted collections.
+pub fn compact(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    ctx.server.storage.compact_all();
+    Ok(Reply::ok())
+}
+
 pub fn time(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -96,6 +103,7 @@ const ALL_SECTIONS: &[&str] = &[
     "commandstats",
     "errorstats",
     "keyspace",
+    "rocksdb",
 ];
 
 pub fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
@@ -296,6 +304,17 @@ fn write_section(server: &Server, _client: u64, section: &str, out: &mut String)
                         db.counts.expires()
                     );
                 }
+            }
+        }
+        "rocksdb" => {
+            out.push_str("# RocksDB\r\n");
+            let (cache_used, cache_capacity) = server.storage.block_cache_usage();
+            let _ = write!(
+                out,
+                "block_cache_usage:{cache_used}\r\nblock_cache_capacity:{cache_capacity}\r\n"
+            );
+            for (cf, keys) in server.storage.property_per_cf("rocksdb.estimate-num-keys") {
+                let _ = write!(out, "estimate_keys[{cf}]:{keys}\r\n");
             }
         }
         _ => {}

@@ -300,6 +300,20 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 const LCS_MAX_CELLS: u64 = 1 << 29;
 
 pub fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    // The keys are read (and their types checked) before the options, as
+    // Redis does.
+    let db = ctx.db();
+    let now = now_ms();
+    let mut strings = Vec::with_capacity(2);
+    for key in &argv[1..3] {
+        match db.lookup(key, now)? {
+            Some(stored) if stored.header.data_type != redrock_encoding::DataType::String => {
+                return Err(Error::err("The specified keys must contain string values"))
+            }
+            Some(stored) => strings.push(stored.body().to_vec()),
+            None => strings.push(Vec::new()),
+        }
+    }
     let (mut want_len, mut want_idx, mut with_match_len) = (false, false, false);
     let mut min_match_len = 0u64;
     let mut args = Args::new(argv, 3);
@@ -315,18 +329,6 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
             min_match_len = n.max(0) as u64;
         } else {
             return Err(Error::Syntax);
-        }
-    }
-    let db = ctx.db();
-    let now = now_ms();
-    let mut strings = Vec::with_capacity(2);
-    for key in &argv[1..3] {
-        match db.lookup(key, now)? {
-            Some(stored) if stored.header.data_type != redrock_encoding::DataType::String => {
-                return Err(Error::err("The specified keys must contain string values"))
-            }
-            Some(stored) => strings.push(stored.body().to_vec()),
-            None => strings.push(Vec::new()),
         }
     }
     if want_idx && want_len {

@@ -1,7 +1,7 @@
 //! The command table: every command RedRock serves.
 
 use super::flags::*;
-use super::{client, config, connection, introspection, keyspace, server, string, Ctx};
+use super::{client, config, connection, hash, introspection, keyspace, server, set, string, Ctx};
 use crate::error::Result;
 use crate::protocol::Reply;
 use bytes::Bytes;
@@ -23,6 +23,12 @@ pub enum KeySpec {
         first: i32,
         last: i32,
         step: i32,
+    },
+    /// The keys at `fixed`, then as many keys as `argv[count_at]` says,
+    /// starting right after it (SINTERCARD, ZUNIONSTORE, LMPOP, ...).
+    NumKeys {
+        fixed: &'static [usize],
+        count_at: usize,
     },
 }
 
@@ -112,9 +118,24 @@ impl CommandSpec {
     }
 
     /// The positions of the key arguments in `argv`.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+    pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+        let argc = argv.len();
         match self.keys {
             KeySpec::None => Vec::new(),
+            KeySpec::NumKeys { fixed, count_at } => {
+                let count = argv
+                    .get(count_at)
+                    .and_then(|n| crate::types::string::parse_i64(n))
+                    .filter(|&n| n > 0)
+                    .map_or(0, |n| n as usize);
+                let keys = (count_at + 1..argc).take(count);
+                fixed
+                    .iter()
+                    .copied()
+                    .filter(|&i| i < argc)
+                    .chain(keys)
+                    .collect()
+            }
             KeySpec::Range { first, last, step } => {
                 let argc = argc as i32;
                 let last = if last < 0 {
@@ -161,6 +182,13 @@ const fn keys(first: i32, last: i32, step: i32) -> KeySpec {
 }
 
 const NONE: KeySpec = KeySpec::None;
+
+const fn numkeys(count_at: usize) -> KeySpec {
+    KeySpec::NumKeys {
+        fixed: &[],
+        count_at,
+    }
+}
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $group:literal, $keys:expr, $handler:expr) => {
@@ -394,7 +422,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 59] = [
+pub static COMMANDS: [CommandSpec; 93] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -460,6 +488,7 @@ pub static COMMANDS: [CommandSpec; 59] = [
         NONE,
         server::time
     ),
+    cmd!("compact", 1, ADMIN | SLOW, "server", NONE, server::compact),
     cmd!(
         "shutdown",
         -1,
@@ -668,6 +697,97 @@ pub static COMMANDS: [CommandSpec; 59] = [
         keyspace::randomkey
     ),
     cmd!("object", -2, READONLY, "keyspace", NONE, container, subs: &OBJECT_SUBCOMMANDS),
+    // hashes
+    cmd!("hset", -4, W_FAST, "hash", keys(1, 1, 1), hash::hset),
+    cmd!("hsetnx", 4, W_FAST, "hash", keys(1, 1, 1), hash::hsetnx),
+    cmd!("hmset", -4, W_FAST, "hash", keys(1, 1, 1), hash::hmset),
+    cmd!("hget", 3, RO_FAST, "hash", keys(1, 1, 1), hash::hget),
+    cmd!("hmget", -3, RO_FAST, "hash", keys(1, 1, 1), hash::hmget),
+    cmd!("hdel", -3, WRITE | FAST, "hash", keys(1, 1, 1), hash::hdel),
+    cmd!("hlen", 2, RO_FAST, "hash", keys(1, 1, 1), hash::hlen),
+    cmd!("hexists", 3, RO_FAST, "hash", keys(1, 1, 1), hash::hexists),
+    cmd!("hstrlen", 3, RO_FAST, "hash", keys(1, 1, 1), hash::hstrlen),
+    cmd!("hgetall", 2, READONLY, "hash", keys(1, 1, 1), hash::hgetall),
+    cmd!("hkeys", 2, READONLY, "hash", keys(1, 1, 1), hash::hkeys),
+    cmd!("hvals", 2, READONLY, "hash", keys(1, 1, 1), hash::hvals),
+    cmd!("hincrby", 4, W_FAST, "hash", keys(1, 1, 1), hash::hincrby),
+    cmd!(
+        "hincrbyfloat",
+        4,
+        W_FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hincrbyfloat
+    ),
+    cmd!(
+        "hrandfield",
+        -2,
+        READONLY,
+        "hash",
+        keys(1, 1, 1),
+        hash::hrandfield
+    ),
+    cmd!("hscan", -3, READONLY, "hash", keys(1, 1, 1), hash::hscan),
+    // sets
+    cmd!("sadd", -3, W_FAST, "set", keys(1, 1, 1), set::sadd),
+    cmd!("srem", -3, WRITE | FAST, "set", keys(1, 1, 1), set::srem),
+    cmd!("scard", 2, RO_FAST, "set", keys(1, 1, 1), set::scard),
+    cmd!(
+        "sismember",
+        3,
+        RO_FAST,
+        "set",
+        keys(1, 1, 1),
+        set::sismember
+    ),
+    cmd!(
+        "smismember",
+        -3,
+        RO_FAST,
+        "set",
+        keys(1, 1, 1),
+        set::smismember
+    ),
+    cmd!("smembers", 2, READONLY, "set", keys(1, 1, 1), set::smembers),
+    cmd!("spop", -2, WRITE | FAST, "set", keys(1, 1, 1), set::spop),
+    cmd!(
+        "srandmember",
+        -2,
+        READONLY,
+        "set",
+        keys(1, 1, 1),
+        set::srandmember
+    ),
+    cmd!("smove", 4, WRITE | FAST, "set", keys(1, 2, 1), set::smove),
+    cmd!("sinter", -2, READONLY, "set", keys(1, -1, 1), set::sinter),
+    cmd!(
+        "sintercard",
+        -3,
+        READONLY,
+        "set",
+        numkeys(1),
+        set::sintercard
+    ),
+    cmd!(
+        "sinterstore",
+        -3,
+        W,
+        "set",
+        keys(1, -1, 1),
+        set::sinterstore
+    ),
+    cmd!("sunion", -2, READONLY, "set", keys(1, -1, 1), set::sunion),
+    cmd!(
+        "sunionstore",
+        -3,
+        W,
+        "set",
+        keys(1, -1, 1),
+        set::sunionstore
+    ),
+    cmd!("sdiff", -2, READONLY, "set", keys(1, -1, 1), set::sdiff),
+    cmd!("sdiffstore", -3, W, "set", keys(1, -1, 1), set::sdiffstore),
+    cmd!("sscan", -3, READONLY, "set", keys(1, 1, 1), set::sscan),
 ];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> =

@@ -6,6 +6,7 @@
 //! iterator over a range, or commits a [`Batch`].
 
 mod counts;
+mod gc;
 mod locks;
 mod writes;
 
@@ -22,6 +23,7 @@ use rocksdb::{
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The column families (DESIGN.md section 2).
@@ -92,7 +94,7 @@ pub fn now_ms() -> u64 {
 
 /// The open database.
 pub struct Storage {
-    db: DB,
+    db: Arc<DB>,
     path: PathBuf,
     write_options: WriteOptions,
     block_cache: Cache,
@@ -110,7 +112,7 @@ pub struct Storage {
 /// atomic RocksDB write by [`Storage::commit`].
 pub struct Batch {
     inner: WriteBatch,
-    counts: Vec<(std::sync::Arc<KeyspaceCounts>, u16, i64, i64)>,
+    counts: Vec<(Arc<KeyspaceCounts>, u16, i64, i64)>,
 }
 
 impl Storage {
@@ -130,9 +132,15 @@ impl Storage {
         // they reply, once per pipeline instead of once per write.
         db_options.set_manual_wal_flush(true);
 
+        let gc_slot: gc::DbSlot = Arc::default();
         let descriptors = Cf::ALL
             .iter()
-            .map(|&cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf, config, &block_cache)))
+            .map(|&cf| {
+                ColumnFamilyDescriptor::new(
+                    cf.name(),
+                    cf_options(cf, config, &block_cache, &gc_slot),
+                )
+            })
             .collect::<Vec<_>>();
         let db = DB::open_cf_descriptors(&db_options, &path, descriptors).map_err(|e| {
             let text = e.into_string();
@@ -146,6 +154,9 @@ impl Storage {
                 StorageError(format!("cannot open {}: {text}", path.display()))
             }
         })?;
+
+        let db = Arc::new(db);
+        let _ = gc_slot.set(Arc::downgrade(&db));
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync);
@@ -216,6 +227,22 @@ impl Storage {
             .map(|item| item.map_err(StorageError::from))
     }
 
+    /// Iterates `cf` backward from the last key below `end` (exclusive)
+    /// down to `start` (inclusive).
+    pub fn range_reverse(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: Vec<u8>,
+    ) -> impl Iterator<Item = Result<Entry>> + '_ {
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(start.to_vec());
+        options.set_iterate_upper_bound(end);
+        self.db
+            .iterator_cf_opt(self.cf(cf), options, IteratorMode::End)
+            .map(|item| item.map_err(StorageError::from))
+    }
+
     /// A new, empty batch.
     pub fn batch(&self) -> Batch {
         Batch {
@@ -230,12 +257,9 @@ impl Storage {
         if batch.inner.is_empty() {
             return Ok(());
         }
-        let mut by_keyspace: Vec<&std::sync::Arc<KeyspaceCounts>> = Vec::new();
+        let mut by_keyspace: Vec<&Arc<KeyspaceCounts>> = Vec::new();
         for (counts, ..) in &batch.counts {
-            if !by_keyspace
-                .iter()
-                .any(|c| std::sync::Arc::ptr_eq(c, counts))
-            {
+            if !by_keyspace.iter().any(|c| Arc::ptr_eq(c, counts)) {
                 by_keyspace.push(counts);
             }
         }
@@ -244,7 +268,7 @@ impl Storage {
                 batch
                     .counts
                     .iter()
-                    .filter(|(c, ..)| std::sync::Arc::ptr_eq(c, counts))
+                    .filter(|(c, ..)| Arc::ptr_eq(c, counts))
                     .map(|(_, slot, keys, expires)| (*slot, *keys, *expires)),
             );
             if !operand.is_empty() {
@@ -325,17 +349,20 @@ impl Storage {
         (self.block_cache.get_usage(), self.block_cache_capacity)
     }
 
-    /// An integer RocksDB property summed over the column families.
-    pub fn property_sum(&self, name: &str) -> u64 {
+    /// An integer RocksDB property of each column family, by name.
+    pub fn property_per_cf(&self, name: &str) -> Vec<(&'static str, u64)> {
         Cf::ALL
             .iter()
-            .filter_map(|&cf| {
-                self.db
+            .map(|&cf| {
+                let value = self
+                    .db
                     .property_int_value_cf(self.cf(cf), name)
                     .ok()
                     .flatten()
+                    .unwrap_or(0);
+                (cf.name(), value)
             })
-            .sum()
+            .collect()
     }
 
     /// Compacts every column family over its whole key range.
@@ -355,7 +382,7 @@ impl Drop for Storage {
     }
 }
 
-fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache) -> Options {
+fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache, gc_slot: &gc::DbSlot) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
     table.set_block_size(16 * 1024);
@@ -388,6 +415,9 @@ fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache) -> Options {
     if cf == Cf::Default {
         options.set_merge_operator_associative("redrock_counts", counts::merge_counts);
     }
+    if matches!(cf, Cf::Subkey | Cf::ZsetScore) {
+        options.set_compaction_filter("redrock_members", gc::member_filter(gc_slot.clone()));
+    }
     options
 }
 
@@ -406,13 +436,7 @@ impl Batch {
 
     /// Records that this batch adds `keys` keys to `slot` of the keyspace of
     /// `counts` (negative to remove) and `expires` keys with an expiry.
-    pub fn count(
-        &mut self,
-        counts: &std::sync::Arc<KeyspaceCounts>,
-        slot: u16,
-        keys: i64,
-        expires: i64,
-    ) {
+    pub fn count(&mut self, counts: &Arc<KeyspaceCounts>, slot: u16, keys: i64, expires: i64) {
         if keys != 0 || expires != 0 {
             self.counts.push((counts.clone(), slot, keys, expires));
         }

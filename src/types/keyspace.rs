@@ -421,7 +421,7 @@ impl ScanCursors {
         }
     }
 
-    fn store(&self, slot: u16, key: Vec<u8>) -> u64 {
+    pub(crate) fn store(&self, slot: u16, key: Vec<u8>) -> u64 {
         let mut state = self.state.lock();
         let id = state.next_id;
         state.next_id += 1;
@@ -437,7 +437,7 @@ impl ScanCursors {
 
     /// The slot and the key to continue after, or `None` for a cursor that
     /// cannot come from this server (the scan is over).
-    fn resolve(&self, cursor: u64) -> Option<(u16, Option<Vec<u8>>)> {
+    pub(crate) fn resolve(&self, cursor: u64) -> Option<(u16, Option<Vec<u8>>)> {
         let slot = (cursor % u64::from(SLOT_COUNT)) as u16;
         let id = cursor / u64::from(SLOT_COUNT);
         if id == 0 {

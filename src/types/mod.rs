@@ -2,9 +2,12 @@
 //! out: no RESP here. A [`Db`] is one keyspace (a database or namespace) of
 //! the store; every type's operations are methods on it.
 
+pub mod collection;
 pub mod expiry;
+pub mod hash;
 pub use expiry::spawn_active_expiry;
 pub mod keyspace;
+pub mod set;
 pub mod string;
 
 use crate::error::{Error, Result};

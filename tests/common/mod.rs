@@ -46,37 +46,46 @@ impl Server {
         server
     }
 
-    /// Starts RedRock on `dir` (which the caller keeps).
+    /// Starts RedRock on `dir` (which the caller keeps). A free port can be
+    /// taken by another test between its choice and the bind; the start is
+    /// then retried on another port.
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
-        let port_text = port.to_string();
-        let dir_text = dir.to_str().expect("utf-8 temp path");
-        let mut args = vec![
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port_text,
-            "--dir",
-            dir_text,
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(server_binary())
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting redrock-server");
-        let mut server = Server {
-            port,
-            child,
-            dir: dir.to_path_buf(),
-            _tempdir: None,
-        };
-        server.wait_ready();
-        server
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let port_text = port.to_string();
+            let dir_text = dir.to_str().expect("utf-8 temp path");
+            let mut args = vec![
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port_text,
+                "--dir",
+                dir_text,
+            ];
+            args.extend_from_slice(extra);
+            let child = Command::new(server_binary())
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("starting redrock-server");
+            let mut server = Server {
+                port,
+                child,
+                dir: dir.to_path_buf(),
+                _tempdir: None,
+            };
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(e) if e.contains("cannot listen") => last_error = e,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("redrock-server could not find a free port: {last_error}");
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("polling the server") {
@@ -84,16 +93,18 @@ impl Server {
                 if let Some(mut pipe) = self.child.stderr.take() {
                     let _ = pipe.read_to_string(&mut stderr);
                 }
-                panic!("redrock-server exited early ({status}): {stderr}");
+                return Err(format!("redrock-server exited early ({status}): {stderr}"));
             }
             if let Ok(mut raw) = RawClient::try_connect(self.port) {
-                if raw.command(&["PING"]).starts_with(b"+PONG") || raw.last_was_error() {
-                    return;
+                if let Ok(reply) = raw.try_command(&["PING"]) {
+                    if reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH") {
+                        return Ok(());
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redrock-server did not answer within 30s");
+        Err("redrock-server did not answer within 30s".into())
     }
 
     /// The address in `redis://` form.
@@ -188,7 +199,10 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(mut raw) = RawClient::try_connect(port) {
-                if raw.command(&["PING"]).starts_with(b"+PONG") {
+                if raw
+                    .try_command(&["PING"])
+                    .is_ok_and(|r| r.starts_with(b"+PONG"))
+                {
                     return server;
                 }
             }
@@ -214,7 +228,6 @@ impl Drop for RedisServer {
 pub struct RawClient {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
-    last_error: bool,
 }
 
 impl RawClient {
@@ -229,7 +242,6 @@ impl RawClient {
         Ok(RawClient {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
-            last_error: false,
         })
     }
 
@@ -251,6 +263,17 @@ impl RawClient {
         self.read_reply()
     }
 
+    /// Like `command`, with I/O failures returned instead of panicking
+    /// (for probing a server that may not be up yet).
+    pub fn try_command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Vec<u8>> {
+        self.writer.write_all(&Self::encode(args))?;
+        let mut line = Vec::new();
+        if self.reader.read_until(b'\n', &mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(line)
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("writing");
@@ -260,12 +283,7 @@ impl RawClient {
     pub fn read_reply(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         self.read_into(&mut out);
-        self.last_error = out.first() == Some(&b'-');
         out
-    }
-
-    pub fn last_was_error(&self) -> bool {
-        self.last_error
     }
 
     /// Whether the server closed the connection (reads EOF).

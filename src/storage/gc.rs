@@ -1,0 +1,107 @@
+//! Garbage collection of collection members.
+//!
+//! Deleting, overwriting or expiring a hash, set, sorted set or list only
+//! removes its metadata entry (O(1) whatever its size). Its members stay in
+//! the `subkey` and `zset_score` column families until a compaction passes
+//! over them; this filter then drops every member whose key no longer has
+//! metadata, whose key now holds a string, or whose key has another version
+//! (it was deleted and created again).
+
+use redrock_encoding::{Keyspace, Metadata, MetadataHeader};
+use rocksdb::compaction_filter::Decision;
+use rocksdb::DB;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The database the filter reads metadata from, set once it is open.
+pub type DbSlot = Arc<OnceLock<Weak<DB>>>;
+
+/// What a member's owner looks like now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// No metadata, or metadata of a string: every member is garbage.
+    Gone,
+    /// A collection of this version.
+    Version(u64),
+    /// Metadata that does not decode: keep the members, never guess.
+    Unknown,
+}
+
+thread_local! {
+    /// The last owner looked up: members of one key are adjacent, so a
+    /// compaction mostly asks about the same key again.
+    static LAST_OWNER: RefCell<Option<(Vec<u8>, Owner)>> = const { RefCell::new(None) };
+}
+
+/// Splits a member key into its owner's metadata key and its version.
+fn split_member_key(key: &[u8]) -> Option<(Vec<u8>, u64)> {
+    let (ks, rest) = Keyspace::split(key)?;
+    let slot = rest.get(..2)?;
+    let len = u32::from_be_bytes(rest.get(2..6)?.try_into().ok()?) as usize;
+    let user_key = rest.get(6..6 + len)?;
+    let version = u64::from_be_bytes(rest.get(6 + len..14 + len)?.try_into().ok()?);
+    let mut metadata_key = Vec::with_capacity(ks.as_bytes().len() + 2 + len);
+    metadata_key.extend_from_slice(ks.as_bytes());
+    metadata_key.extend_from_slice(slot);
+    metadata_key.extend_from_slice(user_key);
+    Some((metadata_key, version))
+}
+
+fn owner(db: &DB, metadata_key: &[u8]) -> Owner {
+    let Some(cf) = db.cf_handle("metadata") else {
+        return Owner::Unknown;
+    };
+    match db.get_pinned_cf(cf, metadata_key) {
+        Ok(None) => Owner::Gone,
+        Ok(Some(value)) => match MetadataHeader::decode(&value) {
+            Ok((header, _)) if !header.data_type.is_collection() => Owner::Gone,
+            Ok(_) => Metadata::decode(&value).map_or(Owner::Unknown, |m| Owner::Version(m.version)),
+            Err(_) => Owner::Unknown,
+        },
+        Err(_) => Owner::Unknown,
+    }
+}
+
+/// The compaction filter of the member column families.
+pub fn member_filter(slot: DbSlot) -> impl FnMut(u32, &[u8], &[u8]) -> Decision + Send + 'static {
+    move |_level, key, _value| {
+        let Some(db) = slot.get().and_then(Weak::upgrade) else {
+            return Decision::Keep;
+        };
+        let Some((metadata_key, version)) = split_member_key(key) else {
+            return Decision::Keep;
+        };
+        let owner = LAST_OWNER.with(|last| {
+            let mut last = last.borrow_mut();
+            match last.as_ref() {
+                Some((k, owner)) if *k == metadata_key => *owner,
+                _ => {
+                    let owner = owner(&db, &metadata_key);
+                    *last = Some((metadata_key, owner));
+                    owner
+                }
+            }
+        });
+        match owner {
+            Owner::Gone => Decision::Remove,
+            Owner::Version(v) if v != version => Decision::Remove,
+            _ => Decision::Keep,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redrock_encoding::{metadata_key, subkey};
+
+    #[test]
+    fn member_keys_name_their_owner() {
+        let ks = Keyspace::database(3);
+        let member = subkey(&ks, 77, b"user:1", 42, b"field");
+        let (owner, version) = split_member_key(&member).unwrap();
+        assert_eq!(owner, metadata_key(&ks, 77, b"user:1"));
+        assert_eq!(version, 42);
+        assert!(split_member_key(b"\x05ab").is_none());
+    }
+}
