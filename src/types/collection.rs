@@ -137,14 +137,11 @@ impl<'a> Db<'a> {
     }
 }
 
-/// Up to this many members, random picks are exactly uniform: one pass
-/// over the members collects the positions drawn. Above it, each pick
-/// seeks to a random point and draws from the members that follow
-/// (approximately uniform, and independent of the collection's size).
-const EXACT_PICKS_UP_TO: u64 = 200_000;
-
-/// How many members after a random seek a pick draws from.
-const PICK_WINDOW: usize = 256;
+/// Up to this many members, or when many members are drawn, random picks
+/// are exactly uniform: one pass over the members collects the positions
+/// drawn. Otherwise each pick descends the member space one byte at a time
+/// (a few seeks per byte), which costs nothing like a pass over a big key.
+const EXACT_PICKS_UP_TO: u64 = 1024;
 
 impl<'a> Db<'a> {
     /// Every member of a collection, in byte order.
@@ -196,16 +193,14 @@ impl<'a> Db<'a> {
         }
         let mut out: Vec<Member> = Vec::with_capacity(wanted as usize);
         let mut seen = std::collections::HashSet::new();
-        // Distinct picks among this many members rarely collide; the bound
-        // only guards against a pathological member distribution.
+        // Distinct picks rarely collide when few of many members are drawn;
+        // the bound only guards against a pathological distribution.
         let mut attempts = 0u64;
         while (out.len() as u64) < wanted && attempts < wanted * 64 + 1024 {
             attempts += 1;
-            let window = self.members_after_random_point(slot, key, meta.version)?;
-            if window.is_empty() {
+            let Some(member) = self.descend_to_random_member(slot, key, meta.version)? else {
                 break;
-            }
-            let member = window[rand::Rng::random_range(&mut rng, 0..window.len())].clone();
+            };
             if count > 0 && !seen.insert(member.0.clone()) {
                 continue;
             }
@@ -214,60 +209,68 @@ impl<'a> Db<'a> {
         Ok(out)
     }
 
-    /// Up to [`PICK_WINDOW`] members from a random point between the first
-    /// and the last member (the first ones when the point is past the end).
-    /// The point interpolates the eight bytes after the members' common
-    /// prefix, so it lands among the members whatever bytes they share.
-    fn members_after_random_point(
+    /// A random member, chosen by descending the member space: at each
+    /// step the first and last member under the current prefix bound the
+    /// next byte, a byte between them is drawn, and the first member at or
+    /// after it extends the prefix. Every member can be reached, and members
+    /// spread evenly over their bytes are drawn about evenly.
+    fn descend_to_random_member(
         &self,
         slot: u16,
         key: &[u8],
         version: u64,
-    ) -> Result<Vec<Member>> {
-        let prefix = subkey_prefix(&self.ks.keyspace, slot, key, version);
-        let Some(end) = prefix_successor(&prefix) else {
-            return Ok(Vec::new());
-        };
-        let first = self
-            .members(Cf::Subkey, slot, key, version, None)
-            .next()
-            .transpose()?;
-        let last = self
-            .storage
-            .range_reverse(Cf::Subkey, &prefix, end)
-            .next()
-            .transpose()?;
-        let (Some(first), Some((last, _))) = (first, last) else {
-            return Ok(Vec::new());
-        };
-        let last = &last[prefix.len()..];
-        let common = first.0.iter().zip(last).take_while(|(a, b)| a == b).count();
-        let window = |m: &[u8]| {
-            let mut bytes = [0u8; 8];
-            for (i, b) in m.iter().skip(common).take(8).enumerate() {
-                bytes[i] = *b;
+    ) -> Result<Option<Member>> {
+        let base = subkey_prefix(&self.ks.keyspace, slot, key, version);
+        let mut lower = base.clone();
+        loop {
+            let Some(upper) = prefix_successor(&lower) else {
+                return Ok(None);
+            };
+            let first = self
+                .storage
+                .range(Cf::Subkey, &lower, Some(upper.clone()))
+                .next()
+                .transpose()?;
+            let last = self
+                .storage
+                .range_reverse(Cf::Subkey, &lower, upper)
+                .next()
+                .transpose()?;
+            let (Some((first, value)), Some((last, _))) = (first, last) else {
+                return Ok(None);
+            };
+            let (f, l) = (&first[base.len()..], &last[base.len()..]);
+            if f == l {
+                return Ok(Some((f.to_vec(), value)));
             }
-            u64::from_be_bytes(bytes)
-        };
-        let (low, high) = (window(&first.0), window(last));
-        let pick = if high > low {
-            rand::random_range(low..=high)
-        } else {
-            low
-        };
-        let mut point = first.0[..common].to_vec();
-        point.extend_from_slice(&pick.to_be_bytes());
-        let window: Vec<Member> = self
-            .members(Cf::Subkey, slot, key, version, Some(&point))
-            .take(PICK_WINDOW)
-            .collect::<Result<_>>()?;
-        if window.is_empty() {
-            return self
-                .members(Cf::Subkey, slot, key, version, None)
-                .take(PICK_WINDOW)
-                .collect();
+            let common = f.iter().zip(l).take_while(|(a, b)| a == b).count();
+            // `f` may end where the others go on: it is one more choice.
+            let f_ends = f.len() == common;
+            let low = if f_ends { 0 } else { f[common] };
+            let high = l[common];
+            let choices = u32::from(high - low) + 1 + u32::from(f_ends);
+            let drawn = rand::random_range(0..choices);
+            if f_ends && drawn == 0 {
+                return Ok(Some((f.to_vec(), value)));
+            }
+            let byte = low + (drawn - u32::from(f_ends)) as u8;
+            let mut point = base.clone();
+            point.extend_from_slice(&f[..common]);
+            point.push(byte);
+            let Some((found, _)) = self
+                .storage
+                .range(
+                    Cf::Subkey,
+                    &point,
+                    Some(prefix_successor(&base).expect("base has a length")),
+                )
+                .next()
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            lower = found[..base.len() + common + 1].to_vec();
         }
-        Ok(window)
     }
 }
 
