@@ -243,6 +243,20 @@ impl Storage {
             .map(|item| item.map_err(StorageError::from))
     }
 
+    /// A raw iterator over `cf` between `lower` (inclusive) and `upper`
+    /// (exclusive), for callers that seek many times in one range.
+    pub fn raw_iterator(
+        &self,
+        cf: Cf,
+        lower: Vec<u8>,
+        upper: Vec<u8>,
+    ) -> rocksdb::DBRawIterator<'_> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(lower);
+        options.set_iterate_upper_bound(upper);
+        self.db.raw_iterator_cf_opt(self.cf(cf), options)
+    }
+
     /// A new, empty batch.
     pub fn batch(&self) -> Batch {
         Batch {
