@@ -137,11 +137,22 @@ impl<'a> Db<'a> {
     }
 }
 
-/// Up to this many members, or when many members are drawn, random picks
-/// are exactly uniform: one pass over the members collects the positions
-/// drawn. Otherwise each pick descends the member space one byte at a time
-/// (a few seeks per byte), which costs nothing like a pass over a big key.
+/// Up to this many members, read-only random picks are exactly uniform:
+/// one pass over the members collects the positions drawn. Otherwise each
+/// pick descends the member space one byte at a time (a few seeks per
+/// byte), which costs nothing like a pass over a big key.
 const EXACT_PICKS_UP_TO: u64 = 1024;
+
+/// How members are drawn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Draw {
+    /// For reads (HRANDFIELD, SRANDMEMBER): exactly uniform on small keys.
+    Read,
+    /// For SPOP, which deletes as it draws: a pass over a key that SPOP is
+    /// draining would walk every deletion marker left so far, so picks
+    /// always descend (uniform among keys of up to 16 members).
+    Pop,
+}
 
 impl<'a> Db<'a> {
     /// Every member of a collection, in byte order.
@@ -158,6 +169,7 @@ impl<'a> Db<'a> {
         key: &[u8],
         meta: &Metadata,
         count: i64,
+        draw: Draw,
     ) -> Result<Vec<Member>> {
         let size = meta.size;
         let wanted = count.unsigned_abs();
@@ -165,7 +177,7 @@ impl<'a> Db<'a> {
             return self.all_members(slot, key, meta.version);
         }
         let mut rng = rand::rng();
-        if size <= EXACT_PICKS_UP_TO {
+        if draw == Draw::Read && size <= EXACT_PICKS_UP_TO {
             let mut positions: Vec<usize> = if count > 0 {
                 rand::seq::index::sample(&mut rng, size as usize, wanted as usize).into_vec()
             } else {
@@ -198,7 +210,7 @@ impl<'a> Db<'a> {
         let mut attempts = 0u64;
         while (out.len() as u64) < wanted && attempts < wanted * 64 + 1024 {
             attempts += 1;
-            let Some(member) = self.descend_to_random_member(slot, key, meta.version)? else {
+            let Some(member) = self.descend_to_random_member(slot, key, meta.version, size)? else {
                 break;
             };
             if count > 0 && !seen.insert(member.0.clone()) {
@@ -221,6 +233,7 @@ impl<'a> Db<'a> {
         slot: u16,
         key: &[u8],
         version: u64,
+        size: u64,
     ) -> Result<Option<Member>> {
         const STEPS: usize = 5;
         const WINDOW: usize = 16;
@@ -234,7 +247,9 @@ impl<'a> Db<'a> {
             Some((k[base.len()..].to_vec(), iter.value()?.into()))
         };
         let mut lower = base.clone();
-        for _ in 0..STEPS {
+        // A window from the first member covers a small key whole.
+        let steps = if size <= WINDOW as u64 { 0 } else { STEPS };
+        for _ in 0..steps {
             iter.seek(&lower);
             let Some(first) = entry(&iter) else {
                 break;

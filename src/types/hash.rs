@@ -1,6 +1,7 @@
 //! Hashes: one sub-key per field, the field's value as its value.
 
 use super::collection::Collection;
+use super::collection::Draw;
 use super::string::{long_double_add, parse_i64};
 use super::Db;
 use crate::error::{Error, Result};
@@ -196,7 +197,7 @@ impl<'a> Db<'a> {
             return Ok(Vec::new());
         };
         Ok(self
-            .random_members(slot, key, &meta, count)?
+            .random_members(slot, key, &meta, count, Draw::Read)?
             .into_iter()
             .map(|(f, v)| (Bytes::from(f), bytes(v)))
             .collect())

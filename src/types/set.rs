@@ -1,5 +1,6 @@
 //! Sets: one sub-key per member, with an empty value.
 
+use super::collection::Draw;
 use super::Db;
 use crate::error::{Error, Result};
 use crate::storage::Cf;
@@ -106,7 +107,7 @@ impl<'a> Db<'a> {
             return Ok(Vec::new());
         };
         Ok(self
-            .random_members(slot, key, &meta, count)?
+            .random_members(slot, key, &meta, count, Draw::Read)?
             .into_iter()
             .map(|(m, _)| Bytes::from(m))
             .collect())
@@ -119,8 +120,13 @@ impl<'a> Db<'a> {
         if !set.existed() || count == 0 {
             return Ok(Vec::new());
         }
-        let picked =
-            self.random_members(set.slot, key, &set.meta, count.min(i64::MAX as u64) as i64)?;
+        let picked = self.random_members(
+            set.slot,
+            key,
+            &set.meta,
+            count.min(i64::MAX as u64) as i64,
+            Draw::Pop,
+        )?;
         let mut batch = self.batch();
         for (member, _) in &picked {
             let sub = self.member_key(set.slot, key, set.meta.version, member);
