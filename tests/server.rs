@@ -285,8 +285,16 @@ fn client_subcommands() {
         error(&mut raw, &["CLIENT", "SETNAME", "a b"]),
         "ERR Client names cannot contain spaces, newlines or special characters."
     );
-    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
-    assert_eq!(list.lines().count(), 2);
+    // The start-up probe's connection may take a moment to go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+        if list.lines().count() == 2 || std::time::Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(list.lines().count(), 2, "{list}");
     assert!(
         list.contains(&format!("id={id} ")) && list.contains("name=worker-1"),
         "{list}"
