@@ -143,6 +143,21 @@ impl Generator {
             .to_string()
     }
 
+    /// Optional MATCH (one of `patterns`) and COUNT of a member scan.
+    fn scan_options(&mut self, patterns: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rng.random_bool(0.5) {
+            out.extend(["MATCH".to_string(), self.pick(patterns).to_string()]);
+        }
+        if self.rng.random_bool(0.5) {
+            out.extend([
+                "COUNT".to_string(),
+                self.pick(&["1", "2", "100"]).to_string(),
+            ]);
+        }
+        out
+    }
+
     /// A hash or set command.
     fn next_collection(&mut self) -> (Vec<String>, Compare) {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -207,12 +222,7 @@ impl Generator {
             }
             14 => {
                 let mut c = s(&["HSCAN", &h, "0"]);
-                if self.rng.random_bool(0.5) {
-                    c.extend(s(&["MATCH", self.pick(&["f*", "*", "?"])]));
-                }
-                if self.rng.random_bool(0.5) {
-                    c.extend(s(&["COUNT", self.pick(&["1", "2", "100"])]));
-                }
+                c.extend(self.scan_options(&["f*", "*", "?"]));
                 (c, Compare::UnorderedPairs)
             }
             15..=18 => {
@@ -279,12 +289,7 @@ impl Generator {
             }
             32 => {
                 let mut c = s(&["SSCAN", &st, "0"]);
-                if self.rng.random_bool(0.5) {
-                    c.extend(s(&["MATCH", self.pick(&["a*", "*", "1?"])]));
-                }
-                if self.rng.random_bool(0.5) {
-                    c.extend(s(&["COUNT", self.pick(&["1", "2", "100"])]));
-                }
+                c.extend(self.scan_options(&["a*", "*", "1?"]));
                 (c, Compare::Unordered)
             }
             _ => (s(&["SSCAN", &st, "x"]), Compare::Exact),
