@@ -46,7 +46,11 @@ impl<'a> Db<'a> {
             changed = true;
         }
         if changed {
-            self.save_collection(&mut batch, key, &hash);
+            // Overwriting fields of an existing hash leaves its metadata as
+            // it is.
+            if added > 0 || !hash.existed() {
+                self.save_collection(&mut batch, key, &hash);
+            }
             self.commit(batch)?;
         }
         Ok(added)
@@ -151,12 +155,12 @@ impl<'a> Db<'a> {
         };
         let (value, result) = f(old.as_deref())?;
         let mut batch = self.batch();
-        if old.is_none() {
-            hash.meta.size += 1;
-        }
         let sub = self.member_key(hash.slot, key, hash.meta.version, field);
         batch.put(self.storage, Cf::Subkey, &sub, &value);
-        self.save_collection(&mut batch, key, &hash);
+        if old.is_none() {
+            hash.meta.size += 1;
+            self.save_collection(&mut batch, key, &hash);
+        }
         self.commit(batch)?;
         Ok(result)
     }
