@@ -106,6 +106,7 @@ pub struct Storage {
     wal_dirty: AtomicBool,
     /// Keys removed by active expiry since start or CONFIG RESETSTAT.
     pub expired_keys: AtomicU64,
+    compactor: gc::MemberCompactor,
 }
 
 /// A write batch plus the key-count changes it makes; committed as one
@@ -162,6 +163,7 @@ impl Storage {
         write_options.set_sync(config.sync);
         write_options.disable_wal(config.disable_wal);
 
+        let compactor = gc::MemberCompactor::start(Arc::downgrade(&db));
         let storage = Storage {
             db,
             path,
@@ -173,6 +175,7 @@ impl Storage {
             last_version: AtomicU64::new(0),
             wal_dirty: AtomicBool::new(false),
             expired_keys: AtomicU64::new(0),
+            compactor,
         };
         storage.load_counts()?;
         Ok(storage)
@@ -377,6 +380,12 @@ impl Storage {
                 (cf.name(), value)
             })
             .collect()
+    }
+
+    /// Records member deletions of one key version (its sub-key prefix);
+    /// many of them get the key's members compacted in the background.
+    pub fn note_member_deletions(&self, prefix: &[u8], count: u64) {
+        self.compactor.note_deletions(prefix, count);
     }
 
     /// Compacts every column family over its whole key range.

@@ -95,6 +95,15 @@ impl<'a> Db<'a> {
         );
     }
 
+    /// Records that `count` members of a collection were deleted (see
+    /// `storage::gc::MemberCompactor`).
+    pub fn note_deleted_members(&self, slot: u16, key: &[u8], version: u64, count: u64) {
+        if count > 0 {
+            let prefix = subkey_prefix(&self.ks.keyspace, slot, key, version);
+            self.storage.note_member_deletions(&prefix, count);
+        }
+    }
+
     /// The sub-key of one member.
     pub fn member_key(&self, slot: u16, key: &[u8], version: u64, member: &[u8]) -> Vec<u8> {
         subkey(&self.ks.keyspace, slot, key, version, member)

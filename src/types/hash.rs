@@ -110,6 +110,7 @@ impl<'a> Db<'a> {
             hash.meta.size -= removed;
             self.save_collection(&mut batch, key, &hash);
             self.commit(batch)?;
+            self.note_deleted_members(hash.slot, key, hash.meta.version, removed);
         }
         Ok(removed)
     }

@@ -71,6 +71,7 @@ impl<'a> Db<'a> {
             set.meta.size -= removed;
             self.save_collection(&mut batch, key, &set);
             self.commit(batch)?;
+            self.note_deleted_members(set.slot, key, set.meta.version, removed);
         }
         Ok(removed)
     }
@@ -135,6 +136,7 @@ impl<'a> Db<'a> {
         set.meta.size -= picked.len() as u64;
         self.save_collection(&mut batch, key, &set);
         self.commit(batch)?;
+        self.note_deleted_members(set.slot, key, set.meta.version, picked.len() as u64);
         Ok(picked.into_iter().map(|(m, _)| Bytes::from(m)).collect())
     }
 
