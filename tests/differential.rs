@@ -608,16 +608,7 @@ fn near(a: &Value, b: &Value, tolerance: i64) -> bool {
 }
 
 fn as_set(v: &Value) -> Option<BTreeSet<Vec<u8>>> {
-    match v {
-        Value::Array(Some(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::Bulk(Some(b)) => Some(b.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
+    Some(bulk_items(v)?.into_iter().collect())
 }
 
 /// Runs a SCAN-family command from cursor 0 to the end and returns every
