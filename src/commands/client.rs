@@ -175,6 +175,30 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::Integer(victims.len() as i64))
 }
 
+pub fn unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    use crate::server::Unblock;
+    let how =
+        match argv.get(3) {
+            _ if argv.len() > 4 => return Err(Error::err(
+                "unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.",
+            )),
+            None => Unblock::Timeout,
+            Some(w) if is(w, "timeout") => Unblock::Timeout,
+            Some(w) if is(w, "error") => Unblock::Error,
+            Some(_) => {
+                return Err(Error::err(
+                    "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                ))
+            }
+        };
+    let id = int(&argv[2])?;
+    let unblocked = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(id))
+        .is_some_and(|client| client.unblock(how));
+    Ok(Reply::Integer(unblocked.into()))
+}
+
 pub fn help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     Ok(super::help_reply(
         "CLIENT",
@@ -193,6 +217,8 @@ pub fn help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
             "    Return information about client connections. Options: TYPE, ID.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ],
     ))
 }

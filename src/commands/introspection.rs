@@ -44,6 +44,11 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         flag_names.push(Reply::status("movablekeys"));
     }
     let (first, last, step) = match spec.keys {
+        // The legacy triple names only the fixed keys (ZUNIONSTORE's dst).
+        KeySpec::NumKeys {
+            fixed: &[first, ..],
+            ..
+        } => (first as i32, first as i32, 1),
         KeySpec::None | KeySpec::NumKeys { .. } => (0, 0, 0),
         KeySpec::Range { first, last, step } => (first, last, step),
     };

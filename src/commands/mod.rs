@@ -6,16 +6,19 @@
 //! reply.
 
 mod args;
+mod blocking;
 mod client;
 mod config;
 mod connection;
 mod hash;
 mod introspection;
 mod keyspace;
+mod list;
 mod server;
 mod set;
 mod string;
 mod table;
+mod zset;
 
 pub use args::Args;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
@@ -45,6 +48,8 @@ pub mod flags {
     /// other connections' tasks.
     pub const SLOW: u32 = 1 << 9;
     pub const NO_MULTI: u32 = 1 << 10;
+    /// May wait for other clients' writes (BLPOP, BZPOPMIN, ...).
+    pub const BLOCKING: u32 = 1 << 11;
 
     /// The names COMMAND INFO gives each flag.
     pub const NAMES: &[(u32, &str)] = &[
@@ -58,6 +63,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
+        (BLOCKING, "blocking"),
     ];
 }
 
@@ -87,7 +93,7 @@ impl<'a> Ctx<'a> {
 /// reads or writes only those.
 fn joins_pipeline(spec: &CommandSpec) -> bool {
     spec.flags & (flags::WRITE | flags::READONLY) != 0
-        && spec.flags & flags::SLOW == 0
+        && spec.flags & (flags::SLOW | flags::BLOCKING) == 0
         && !matches!(spec.keys, KeySpec::None)
 }
 
@@ -135,6 +141,16 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     } else {
         (spec.handler)(ctx, argv)
     };
+    if ctx.client.block.is_some() {
+        // Counted once it is served.
+        return Reply::Nil;
+    }
+    if result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.server.blocked.count() > 0 {
+        let ks = ctx.client.db.keyspace.as_bytes();
+        for i in spec.key_positions(argv) {
+            ctx.client.ready_keys.push((ks.to_vec(), argv[i].clone()));
+        }
+    }
     if !joins {
         if let Err(e) = ctx.finish_writes() {
             result = Err(e);

@@ -201,9 +201,10 @@ fn write_section(server: &Server, _client: u64, section: &str, out: &mut String)
             let _ = write!(
                 out,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
-                 blocked_clients:0\r\ntracking_clients:0\r\n",
+                 blocked_clients:{}\r\ntracking_clients:0\r\n",
                 server.clients.count(),
                 server.config.read().maxclients,
+                server.blocked.count(),
             );
         }
         "memory" => {

@@ -1,7 +1,10 @@
 //! The command table: every command RedRock serves.
 
 use super::flags::*;
-use super::{client, config, connection, hash, introspection, keyspace, server, set, string, Ctx};
+use super::{
+    blocking, client, config, connection, hash, introspection, keyspace, list, server, set, string,
+    zset, Ctx,
+};
 use crate::error::Result;
 use crate::protocol::Reply;
 use bytes::Bytes;
@@ -224,7 +227,7 @@ const RO_FAST: u32 = READONLY | FAST;
 const W_FAST: u32 = WRITE | DENYOOM | FAST;
 const W: u32 = WRITE | DENYOOM;
 
-static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
+static CLIENT_SUBCOMMANDS: [CommandSpec; 8] = [
     sub!(
         "client",
         "id",
@@ -272,6 +275,14 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
         ADMIN | NOSCRIPT | LOADING | STALE,
         "connection",
         client::kill
+    ),
+    sub!(
+        "client",
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::unblock
     ),
     sub!(
         "client",
@@ -422,7 +433,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 93] = [
+pub static COMMANDS: [CommandSpec; 150] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -787,7 +798,326 @@ pub static COMMANDS: [CommandSpec; 93] = [
     ),
     cmd!("sdiff", -2, READONLY, "set", keys(1, -1, 1), set::sdiff),
     cmd!("sdiffstore", -3, W, "set", keys(1, -1, 1), set::sdiffstore),
-    cmd!("sscan", -3, READONLY, "set", keys(1, 1, 1), set::sscan),
+    cmd!("sscan", -3, READONLY, "set", keys(1, 1, 1), set::sscan), // sorted sets
+    cmd!("zadd", -4, W_FAST, "sortedset", keys(1, 1, 1), zset::zadd),
+    cmd!(
+        "zincrby",
+        4,
+        W_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zincrby
+    ),
+    cmd!(
+        "zrem",
+        -3,
+        WRITE | FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrem
+    ),
+    cmd!("zcard", 2, RO_FAST, "sortedset", keys(1, 1, 1), zset::zcard),
+    cmd!(
+        "zscore",
+        3,
+        RO_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zscore
+    ),
+    cmd!(
+        "zmscore",
+        -3,
+        RO_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zmscore
+    ),
+    cmd!(
+        "zrank",
+        -3,
+        RO_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrank
+    ),
+    cmd!(
+        "zrevrank",
+        -3,
+        RO_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrevrank
+    ),
+    cmd!(
+        "zcount",
+        4,
+        RO_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zcount
+    ),
+    cmd!(
+        "zlexcount",
+        4,
+        RO_FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zlexcount
+    ),
+    cmd!(
+        "zrange",
+        -4,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrange
+    ),
+    cmd!(
+        "zrangestore",
+        -5,
+        W,
+        "sortedset",
+        keys(1, 2, 1),
+        zset::zrangestore
+    ),
+    cmd!(
+        "zrangebyscore",
+        -4,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrangebyscore
+    ),
+    cmd!(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrevrangebyscore
+    ),
+    cmd!(
+        "zrangebylex",
+        -4,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrangebylex
+    ),
+    cmd!(
+        "zrevrangebylex",
+        -4,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrevrangebylex
+    ),
+    cmd!(
+        "zrevrange",
+        -4,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrevrange
+    ),
+    cmd!(
+        "zpopmin",
+        -2,
+        WRITE | FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zpopmin
+    ),
+    cmd!(
+        "zpopmax",
+        -2,
+        WRITE | FAST,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zpopmax
+    ),
+    cmd!("zmpop", -4, WRITE, "sortedset", numkeys(1), zset::zmpop),
+    cmd!(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zremrangebyrank
+    ),
+    cmd!(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zremrangebyscore
+    ),
+    cmd!(
+        "zremrangebylex",
+        4,
+        WRITE,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zremrangebylex
+    ),
+    cmd!(
+        "zunion",
+        -3,
+        READONLY,
+        "sortedset",
+        numkeys(1),
+        zset::zunion
+    ),
+    cmd!(
+        "zunionstore",
+        -4,
+        W,
+        "sortedset",
+        KeySpec::NumKeys {
+            fixed: &[1],
+            count_at: 2
+        },
+        zset::zunionstore
+    ),
+    cmd!(
+        "zinter",
+        -3,
+        READONLY,
+        "sortedset",
+        numkeys(1),
+        zset::zinter
+    ),
+    cmd!(
+        "zinterstore",
+        -4,
+        W,
+        "sortedset",
+        KeySpec::NumKeys {
+            fixed: &[1],
+            count_at: 2
+        },
+        zset::zinterstore
+    ),
+    cmd!(
+        "zintercard",
+        -3,
+        READONLY,
+        "sortedset",
+        numkeys(1),
+        zset::zintercard
+    ),
+    cmd!("zdiff", -3, READONLY, "sortedset", numkeys(1), zset::zdiff),
+    cmd!(
+        "zdiffstore",
+        -4,
+        W,
+        "sortedset",
+        KeySpec::NumKeys {
+            fixed: &[1],
+            count_at: 2
+        },
+        zset::zdiffstore
+    ),
+    cmd!(
+        "zrandmember",
+        -2,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zrandmember
+    ),
+    cmd!(
+        "zscan",
+        -3,
+        READONLY,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zscan
+    ),
+    cmd!(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        "sortedset",
+        keys(1, -2, 1),
+        blocking::bzpopmin
+    ),
+    cmd!(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        "sortedset",
+        keys(1, -2, 1),
+        blocking::bzpopmax
+    ),
+    cmd!(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        "sortedset",
+        numkeys(2),
+        blocking::bzmpop
+    ),
+    // lists
+    cmd!("lpush", -3, W_FAST, "list", keys(1, 1, 1), list::lpush),
+    cmd!("rpush", -3, W_FAST, "list", keys(1, 1, 1), list::rpush),
+    cmd!("lpushx", -3, W_FAST, "list", keys(1, 1, 1), list::lpushx),
+    cmd!("rpushx", -3, W_FAST, "list", keys(1, 1, 1), list::rpushx),
+    cmd!("lpop", -2, WRITE | FAST, "list", keys(1, 1, 1), list::lpop),
+    cmd!("rpop", -2, WRITE | FAST, "list", keys(1, 1, 1), list::rpop),
+    cmd!("llen", 2, RO_FAST, "list", keys(1, 1, 1), list::llen),
+    cmd!("lindex", 3, READONLY, "list", keys(1, 1, 1), list::lindex),
+    cmd!("lrange", 4, READONLY, "list", keys(1, 1, 1), list::lrange),
+    cmd!("lset", 4, W, "list", keys(1, 1, 1), list::lset),
+    cmd!("ltrim", 4, WRITE, "list", keys(1, 1, 1), list::ltrim),
+    cmd!("lrem", 4, WRITE, "list", keys(1, 1, 1), list::lrem),
+    cmd!("linsert", 5, W, "list", keys(1, 1, 1), list::linsert),
+    cmd!("lpos", -3, READONLY, "list", keys(1, 1, 1), list::lpos),
+    cmd!("lmove", 5, W, "list", keys(1, 2, 1), list::lmove),
+    cmd!("rpoplpush", 3, W, "list", keys(1, 2, 1), list::rpoplpush),
+    cmd!("lmpop", -4, WRITE, "list", numkeys(1), list::lmpop),
+    cmd!(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        "list",
+        keys(1, -2, 1),
+        blocking::blpop
+    ),
+    cmd!(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        "list",
+        keys(1, -2, 1),
+        blocking::brpop
+    ),
+    cmd!(
+        "blmove",
+        6,
+        W | NOSCRIPT | BLOCKING,
+        "list",
+        keys(1, 2, 1),
+        blocking::blmove
+    ),
+    cmd!(
+        "brpoplpush",
+        4,
+        W | NOSCRIPT | BLOCKING,
+        "list",
+        keys(1, 2, 1),
+        blocking::brpoplpush
+    ),
+    cmd!(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING,
+        "list",
+        numkeys(2),
+        blocking::blmpop
+    ),
 ];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> =

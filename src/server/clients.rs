@@ -25,6 +25,21 @@ pub struct ClientHandle {
     killed: AtomicBool,
     /// Wakes the connection task when the client is killed.
     pub kill_signal: Notify,
+    /// Whether the client waits in a blocking command.
+    blocked: AtomicBool,
+    /// What CLIENT UNBLOCK asked for (see [`Unblock`]).
+    unblock_request: AtomicU8,
+    /// Wakes a blocked client for CLIENT UNBLOCK.
+    pub unblock_signal: Notify,
+}
+
+/// How CLIENT UNBLOCK ends a blocking command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if its timeout had passed.
+    Timeout = 1,
+    /// With an UNBLOCKED error.
+    Error = 2,
 }
 
 impl ClientHandle {
@@ -51,13 +66,39 @@ impl ClientHandle {
         self.killed.load(Ordering::Acquire)
     }
 
+    /// Marks the client as blocked (or no longer), clearing any earlier
+    /// CLIENT UNBLOCK request.
+    pub fn set_blocked(&self, blocked: bool) {
+        self.unblock_request.store(0, Ordering::Release);
+        self.blocked.store(blocked, Ordering::Release);
+    }
+
+    /// CLIENT UNBLOCK: whether the client was blocked.
+    pub fn unblock(&self, how: Unblock) -> bool {
+        if !self.blocked.load(Ordering::Acquire) {
+            return false;
+        }
+        self.unblock_request.store(how as u8, Ordering::Release);
+        self.unblock_signal.notify_one();
+        true
+    }
+
+    /// The pending CLIENT UNBLOCK request, if any.
+    pub fn unblock_requested(&self) -> Option<Unblock> {
+        match self.unblock_request.load(Ordering::Acquire) {
+            1 => Some(Unblock::Timeout),
+            2 => Some(Unblock::Error),
+            _ => None,
+        }
+    }
+
     /// One line of CLIENT LIST, in Redis's field order.
     pub fn describe(&self) -> String {
         let name = String::from_utf8_lossy(&self.name()).into_owned();
         let age = self.created.elapsed().as_secs();
         let idle = self.last_interaction.lock().elapsed().as_secs();
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
              multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 \
              tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
@@ -66,6 +107,7 @@ impl ClientHandle {
             name,
             age,
             idle,
+            if self.blocked.load(Ordering::Relaxed) { "b" } else { "N" },
             self.db.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.protocol.load(Ordering::Relaxed),
@@ -98,6 +140,9 @@ impl ClientRegistry {
             input_bytes: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             kill_signal: Notify::new(),
+            blocked: AtomicBool::new(false),
+            unblock_request: AtomicU8::new(0),
+            unblock_signal: Notify::new(),
         });
         self.clients.lock().insert(id, handle.clone());
         handle
@@ -114,5 +159,9 @@ impl ClientRegistry {
 
     pub fn count(&self) -> usize {
         self.clients.lock().len()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
     }
 }

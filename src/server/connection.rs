@@ -1,12 +1,12 @@
 //! One task per connection: read, parse every complete request, execute,
 //! and write all the replies with one flush.
 
-use super::{ClientHandle, Server};
+use super::{BlockRequest, ClientHandle, Server, Unblock};
 use crate::commands::{execute, Ctx};
 use crate::protocol::{encode_reply, parse_request, Reply, RequestLimits};
 use crate::storage::WriteSet;
 use crate::types::KeyspaceHandle;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,6 +25,11 @@ pub struct ClientState {
     pub close_after_reply: bool,
     /// Set by SHUTDOWN: close without replying.
     pub close_silently: bool,
+    /// Set by a blocking command that found nothing to serve.
+    pub block: Option<BlockRequest>,
+    /// Keys written by this client's pending writes that blocked clients
+    /// may wait on: they are woken once the writes are committed.
+    pub ready_keys: Vec<(Vec<u8>, Bytes)>,
 }
 
 impl ClientState {
@@ -112,6 +117,8 @@ impl Connection {
                 authenticated,
                 close_after_reply: false,
                 close_silently: false,
+                block: None,
+                ready_keys: Vec::new(),
             },
             input: BytesMut::with_capacity(16 * 1024),
             output: BytesMut::with_capacity(16 * 1024),
@@ -129,14 +136,13 @@ impl Connection {
                 match parse_request(&mut self.input, limits) {
                     Ok(Some(argv)) if argv.is_empty() => continue,
                     Ok(Some(argv)) => {
-                        let reply = {
-                            let mut ctx = Ctx {
-                                server: &self.server,
-                                client: &mut self.state,
-                                writes: &self.writes,
-                            };
-                            execute(&mut ctx, &argv)
-                        };
+                        let mut reply = self.run(&argv);
+                        if let Some(block) = self.state.block.take() {
+                            match self.wait_blocked(&argv, block).await? {
+                                Some(served) => reply = served,
+                                None => return Ok(()),
+                            }
+                        }
                         if self.state.close_silently {
                             closing = true;
                             break;
@@ -157,26 +163,7 @@ impl Connection {
                     }
                 }
             }
-            // The pipeline's writes are committed, and its locks released,
-            // before anything is answered or awaited.
-            let finished = self.writes.borrow_mut().finish();
-            if finished.is_err() || self.writes.borrow().failed() {
-                tracing::error!("a pipelined write failed; closing the connection unanswered");
-                return Err(std::io::Error::other("write failed"));
-            }
-            if !self.output.is_empty() {
-                // Acknowledged writes must be in the OS before the reply.
-                if let Err(e) = self.server.storage.flush_wal() {
-                    tracing::error!("WAL flush failed: {e}");
-                    return Err(std::io::Error::other(e.to_string()));
-                }
-                self.server
-                    .stats
-                    .net_output_bytes
-                    .fetch_add(self.output.len() as u64, Ordering::Relaxed);
-                self.stream.write_all(&self.output).await?;
-                self.output.clear();
-            }
+            self.send().await?;
             if closing || *shutdown.borrow() {
                 return Ok(());
             }
@@ -196,6 +183,113 @@ impl Connection {
                 .net_input_bytes
                 .fetch_add(n as u64, Ordering::Relaxed);
         }
+    }
+}
+
+impl Connection {
+    /// Runs one command.
+    fn run(&mut self, argv: &[Bytes]) -> Reply {
+        let mut ctx = Ctx {
+            server: &self.server,
+            client: &mut self.state,
+            writes: &self.writes,
+        };
+        execute(&mut ctx, argv)
+    }
+
+    /// Commits the pending writes, releasing their locks, and wakes the
+    /// clients blocked on the keys they wrote.
+    fn commit(&mut self) -> std::io::Result<()> {
+        let finished = self.writes.borrow_mut().finish();
+        if finished.is_err() || self.writes.borrow().failed() {
+            tracing::error!("a pipelined write failed; closing the connection unanswered");
+            return Err(std::io::Error::other("write failed"));
+        }
+        for (ks, key) in self.state.ready_keys.drain(..) {
+            self.server.blocked.key_ready(&ks, &key);
+        }
+        Ok(())
+    }
+
+    /// Commits, then writes the replies gathered so far.
+    async fn send(&mut self) -> std::io::Result<()> {
+        self.commit()?;
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        // Acknowledged writes must be in the OS before the reply.
+        if let Err(e) = self.server.storage.flush_wal() {
+            tracing::error!("WAL flush failed: {e}");
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        self.server
+            .stats
+            .net_output_bytes
+            .fetch_add(self.output.len() as u64, Ordering::Relaxed);
+        self.stream.write_all(&self.output).await?;
+        self.output.clear();
+        Ok(())
+    }
+
+    /// Waits on the keys of a blocking command, running it again each time
+    /// one of them is written, until it is served, times out or is
+    /// unblocked: its reply, or `None` when the connection must close
+    /// (closed by the peer, killed, shutdown).
+    async fn wait_blocked(
+        &mut self,
+        argv: &[Bytes],
+        block: BlockRequest,
+    ) -> std::io::Result<Option<Reply>> {
+        // Earlier replies of the pipeline go out now, as in Redis.
+        self.send().await?;
+        let deadline = block.timeout.map(|t| tokio::time::Instant::now() + t);
+        let ks = self.state.db.keyspace.as_bytes().to_vec();
+        // Registered before the retry below, so no write is missed.
+        let registration = self.server.blocked.register(&ks, &block.keys);
+        let handle = self.state.handle.clone();
+        handle.set_blocked(true);
+        let mut shutdown = self.server.shutdown_signal();
+        let outcome = loop {
+            let reply = self.run(argv);
+            let waits = self.state.block.take().is_some();
+            self.commit()?;
+            // A key that now holds another type is not served: wait on.
+            let wrong_type = matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"));
+            if !waits && !wrong_type {
+                break Some(reply);
+            }
+            tokio::select! {
+                _ = registration.ready() => {}
+                _ = sleep_until(deadline) => break Some(block.timeout_reply),
+                _ = handle.unblock_signal.notified() => match handle.unblock_requested() {
+                    Some(Unblock::Timeout) => break Some(block.timeout_reply),
+                    Some(Unblock::Error) => break Some(Reply::Error(
+                        "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                    )),
+                    None => {}
+                },
+                read = self.stream.read_buf(&mut self.input) => match read {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => {
+                        self.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                },
+                _ = handle.kill_signal.notified() => break None,
+                _ = shutdown.changed() => break None,
+            }
+        };
+        handle.set_blocked(false);
+        // Leaving the queues passes the turn to the next waiter.
+        drop(registration);
+        Ok(outcome)
+    }
+}
+
+/// Completes at `deadline` (never when `None`).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

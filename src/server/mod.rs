@@ -1,11 +1,13 @@
 //! The server: listeners, connection tasks, the client registry, and
 //! shutdown.
 
+mod blocking;
 mod clients;
 mod connection;
 mod stats;
 
-pub use clients::{ClientHandle, ClientRegistry};
+pub use blocking::{BlockRequest, BlockedClients};
+pub use clients::{ClientHandle, ClientRegistry, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
 
@@ -27,6 +29,8 @@ pub struct Server {
     /// The keyspaces of `SELECT 0` .. `SELECT databases-1`.
     pub databases: Vec<Arc<KeyspaceHandle>>,
     pub clients: ClientRegistry,
+    /// Clients waiting in blocking commands, by key.
+    pub blocked: Arc<BlockedClients>,
     pub stats: Stats,
     pub scan_cursors: ScanCursors,
     pub started: Instant,
@@ -103,6 +107,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         storage: storage.clone(),
         databases,
         clients: ClientRegistry::default(),
+        blocked: Arc::default(),
         stats: Stats::default(),
         scan_cursors: ScanCursors::new(),
         started: Instant::now(),

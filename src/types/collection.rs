@@ -402,13 +402,10 @@ impl<'a> Db<'a> {
                 Some(members) if members.len() <= 128 && members.iter().all(short) => "listpack",
                 _ => "hashtable",
             },
-            DataType::ZSet => {
-                if meta.size <= 128 {
-                    "listpack"
-                } else {
-                    "skiplist"
-                }
-            }
+            DataType::ZSet => match small(128)? {
+                Some(members) if members.iter().all(|(m, _)| m.len() <= 64) => "listpack",
+                _ => "skiplist",
+            },
             DataType::List => {
                 if meta.size <= 128 {
                     "listpack"

@@ -7,8 +7,10 @@ pub mod expiry;
 pub mod hash;
 pub use expiry::spawn_active_expiry;
 pub mod keyspace;
+pub mod list;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 use crate::error::{Error, Result};
 use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, WriteSet};

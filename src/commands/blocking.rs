@@ -1,0 +1,132 @@
+//! Blocking commands: each tries its non-blocking form and, when there is
+//! nothing to serve, asks the connection to wait on its keys and run it
+//! again (see `server::blocking`).
+
+use super::list::{multi_pop_end, multi_pop_reply, pop_first};
+use super::zset::{self, parse_multi_pop, zpop_first};
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::protocol::Reply;
+use crate::server::BlockRequest;
+use crate::types::list::End;
+use crate::types::now_ms;
+use bytes::Bytes;
+use std::time::Duration;
+
+/// Parses a timeout in seconds (fractions allowed, 0 = for ever) as Redis
+/// does: the milliseconds are truncated, so a tiny negative is 0.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
+    let seconds = crate::types::zset::parse_score(arg)
+        .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
+    let ms = (seconds * 1000.0).trunc();
+    if ms < 0.0 {
+        return Err(Error::err("timeout is negative"));
+    }
+    if ms >= (i64::MAX as u64 - now_ms()) as f64 {
+        return Err(Error::err("timeout is out of range"));
+    }
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// Asks the connection to wait on `keys` and run the command again.
+fn block(
+    ctx: &mut Ctx<'_>,
+    keys: &[Bytes],
+    timeout: Option<Duration>,
+    timeout_reply: Reply,
+) -> Result<Reply> {
+    ctx.client.block = Some(BlockRequest {
+        keys: keys.to_vec(),
+        timeout,
+        timeout_reply,
+    });
+    Ok(Reply::Nil)
+}
+
+fn blocking_pop(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End) -> Result<Reply> {
+    let timeout = parse_timeout(&argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    match pop_first(ctx, keys, end, 1)? {
+        Some((key, popped)) => {
+            let mut reply = vec![Reply::Bulk(key)];
+            reply.extend(popped.into_iter().map(Reply::Bulk));
+            Ok(Reply::Array(reply))
+        }
+        None => block(ctx, keys, timeout, Reply::NilArray),
+    }
+}
+
+pub fn blpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    blocking_pop(ctx, argv, End::Left)
+}
+
+pub fn brpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    blocking_pop(ctx, argv, End::Right)
+}
+
+fn blocking_move(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    from: End,
+    to: End,
+    timeout: &[u8],
+) -> Result<Reply> {
+    let timeout = parse_timeout(timeout)?;
+    match ctx.db().lmove(&argv[1], &argv[2], from, to)? {
+        Some(element) => Ok(Reply::Bulk(element)),
+        // As in Redis, a timeout answers a null array here too.
+        None => block(ctx, &argv[1..2], timeout, Reply::NilArray),
+    }
+}
+
+pub fn brpoplpush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    blocking_move(ctx, argv, End::Right, End::Left, &argv[3])
+}
+
+pub fn blmove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let from = super::list::end_arg(&argv[3])?;
+    let to = super::list::end_arg(&argv[4])?;
+    blocking_move(ctx, argv, from, to, &argv[5])
+}
+
+pub fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let pop = parse_multi_pop(argv, 2, ("left", "right"))?;
+    let timeout = parse_timeout(&argv[1])?;
+    match pop_first(ctx, pop.keys, multi_pop_end(pop.high_end), pop.count)? {
+        Some(popped) => Ok(multi_pop_reply(Some(popped))),
+        None => block(ctx, pop.keys, timeout, Reply::NilArray),
+    }
+}
+
+fn blocking_zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Result<Reply> {
+    let timeout = parse_timeout(&argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    match zpop_first(ctx, keys, max, 1)? {
+        Some((key, popped)) => {
+            let mut reply = vec![Reply::Bulk(key)];
+            for (member, score) in popped {
+                reply.push(Reply::Bulk(member));
+                reply.push(Reply::Double(score));
+            }
+            Ok(Reply::Array(reply))
+        }
+        None => block(ctx, keys, timeout, Reply::NilArray),
+    }
+}
+
+pub fn bzpopmin(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    blocking_zpop(ctx, argv, false)
+}
+
+pub fn bzpopmax(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    blocking_zpop(ctx, argv, true)
+}
+
+pub fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let pop = parse_multi_pop(argv, 2, ("min", "max"))?;
+    let timeout = parse_timeout(&argv[1])?;
+    match zpop_first(ctx, pop.keys, pop.high_end, pop.count)? {
+        Some(popped) => Ok(zset::multi_pop_reply(Some(popped))),
+        None => block(ctx, pop.keys, timeout, Reply::NilArray),
+    }
+}

@@ -1,0 +1,117 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, ...): per key, a queue of
+//! waiters in the order they blocked. A write to a key wakes the first
+//! waiter only; that waiter retries its command and, served or gone, passes
+//! the turn to the next one. So clients are served first-come first-served
+//! and nothing polls.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A key in one keyspace.
+type BlockKey = (Vec<u8>, Bytes);
+
+/// One blocked client.
+struct Waiter {
+    /// Wakes the client to retry its command.
+    ready: Notify,
+}
+
+/// Every blocked client, by the keys it waits on.
+#[derive(Default)]
+pub struct BlockedClients {
+    queues: Mutex<HashMap<BlockKey, VecDeque<Arc<Waiter>>>>,
+    blocked: AtomicUsize,
+}
+
+impl BlockedClients {
+    /// How many clients are blocked (INFO's blocked_clients).
+    pub fn count(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Queues a client on `keys` of keyspace `ks`; it stays queued until
+    /// the returned registration is dropped.
+    pub fn register(self: &Arc<Self>, ks: &[u8], keys: &[Bytes]) -> Registration {
+        let waiter = Arc::new(Waiter {
+            ready: Notify::new(),
+        });
+        let keys: Vec<BlockKey> = keys.iter().map(|k| (ks.to_vec(), k.clone())).collect();
+        let mut queues = self.queues.lock();
+        for key in &keys {
+            let queue = queues.entry(key.clone()).or_default();
+            if !queue.iter().any(|w| Arc::ptr_eq(w, &waiter)) {
+                queue.push_back(waiter.clone());
+            }
+        }
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        Registration {
+            clients: self.clone(),
+            waiter,
+            keys,
+        }
+    }
+
+    /// Wakes the first client waiting on `key` of keyspace `ks`, if any.
+    pub fn key_ready(&self, ks: &[u8], key: &[u8]) {
+        if self.count() == 0 {
+            return;
+        }
+        let queues = self.queues.lock();
+        if let Some(first) = queues
+            .get(&(ks.to_vec(), Bytes::copy_from_slice(key)))
+            .and_then(|q| q.front())
+        {
+            first.ready.notify_one();
+        }
+    }
+}
+
+/// A client's place in the queues of its keys.
+pub struct Registration {
+    clients: Arc<BlockedClients>,
+    waiter: Arc<Waiter>,
+    keys: Vec<BlockKey>,
+}
+
+impl Registration {
+    /// Completes when the client should retry its command.
+    pub async fn ready(&self) {
+        self.waiter.ready.notified().await
+    }
+}
+
+impl Drop for Registration {
+    /// Leaves every queue and passes the turn to the next waiter of each
+    /// key: this client was served (the key may hold more) or left (it may
+    /// have been woken for nothing). A waiter woken in vain waits again.
+    fn drop(&mut self) {
+        let mut queues = self.clients.queues.lock();
+        for key in &self.keys {
+            let Some(queue) = queues.get_mut(key) else {
+                continue;
+            };
+            queue.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+            match queue.front() {
+                Some(next) => next.ready.notify_one(),
+                None => {
+                    queues.remove(key);
+                }
+            }
+        }
+        self.clients.blocked.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a blocking command that found nothing to serve asks for: to wait
+/// on its keys, then run again.
+pub struct BlockRequest {
+    pub keys: Vec<Bytes>,
+    /// `None` waits for ever.
+    pub timeout: Option<std::time::Duration>,
+    /// The reply when the timeout passes.
+    pub timeout_reply: crate::protocol::Reply,
+}
