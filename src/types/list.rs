@@ -152,7 +152,16 @@ impl<'a> Db<'a> {
             End::Left => (c.meta.head, c.meta.head + count),
             End::Right => (c.meta.tail - count, c.meta.tail),
         };
-        let mut popped = self.elements(c.slot, key, &c.meta, from, to)?;
+        let mut popped = if count == 1 {
+            // One element: a point read, cheaper than an iterator.
+            let element = self.get_member(c.slot, key, c.meta.version, &from.to_be_bytes())?;
+            element
+                .map(|e| Bytes::copy_from_slice(&e))
+                .into_iter()
+                .collect()
+        } else {
+            self.elements(c.slot, key, &c.meta, from, to)?
+        };
         if end == End::Right {
             popped.reverse();
         }
