@@ -370,3 +370,41 @@ fn range_reads_stay_bounded_on_a_big_sorted_set() {
     assert_eq!(q(&mut con, &["DEL", "big"]), int(1));
     assert_eq!(q(&mut con, &["ZCARD", "big"]), int(0));
 }
+
+#[test]
+fn deleted_sorted_sets_and_lists_are_collected_by_compaction() {
+    let server = Server::start();
+    let mut con = server.client();
+    let estimate = |con: &mut redis::Connection, cf: &str| -> u64 {
+        let info: String = redis::cmd("INFO").arg("rocksdb").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("estimate_keys[{cf}]:")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg("z");
+    let mut rpush = redis::cmd("RPUSH");
+    rpush.arg("l");
+    for i in 0..5_000 {
+        zadd.arg(i).arg(format!("m{i}"));
+        rpush.arg(i);
+    }
+    let _: i64 = zadd.query(&mut con).unwrap();
+    let _: i64 = rpush.query(&mut con).unwrap();
+    assert_eq!(q(&mut con, &["COMPACT"]), ok());
+    assert_eq!(estimate(&mut con, "subkey"), 10_000);
+    assert_eq!(estimate(&mut con, "zset_score"), 5_000);
+    // DEL touches only metadata; the members go at the next compaction.
+    assert_eq!(q(&mut con, &["DEL", "z", "l"]), int(2));
+    assert_eq!(q(&mut con, &["ZADD", "z", "1", "fresh"]), int(1));
+    assert_eq!(q(&mut con, &["COMPACT"]), ok());
+    assert_eq!(estimate(&mut con, "subkey"), 1);
+    assert_eq!(estimate(&mut con, "zset_score"), 1);
+    assert_eq!(
+        q(&mut con, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        array(vec![bulk("fresh"), bulk("1")])
+    );
+}

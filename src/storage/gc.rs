@@ -8,9 +8,10 @@
 //! (it was deleted and created again).
 
 use redrock_encoding::{Keyspace, Metadata, MetadataHeader};
-use rocksdb::compaction_filter::Decision;
+use rocksdb::compaction_filter::{CompactionFilter, Decision};
+use rocksdb::compaction_filter_factory::{CompactionFilterContext, CompactionFilterFactory};
 use rocksdb::DB;
-use std::cell::RefCell;
+use std::ffi::CStr;
 use std::sync::{Arc, OnceLock, Weak};
 
 /// The database the filter reads metadata from, set once it is open.
@@ -25,12 +26,6 @@ enum Owner {
     Version(u64),
     /// Metadata that does not decode: keep the members, never guess.
     Unknown,
-}
-
-thread_local! {
-    /// The last owner looked up: members of one key are adjacent, so a
-    /// compaction mostly asks about the same key again.
-    static LAST_OWNER: RefCell<Option<(Vec<u8>, Owner)>> = const { RefCell::new(None) };
 }
 
 /// Splits a member key into its owner's metadata key and its version.
@@ -62,31 +57,61 @@ fn owner(db: &DB, metadata_key: &[u8]) -> Owner {
     }
 }
 
-/// The compaction filter of the member column families.
-pub fn member_filter(slot: DbSlot) -> impl FnMut(u32, &[u8], &[u8]) -> Decision + Send + 'static {
-    move |_level, key, _value| {
-        let Some(db) = slot.get().and_then(Weak::upgrade) else {
+/// Makes one [`MemberFilter`] per compaction.
+pub struct MemberFilterFactory {
+    pub db: DbSlot,
+}
+
+impl CompactionFilterFactory for MemberFilterFactory {
+    type Filter = MemberFilter;
+
+    fn create(&mut self, _context: CompactionFilterContext) -> MemberFilter {
+        MemberFilter {
+            db: self.db.clone(),
+            last_owner: None,
+        }
+    }
+
+    fn name(&self) -> &CStr {
+        c"redrock_members"
+    }
+}
+
+/// The compaction filter of the member column families, for one compaction.
+pub struct MemberFilter {
+    db: DbSlot,
+    /// The last owner looked up: members of one key are adjacent, so a
+    /// compaction mostly asks about the same key again. It lives only as
+    /// long as the compaction, whose input predates it: an owner changed
+    /// since cannot have members in that input.
+    last_owner: Option<(Vec<u8>, Owner)>,
+}
+
+impl CompactionFilter for MemberFilter {
+    fn filter(&mut self, _level: u32, key: &[u8], _value: &[u8]) -> Decision {
+        let Some(db) = self.db.get().and_then(Weak::upgrade) else {
             return Decision::Keep;
         };
         let Some((metadata_key, version)) = split_member_key(key) else {
             return Decision::Keep;
         };
-        let owner = LAST_OWNER.with(|last| {
-            let mut last = last.borrow_mut();
-            match last.as_ref() {
-                Some((k, owner)) if *k == metadata_key => *owner,
-                _ => {
-                    let owner = owner(&db, &metadata_key);
-                    *last = Some((metadata_key, owner));
-                    owner
-                }
+        let owner = match &self.last_owner {
+            Some((k, owner)) if *k == metadata_key => *owner,
+            _ => {
+                let owner = owner(&db, &metadata_key);
+                self.last_owner = Some((metadata_key, owner));
+                owner
             }
-        });
+        };
         match owner {
             Owner::Gone => Decision::Remove,
             Owner::Version(v) if v != version => Decision::Remove,
             _ => Decision::Keep,
         }
+    }
+
+    fn name(&self) -> &CStr {
+        c"redrock_members"
     }
 }
 

@@ -439,7 +439,9 @@ fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache, gc_slot: &gc::DbSlo
         options.set_merge_operator_associative("redrock_counts", counts::merge_counts);
     }
     if matches!(cf, Cf::Subkey | Cf::ZsetScore) {
-        options.set_compaction_filter("redrock_members", gc::member_filter(gc_slot.clone()));
+        options.set_compaction_filter_factory(gc::MemberFilterFactory {
+            db: gc_slot.clone(),
+        });
     }
     options
 }
