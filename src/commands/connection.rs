@@ -116,7 +116,7 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
             Reply::bulk("id"),
             Reply::Integer(ctx.client.handle.id as i64),
         ),
-        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("mode"), Reply::bulk(ctx.server.mode())),
         (Reply::bulk("role"), Reply::bulk("master")),
         (Reply::bulk("modules"), Reply::Array(Vec::new())),
     ]))
@@ -124,6 +124,9 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 
 pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let index = int(&argv[1])?;
+    if ctx.server.cluster.is_some() && index != 0 {
+        return Err(Error::err("SELECT is not allowed in cluster mode"));
+    }
     let db = usize::try_from(index)
         .ok()
         .and_then(|i| ctx.server.databases.get(i))

@@ -146,6 +146,11 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
             replace = true;
         } else if is(word, "db") && !args.done() {
             let index = int(args.value()?)?;
+            if ctx.server.cluster.is_some() && index != 0 {
+                return Err(Error::err(
+                    "Copying to another database is not allowed in cluster mode",
+                ));
+            }
             target = database(ctx, index)?;
         } else {
             return Err(Error::Syntax);
@@ -161,6 +166,9 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn move_key(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    if ctx.server.cluster.is_some() {
+        return Err(Error::err("MOVE is not allowed in cluster mode"));
+    }
     let index = int(&argv[2])?;
     if i32::try_from(index).is_err() {
         return Err(Error::NotInteger);

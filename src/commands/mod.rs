@@ -8,6 +8,7 @@
 mod args;
 mod blocking;
 mod client;
+mod cluster;
 mod config;
 mod connection;
 mod hash;
@@ -120,6 +121,16 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         return reject(ctx, spec, Error::coded("NOAUTH Authentication required."));
+    }
+    if let Some(cluster) = &ctx.server.cluster {
+        let read_only = spec.flags & flags::READONLY != 0;
+        let slots = spec
+            .key_positions(argv)
+            .into_iter()
+            .map(|i| redrock_cluster::key_slot(&argv[i]));
+        if let Err(e) = cluster::check_route(cluster, slots, read_only, ctx.client.replica_reads) {
+            return reject(ctx, spec, e);
+        }
     }
     ctx.client.handle.set_last_command(spec.full_name);
     let joins = joins_pipeline(spec);

@@ -87,6 +87,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "cluster",
     "errorstats",
     "keyspace",
 ];
@@ -101,6 +102,7 @@ const ALL_SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "commandstats",
+    "cluster",
     "errorstats",
     "keyspace",
     "rocksdb",
@@ -184,11 +186,12 @@ fn write_section(server: &Server, _client: u64, section: &str, out: &mut String)
             let _ = write!(
                 out,
                 "# Server\r\nredis_version:{REDIS_VERSION}\r\nredrock_version:{}\r\n\
-                 redis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\n\
+                 redis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:{}\r\n\
                  os:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\n\
                  run_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{now_us}\r\nuptime_in_seconds:{uptime}\r\n\
                  uptime_in_days:{}\r\nexecutable:{executable}\r\nconfig_file:{config_file}\r\n",
                 env!("CARGO_PKG_VERSION"),
+                server.mode(),
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
@@ -286,6 +289,13 @@ fn write_section(server: &Server, _client: u64, section: &str, out: &mut String)
                     );
                 }
             }
+        }
+        "cluster" => {
+            let _ = write!(
+                out,
+                "# Cluster\r\ncluster_enabled:{}\r\n",
+                u8::from(server.cluster.is_some())
+            );
         }
         "errorstats" => {
             out.push_str("# Errorstats\r\n");

@@ -2,8 +2,8 @@
 
 use super::flags::*;
 use super::{
-    blocking, client, config, connection, hash, introspection, keyspace, list, server, set, string,
-    zset, Ctx,
+    blocking, client, cluster, config, connection, hash, introspection, keyspace, list, server,
+    set, string, zset, Ctx,
 };
 use crate::error::Result;
 use crate::protocol::Reply;
@@ -294,6 +294,149 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 8] = [
     ),
 ];
 
+static CLUSTER_SUBCOMMANDS: [CommandSpec; 12] = [
+    sub!(
+        "cluster",
+        "info",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::info
+    ),
+    sub!(
+        "cluster",
+        "nodes",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::nodes
+    ),
+    sub!(
+        "cluster",
+        "slots",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::slots
+    ),
+    sub!(
+        "cluster",
+        "shards",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::shards
+    ),
+    sub!(
+        "cluster",
+        "myid",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::myid
+    ),
+    sub!(
+        "cluster",
+        "myshardid",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::myshardid
+    ),
+    sub!("cluster", "keyslot", 3, STALE, "cluster", cluster::keyslot),
+    sub!(
+        "cluster",
+        "countkeysinslot",
+        3,
+        STALE,
+        "cluster",
+        cluster::countkeysinslot
+    ),
+    sub!(
+        "cluster",
+        "getkeysinslot",
+        4,
+        STALE,
+        "cluster",
+        cluster::getkeysinslot
+    ),
+    sub!(
+        "cluster",
+        "replicas",
+        3,
+        ADMIN | STALE,
+        "cluster",
+        cluster::replicas
+    ),
+    sub!(
+        "cluster",
+        "slaves",
+        3,
+        ADMIN | STALE,
+        "cluster",
+        cluster::replicas
+    ),
+    sub!(
+        "cluster",
+        "help",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::help
+    ),
+];
+
+static CLUSTERX_SUBCOMMANDS: [CommandSpec; 6] = [
+    sub!(
+        "clusterx",
+        "version",
+        2,
+        ADMIN | LOADING | STALE,
+        "cluster",
+        cluster::x_version
+    ),
+    sub!(
+        "clusterx",
+        "myid",
+        2,
+        ADMIN | LOADING | STALE,
+        "cluster",
+        cluster::x_myid
+    ),
+    sub!(
+        "clusterx",
+        "setnodeid",
+        3,
+        ADMIN | NOSCRIPT,
+        "cluster",
+        cluster::x_setnodeid
+    ),
+    sub!(
+        "clusterx",
+        "setnodes",
+        -4,
+        ADMIN | NOSCRIPT,
+        "cluster",
+        cluster::x_setnodes
+    ),
+    sub!(
+        "clusterx",
+        "setslot",
+        6,
+        ADMIN | NOSCRIPT,
+        "cluster",
+        cluster::x_setslot
+    ),
+    sub!(
+        "clusterx",
+        "help",
+        2,
+        LOADING | STALE,
+        "cluster",
+        cluster::x_help
+    ),
+];
+
 static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
     sub!(
         "config",
@@ -433,7 +576,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 150] = [
+pub static COMMANDS: [CommandSpec; 155] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -471,6 +614,26 @@ pub static COMMANDS: [CommandSpec; 150] = [
     ),
     cmd!("client", -2, NOSCRIPT, "connection", NONE, container, subs: &CLIENT_SUBCOMMANDS),
     cmd!("command", -1, LOADING | STALE, "connection", NONE, introspection::all, subs: &COMMAND_SUBCOMMANDS),
+    // cluster
+    cmd!("cluster", -2, 0, "cluster", NONE, container, subs: &CLUSTER_SUBCOMMANDS),
+    cmd!("clusterx", -2, ADMIN, "cluster", NONE, container, subs: &CLUSTERX_SUBCOMMANDS),
+    cmd!("asking", 1, FAST, "cluster", NONE, cluster::asking),
+    cmd!(
+        "readonly",
+        1,
+        LOADING | STALE | FAST,
+        "cluster",
+        NONE,
+        cluster::readonly
+    ),
+    cmd!(
+        "readwrite",
+        1,
+        LOADING | STALE | FAST,
+        "cluster",
+        NONE,
+        cluster::readwrite
+    ),
     // server
     cmd!("info", -1, LOADING | STALE, "server", NONE, server::info),
     cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),

@@ -16,6 +16,8 @@ pub struct Config {
     pub timeout: u64,
     pub tcp_backlog: u32,
     pub databases: u32,
+    /// Cluster mode: slots served as the controller says; database 0 only.
+    pub cluster_enabled: bool,
     pub log_level: String,
     pub log_dir: String,
     pub proto_max_bulk_len: u64,
@@ -192,6 +194,13 @@ pub static DIRECTIVES: &[Directive] = &[
         |c| c.databases.to_string()
     ),
     directive!(
+        "cluster-enabled",
+        "no",
+        false,
+        |c, v| c.cluster_enabled = parse_bool(v)?,
+        |c| render_bool(c.cluster_enabled)
+    ),
+    directive!(
         "requirepass",
         "",
         true,
@@ -293,6 +302,7 @@ impl Default for Config {
             timeout: 0,
             tcp_backlog: 0,
             databases: 0,
+            cluster_enabled: false,
             log_level: String::new(),
             log_dir: String::new(),
             proto_max_bulk_len: 0,

@@ -25,6 +25,9 @@ pub struct ClientState {
     pub close_after_reply: bool,
     /// Set by SHUTDOWN: close without replying.
     pub close_silently: bool,
+    /// Set by READONLY: a replica serves this client's reads of its
+    /// master's slots.
+    pub replica_reads: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<BlockRequest>,
     /// Keys written by this client's pending writes that blocked clients
@@ -117,6 +120,7 @@ impl Connection {
                 authenticated,
                 close_after_reply: false,
                 close_silently: false,
+                replica_reads: false,
                 block: None,
                 ready_keys: Vec::new(),
             },

@@ -3,6 +3,7 @@
 
 mod blocking;
 mod clients;
+pub mod cluster;
 mod connection;
 mod stats;
 
@@ -29,6 +30,8 @@ pub struct Server {
     /// The keyspaces of `SELECT 0` .. `SELECT databases-1`.
     pub databases: Vec<Arc<KeyspaceHandle>>,
     pub clients: ClientRegistry,
+    /// Cluster mode's state; `None` in standalone mode.
+    pub cluster: Option<cluster::Cluster>,
     /// Clients waiting in blocking commands, by key.
     pub blocked: Arc<BlockedClients>,
     pub stats: Stats,
@@ -45,6 +48,15 @@ impl Server {
     /// Asks every task to stop: the listeners, then the connections.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// `cluster` or `standalone`, as INFO and HELLO say.
+    pub fn mode(&self) -> &'static str {
+        if self.cluster.is_some() {
+            "cluster"
+        } else {
+            "standalone"
+        }
     }
 
     /// A receiver that sees `true` once shutdown has begun.
@@ -98,9 +110,23 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
             .map_err(|e| StartError(format!("cannot write pidfile {}: {e}", path.display())))?;
     }
 
-    let databases = (0..config.databases)
+    // In cluster mode only database 0 exists, as in Redis Cluster.
+    let database_count = if config.cluster_enabled {
+        1
+    } else {
+        config.databases
+    };
+    let databases = (0..database_count)
         .map(|i| Arc::new(KeyspaceHandle::new(&storage, i)))
         .collect();
+    let cluster = if config.cluster_enabled {
+        let cluster = cluster::Cluster::load(&storage, port, config.bind.clone())
+            .map_err(|e| StartError(format!("cannot load the cluster state: {e}")))?;
+        tracing::info!("cluster mode, node id {}", cluster.my_id());
+        Some(cluster)
+    } else {
+        None
+    };
     let (shutdown, _) = watch::channel(false);
     let server = Arc::new(Server {
         config: SharedConfig::new(config.clone(), config_file),
@@ -108,6 +134,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         databases,
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
+        cluster,
         stats: Stats::default(),
         scan_cursors: ScanCursors::new(),
         started: Instant::now(),

@@ -302,6 +302,21 @@ impl Storage {
         Ok(())
     }
 
+    /// A piece of server state kept in the default column family (the
+    /// cluster topology, ...).
+    pub fn server_state(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(Cf::Default), state_key(name))?)
+    }
+
+    /// Saves a piece of server state, synced to disk before it returns.
+    pub fn set_server_state(&self, name: &str, value: &[u8]) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db
+            .put_cf_opt(self.cf(Cf::Default), state_key(name), value, &options)?;
+        Ok(())
+    }
+
     /// Hands the buffered WAL to the operating system, so that every write
     /// committed so far survives a crash of the process. Connections call
     /// this before replying to writes.
@@ -466,4 +481,12 @@ impl Batch {
             self.counts.push((counts.clone(), slot, keys, expires));
         }
     }
+}
+
+/// The default-CF key of a piece of server state: `S` then its name (key
+/// counts use `K`).
+fn state_key(name: &str) -> Vec<u8> {
+    let mut key = vec![b'S'];
+    key.extend_from_slice(name.as_bytes());
+    key
 }

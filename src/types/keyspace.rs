@@ -286,6 +286,28 @@ impl<'a> Db<'a> {
         Ok((next_cursor, keys))
     }
 
+    /// CLUSTER GETKEYSINSLOT: up to `count` live keys of `slot`, read from
+    /// the slot's own key range.
+    pub fn keys_in_slot(&self, slot: u16, count: usize) -> Result<Vec<Bytes>> {
+        let prefix = slot_prefix(&self.ks.keyspace, slot);
+        let now = now_ms();
+        let mut keys = Vec::new();
+        for item in self
+            .storage
+            .range(Cf::Metadata, &prefix, prefix_successor(&prefix))
+        {
+            if keys.len() >= count {
+                break;
+            }
+            let (raw_key, value) = item?;
+            let (header, _) = MetadataHeader::decode(&value)?;
+            if !header.is_expired(now) {
+                keys.push(Bytes::copy_from_slice(&raw_key[prefix.len()..]));
+            }
+        }
+        Ok(keys)
+    }
+
     /// KEYS: every live key matching `pattern`.
     pub fn keys(&self, pattern: &[u8]) -> Result<Vec<Bytes>> {
         let ks = self.ks.keyspace.as_bytes();

@@ -1,0 +1,89 @@
+//! A small blocking RESP2 client for the tool: one connection per node.
+
+use bytes::BytesMut;
+use redis_protocol::resp2::decode::decode_bytes_mut;
+use redis_protocol::resp2::encode::extend_encode;
+use redis_protocol::resp2::types::BytesFrame;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+pub struct Client {
+    stream: TcpStream,
+    buffer: BytesMut,
+    pub addr: String,
+}
+
+impl Client {
+    /// Connects to `addr` (HOST:PORT), authenticating when a password is
+    /// given.
+    pub fn connect(addr: &str, password: Option<&str>) -> Result<Client, String> {
+        let target = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("{addr}: not a HOST:PORT address ({e})"))?
+            .next()
+            .ok_or_else(|| format!("{addr}: the host has no address"))?;
+        let stream = TcpStream::connect_timeout(&target, Duration::from_secs(5))
+            .map_err(|e| format!("cannot connect to {addr}: {e} (is the node running?)"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let mut client = Client {
+            stream,
+            buffer: BytesMut::new(),
+            addr: addr.to_string(),
+        };
+        if let Some(password) = password {
+            client.ok(&["AUTH", password])?;
+        }
+        Ok(client)
+    }
+
+    /// Sends one command and returns its reply; an error reply is `Err`.
+    pub fn call(&mut self, args: &[&str]) -> Result<BytesFrame, String> {
+        let frame = BytesFrame::Array(
+            args.iter()
+                .map(|a| BytesFrame::BulkString(a.as_bytes().to_vec().into()))
+                .collect(),
+        );
+        let mut out = BytesMut::new();
+        extend_encode(&mut out, &frame, false).map_err(|e| e.to_string())?;
+        self.stream
+            .write_all(&out)
+            .map_err(|e| format!("{}: {e}", self.addr))?;
+        loop {
+            match decode_bytes_mut(&mut self.buffer) {
+                Ok(Some((BytesFrame::Error(e), _, _))) => {
+                    return Err(format!("{} answered {}: {e}", self.addr, args[0]))
+                }
+                Ok(Some((frame, _, _))) => return Ok(frame),
+                Ok(None) => {}
+                Err(e) => return Err(format!("{}: bad reply: {e}", self.addr)),
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .map_err(|e| format!("{}: {e}", self.addr))?;
+            if n == 0 {
+                return Err(format!("{} closed the connection", self.addr));
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// A command whose reply is text (status or bulk).
+    pub fn text(&mut self, args: &[&str]) -> Result<String, String> {
+        match self.call(args)? {
+            BytesFrame::SimpleString(s) | BytesFrame::BulkString(s) => {
+                Ok(String::from_utf8_lossy(&s).into_owned())
+            }
+            other => Err(format!("{}: unexpected reply {other:?}", self.addr)),
+        }
+    }
+
+    /// A command that must answer OK.
+    pub fn ok(&mut self, args: &[&str]) -> Result<(), String> {
+        self.text(args).map(drop)
+    }
+}

@@ -1,0 +1,304 @@
+//! `redrock`: RedRock's admin tool. `redrock cluster create|info|check`
+//! drives a cluster the way a controller does, through CLUSTERX.
+
+mod client;
+
+use clap::{Parser, Subcommand};
+use client::Client;
+use redis_protocol::resp2::types::BytesFrame;
+use redrock_cluster::{Role, Topology, SLOT_COUNT};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "redrock", version, about = "RedRock's admin tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, show and verify clusters of RedRock nodes.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Make a cluster of fresh nodes (started with `cluster-enabled yes`):
+    /// give each an id, split the 16384 slots evenly among the masters,
+    /// and push the topology to every node.
+    Create {
+        /// Replicas per master; the first nodes listed become masters.
+        #[arg(long, default_value_t = 0)]
+        replicas: usize,
+        /// The nodes' requirepass, if set.
+        #[arg(long)]
+        password: Option<String>,
+        /// The nodes, as HOST:PORT; the address clients will be sent to.
+        #[arg(required = true, value_name = "HOST:PORT")]
+        nodes: Vec<String>,
+    },
+    /// Show the topology a node serves.
+    Info {
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Verify a cluster: every slot served once, every node reachable and
+    /// agreeing on the topology and its version.
+    Check {
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cluster(ClusterCommand::Create {
+            replicas,
+            password,
+            nodes,
+        }) => create(&nodes, replicas, password.as_deref()),
+        Command::Cluster(ClusterCommand::Info { node, password }) => {
+            info(&node, password.as_deref())
+        }
+        Command::Cluster(ClusterCommand::Check { node, password }) => {
+            check(&node, password.as_deref())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Splits `addr` into host and port.
+fn host_port(addr: &str) -> Result<(&str, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr}: expected HOST:PORT"))?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| format!("{addr}: invalid port"))?;
+    Ok((host, port))
+}
+
+/// The topology version a node has, -1 for none; refuses nodes that are
+/// not in cluster mode.
+fn version_of(client: &mut Client) -> Result<i64, String> {
+    let text = client.text(&["CLUSTERX", "VERSION"]).map_err(|e| {
+        if e.contains("cluster support disabled") {
+            format!(
+                "{} is not in cluster mode: start it with `cluster-enabled yes`",
+                client.addr
+            )
+        } else {
+            e
+        }
+    })?;
+    text.parse()
+        .map_err(|_| format!("{}: bad version {text:?}", client.addr))
+}
+
+fn random_id() -> String {
+    (0..redrock_cluster::NODE_ID_LEN)
+        .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+fn create(addrs: &[String], replicas: usize, password: Option<&str>) -> Result<(), String> {
+    let masters = addrs.len() / (replicas + 1);
+    if masters == 0 {
+        return Err(format!(
+            "{} nodes cannot make masters with {replicas} replicas each",
+            addrs.len()
+        ));
+    }
+    let mut clients = Vec::new();
+    for addr in addrs {
+        host_port(addr)?;
+        if clients.iter().any(|c: &Client| &c.addr == addr) {
+            return Err(format!("{addr} is listed twice"));
+        }
+        let mut client = Client::connect(addr, password)?;
+        let version = version_of(&mut client)?;
+        if version >= 0 {
+            return Err(format!(
+                "{addr} already belongs to a cluster (topology version {version}); \
+                 use a node with an empty data directory"
+            ));
+        }
+        clients.push(client);
+    }
+    let ids: Vec<String> = addrs.iter().map(|_| random_id()).collect();
+    let mut text = String::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let (host, port) = host_port(addr)?;
+        if i < masters {
+            let first = i * SLOT_COUNT as usize / masters;
+            let last = (i + 1) * SLOT_COUNT as usize / masters - 1;
+            text.push_str(&format!(
+                "{} {host} {port} master - {first}-{last}\n",
+                ids[i]
+            ));
+        } else {
+            let master = &ids[(i - masters) % masters];
+            text.push_str(&format!("{} {host} {port} slave {master}\n", ids[i]));
+        }
+    }
+    let topology = Topology::parse(&text, 1).map_err(|e| e.0)?;
+    for (client, id) in clients.iter_mut().zip(&ids) {
+        client.ok(&["CLUSTERX", "SETNODEID", id])?;
+    }
+    for client in &mut clients {
+        client.ok(&["CLUSTERX", "SETNODES", &text, "1"])?;
+    }
+    println!(
+        "created a cluster of {masters} masters and {} replicas (topology version 1)",
+        addrs.len() - masters
+    );
+    print!("{}", layout(&topology));
+    Ok(())
+}
+
+/// The topology a node reports in CLUSTER NODES, read back into a
+/// [`Topology`].
+fn topology_of(client: &mut Client) -> Result<Topology, String> {
+    let version = version_of(client)?;
+    if version < 0 {
+        return Err(format!("{} has no cluster topology yet", client.addr));
+    }
+    let nodes = match client.call(&["CLUSTER", "NODES"])? {
+        BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => {
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        other => return Err(format!("{}: unexpected reply {other:?}", client.addr)),
+    };
+    // `id host:port@cport flags master ping pong epoch link slots...`
+    let mut text = String::new();
+    for line in nodes.lines().filter(|l| !l.is_empty()) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 8 {
+            return Err(format!("{}: bad CLUSTER NODES line {line:?}", client.addr));
+        }
+        let addr = fields[1].split('@').next().unwrap_or_default();
+        let (host, port) = host_port(addr)?;
+        let role = if fields[2].contains("master") {
+            "master"
+        } else {
+            "slave"
+        };
+        text.push_str(&format!("{} {host} {port} {role} {}", fields[0], fields[3]));
+        for slots in &fields[8..] {
+            text.push(' ');
+            text.push_str(slots);
+        }
+        text.push('\n');
+    }
+    Topology::parse(&text, version as u64)
+        .map_err(|e| format!("{}: its topology does not read back: {e}", client.addr))
+}
+
+/// One line per master (address, id, slot count and ranges), its
+/// replicas indented below.
+fn layout(topology: &Topology) -> String {
+    let mut out = String::new();
+    for master in topology.nodes.iter().filter(|n| n.role == Role::Master) {
+        let ranges = topology.ranges_of(&master.id);
+        let count: usize = ranges.iter().map(|(a, b)| (b - a + 1) as usize).sum();
+        let ranges: Vec<String> = ranges
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "master  {}:{} {} {count} slots {}\n",
+            master.host,
+            master.port,
+            master.id,
+            ranges.join(" ")
+        ));
+        for replica in topology.replicas_of(&master.id) {
+            out.push_str(&format!(
+                "  replica {}:{} {}\n",
+                replica.host, replica.port, replica.id
+            ));
+        }
+    }
+    out
+}
+
+fn info(addr: &str, password: Option<&str>) -> Result<(), String> {
+    let mut client = Client::connect(addr, password)?;
+    let topology = topology_of(&mut client)?;
+    println!(
+        "topology version {}, {} nodes, {} of {SLOT_COUNT} slots served",
+        topology.version,
+        topology.nodes.len(),
+        topology.assigned_slots()
+    );
+    print!("{}", layout(&topology));
+    Ok(())
+}
+
+fn check(addr: &str, password: Option<&str>) -> Result<(), String> {
+    let mut entry = Client::connect(addr, password)?;
+    let topology = topology_of(&mut entry)?;
+    let mut problems = Vec::new();
+    let mut unserved: Vec<(u16, u16)> = Vec::new();
+    for slot in 0..SLOT_COUNT {
+        if topology.owner(slot).is_none() {
+            match unserved.last_mut() {
+                Some((_, last)) if *last + 1 == slot => *last = slot,
+                _ => unserved.push((slot, slot)),
+            }
+        }
+    }
+    for (a, b) in unserved {
+        problems.push(format!("slots {a}-{b} are served by no node"));
+    }
+    for node in &topology.nodes {
+        let node_addr = format!("{}:{}", node.host, node.port);
+        let seen = Client::connect(&node_addr, password).and_then(|mut c| topology_of(&mut c));
+        match seen {
+            Err(e) => problems.push(e),
+            Ok(seen) if seen.version != topology.version => problems.push(format!(
+                "{node_addr} is at topology version {}, {addr} at {}",
+                seen.version, topology.version
+            )),
+            Ok(seen) if seen.to_text() != topology.to_text() => problems.push(format!(
+                "{node_addr} sees another topology than {addr} at the same version"
+            )),
+            Ok(_) => {}
+        }
+    }
+    print!("{}", layout(&topology));
+    if problems.is_empty() {
+        println!(
+            "OK: all {SLOT_COUNT} slots served, {} nodes agree on topology version {}",
+            topology.nodes.len(),
+            topology.version
+        );
+        Ok(())
+    } else {
+        for problem in &problems {
+            println!("problem: {problem}");
+        }
+        Err(format!("{} problems found", problems.len()))
+    }
+}
