@@ -193,10 +193,12 @@ impl Topology {
                             node.id
                         )))
                     }
-                    None => return Err(TopologyError(format!(
+                    None => {
+                        return Err(TopologyError(format!(
                         "Invalid cluster nodes info: {}'s master {master} is not in the topology",
                         node.id
-                    ))),
+                    )))
+                    }
                 }
             }
         }

@@ -50,9 +50,22 @@ impl Server {
     /// taken by another test between its choice and the bind; the start is
     /// then retried on another port.
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        Self::start_on(dir, None, extra)
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same port and
+    /// data dir with the same extra arguments.
+    pub fn restart(&mut self, extra: &[&str]) {
+        self.terminate();
+        let tempdir = self._tempdir.take();
+        *self = Self::start_on(&self.dir.clone(), Some(self.port), extra);
+        self._tempdir = tempdir;
+    }
+
+    fn start_on(dir: &Path, fixed_port: Option<u16>, extra: &[&str]) -> Server {
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = fixed_port.unwrap_or_else(free_port);
             let port_text = port.to_string();
             let dir_text = dir.to_str().expect("utf-8 temp path");
             let mut args = vec![
@@ -78,7 +91,11 @@ impl Server {
             };
             match server.wait_ready() {
                 Ok(()) => return server,
-                Err(e) if e.contains("cannot listen") => last_error = e,
+                Err(e) if e.contains("cannot listen") => {
+                    last_error = e;
+                    // The port may still be closing after a restart.
+                    std::thread::sleep(Duration::from_millis(200));
+                }
                 Err(e) => panic!("{e}"),
             }
         }
