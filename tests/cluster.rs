@@ -506,7 +506,10 @@ fn malformed_topologies_are_refused_and_the_old_one_stays() {
     assert_eq!(q(&mut node.client(), &["CLUSTERX", "VERSION"]), bulk("1"));
     // The tool refuses nodes of another cluster and unreachable ones.
     let (success, out) = tool(&["cluster", "create", &format!("127.0.0.1:{}", node.port)]);
-    assert!(!success && out.contains("already belongs to a cluster"), "{out}");
+    assert!(
+        !success && out.contains("already belongs to a cluster"),
+        "{out}"
+    );
     let (success, out) = tool(&["cluster", "create", &format!("127.0.0.1:{}", free_port())]);
     assert!(!success && out.contains("cannot connect"), "{out}");
     let standalone = Server::start();
@@ -538,7 +541,10 @@ fn malformed_topologies_are_refused_and_the_old_one_stays() {
     }
     assert_eq!(q(&mut lagging, &["CLUSTERX", "SETNODES", &text, "7"]), ok());
     let (success, out) = tool(&["cluster", "check", &format!("127.0.0.1:{}", node.port)]);
-    assert!(!success && out.contains("is at topology version 7"), "{out}");
+    assert!(
+        !success && out.contains("is at topology version 7"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -609,4 +615,42 @@ fn replicas_serve_reads_after_readonly_and_cluster_mode_rules() {
             "ERR This instance has cluster support disabled"
         );
     }
+}
+
+#[test]
+fn a_password_protected_cluster() {
+    let args = ["--cluster-enabled", "yes", "--requirepass", "s3cret"];
+    let nodes: Vec<Server> = (0..3).map(|_| Server::start_with(&args)).collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let mut create = vec!["cluster", "create"];
+    create.extend(addrs.iter().map(String::as_str));
+    let (success, out) = tool(&create);
+    assert!(!success && out.contains("NOAUTH"), "{out}");
+    create.extend(["--password", "s3cret"]);
+    let (success, out) = tool(&create);
+    assert!(success, "{out}");
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("redis://:s3cret@127.0.0.1:{}/", n.port))
+        .collect();
+    let mut con = ClusterClient::new(urls).unwrap().get_connection().unwrap();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    for i in 0..100 {
+        let v: i64 = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    let (success, out) = tool(&["cluster", "check", &addrs[0], "--password", "s3cret"]);
+    assert!(success, "{out}");
 }
