@@ -287,6 +287,8 @@ impl<'a> Db<'a> {
         score: f64,
     ) {
         let version = z.meta.version;
+        // -0 is stored as 0, as Redis stores it.
+        let score = score + 0.0;
         if let Some(old) = old {
             batch.delete(
                 self.storage,
@@ -372,7 +374,7 @@ impl<'a> Db<'a> {
                     z.meta.size += 1;
                 }
             }
-            self.put_scored(&mut batch, &z, key, member, old, new + 0.0);
+            self.put_scored(&mut batch, &z, key, member, old, new);
             current.insert(member, Some(new + 0.0));
         }
         if outcome.added + outcome.updated > 0 {
