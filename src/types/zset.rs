@@ -815,7 +815,13 @@ impl<'a> Db<'a> {
             }
         }
         let mut out: Vec<Scored> = result.into_iter().collect();
-        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        // Scores compare as numbers (-0 == 0; NaN never gets here), ties by
+        // member, as in a Redis sorted set.
+        out.sort_by(|a, b| {
+            a.1.partial_cmp(&b.1)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.0.cmp(&b.0))
+        });
         Ok(out)
     }
 
