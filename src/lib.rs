@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod glob;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod storage;

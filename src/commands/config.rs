@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 
 pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let config = ctx.server.config.snapshot();
@@ -54,7 +53,7 @@ pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
 
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     ctx.server.stats.reset();
-    ctx.server.storage.expired_keys.store(0, Ordering::Relaxed);
+    ctx.server.storage.expired_keys.reset();
     for command in &super::COMMANDS {
         command.stats.reset();
         for sub in command.subcommands {

@@ -12,11 +12,13 @@ mod cluster;
 mod config;
 mod connection;
 mod hash;
+mod info;
 mod introspection;
 mod keyspace;
 mod list;
 mod server;
 mod set;
+mod slowlog;
 mod string;
 mod table;
 mod zset;
@@ -172,12 +174,33 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(reply) => reply,
         Err(e) => Reply::Error(e.text()),
     };
-    spec.stats.record(elapsed, reply.is_error());
+    spec.stats.record(spec.full_name, elapsed, reply.is_error());
+    log_if_slow(ctx, spec, argv, elapsed);
     if let Reply::Error(text) = &reply {
-        ctx.server.stats.record_error(error_code(text));
+        let code = error_code(text);
+        ctx.server.stats.record_error(code);
+        crate::metrics::record_failure(spec.full_name, code);
     }
     ctx.server.stats.record_command();
     reply
+}
+
+/// Adds the command to the slow log if it ran longer than the threshold.
+/// Commands that carry passwords (AUTH, HELLO) are never logged.
+fn log_if_slow(ctx: &Ctx<'_>, spec: &CommandSpec, argv: &[Bytes], elapsed: std::time::Duration) {
+    let threshold = ctx.server.config.slowlog_log_slower_than();
+    let micros = elapsed.as_micros() as u64;
+    if threshold < 0 || micros < threshold as u64 || spec.flags & flags::NO_AUTH != 0 {
+        return;
+    }
+    let handle = &ctx.client.handle;
+    ctx.server.slowlog.record(
+        ctx.server.config.slowlog_max_len(),
+        micros,
+        argv,
+        handle.addr.to_string(),
+        handle.name(),
+    );
 }
 
 fn reject(ctx: &Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {

@@ -2,15 +2,16 @@
 
 use super::flags::*;
 use super::{
-    blocking, client, cluster, config, connection, hash, introspection, keyspace, list, server,
-    set, string, zset, Ctx,
+    blocking, client, cluster, config, connection, hash, info, introspection, keyspace, list,
+    server, set, slowlog, string, zset, Ctx,
 };
 use crate::error::Result;
+use crate::metrics::{CommandMetrics, LatencyHistogram};
 use crate::protocol::Reply;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 /// A command's implementation.
@@ -35,13 +36,15 @@ pub enum KeySpec {
     },
 }
 
-/// Per-command counters for INFO commandstats.
-#[derive(Default)]
+/// Per-command counters for INFO commandstats and latencystats, and the
+/// command's Prometheus handles (registered on its first call).
 pub struct CommandStats {
     calls: AtomicU64,
     micros: AtomicU64,
     failed: AtomicU64,
     rejected: AtomicU64,
+    pub latency: LatencyHistogram,
+    metrics: OnceLock<CommandMetrics>,
 }
 
 /// A snapshot of [`CommandStats`].
@@ -59,13 +62,20 @@ impl CommandStats {
             micros: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            latency: LatencyHistogram::new(),
+            metrics: OnceLock::new(),
         }
     }
 
-    pub fn record(&self, elapsed: Duration, failed: bool) {
+    /// Records one call of the command named `name`.
+    pub fn record(&self, name: &'static str, elapsed: Duration, failed: bool) {
+        let micros = elapsed.as_micros() as u64;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+        self.latency.record(micros);
+        self.metrics
+            .get_or_init(|| CommandMetrics::new(name))
+            .record(elapsed);
         if failed {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -88,6 +98,7 @@ impl CommandStats {
         for counter in [&self.calls, &self.micros, &self.failed, &self.rejected] {
             counter.store(0, Ordering::Relaxed);
         }
+        self.latency.reset();
     }
 }
 
@@ -437,6 +448,41 @@ static CLUSTERX_SUBCOMMANDS: [CommandSpec; 6] = [
     ),
 ];
 
+static SLOWLOG_SUBCOMMANDS: [CommandSpec; 4] = [
+    sub!(
+        "slowlog",
+        "get",
+        -2,
+        ADMIN | LOADING | STALE,
+        "server",
+        slowlog::get
+    ),
+    sub!(
+        "slowlog",
+        "len",
+        2,
+        ADMIN | LOADING | STALE,
+        "server",
+        slowlog::len
+    ),
+    sub!(
+        "slowlog",
+        "reset",
+        2,
+        ADMIN | LOADING | STALE,
+        "server",
+        slowlog::reset
+    ),
+    sub!(
+        "slowlog",
+        "help",
+        2,
+        LOADING | STALE,
+        "server",
+        slowlog::help
+    ),
+];
+
 static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
     sub!(
         "config",
@@ -576,7 +622,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 155] = [
+pub static COMMANDS: [CommandSpec; 156] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -635,7 +681,8 @@ pub static COMMANDS: [CommandSpec; 155] = [
         cluster::readwrite
     ),
     // server
-    cmd!("info", -1, LOADING | STALE, "server", NONE, server::info),
+    cmd!("info", -1, LOADING | STALE, "server", NONE, info::info),
+    cmd!("slowlog", -2, 0, "server", NONE, container, subs: &SLOWLOG_SUBCOMMANDS),
     cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),
     cmd!("dbsize", 1, RO_FAST, "keyspace", NONE, server::dbsize),
     cmd!(

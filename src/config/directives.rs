@@ -18,6 +18,11 @@ pub struct Config {
     pub databases: u32,
     /// Cluster mode: slots served as the controller says; database 0 only.
     pub cluster_enabled: bool,
+    /// A second port serving only the metrics page (0 = none).
+    pub metrics_port: u16,
+    /// Log commands slower than this many microseconds (negative = never).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
     pub log_level: String,
     pub log_dir: String,
     pub proto_max_bulk_len: u64,
@@ -201,6 +206,27 @@ pub static DIRECTIVES: &[Directive] = &[
         |c| render_bool(c.cluster_enabled)
     ),
     directive!(
+        "metrics-port",
+        "0",
+        false,
+        |c, v| c.metrics_port = parse_int(v, 0, 65535)?,
+        |c| c.metrics_port.to_string()
+    ),
+    directive!(
+        "slowlog-log-slower-than",
+        "10000",
+        true,
+        |c, v| c.slowlog_log_slower_than = parse_int(v, i64::MIN as i128, i64::MAX as i128)?,
+        |c| c.slowlog_log_slower_than.to_string()
+    ),
+    directive!(
+        "slowlog-max-len",
+        "128",
+        true,
+        |c, v| c.slowlog_max_len = parse_int(v, 0, i64::MAX as i128)?,
+        |c| c.slowlog_max_len.to_string()
+    ),
+    directive!(
         "requirepass",
         "",
         true,
@@ -303,6 +329,9 @@ impl Default for Config {
             tcp_backlog: 0,
             databases: 0,
             cluster_enabled: false,
+            metrics_port: 0,
+            slowlog_log_slower_than: 0,
+            slowlog_max_len: 0,
             log_level: String::new(),
             log_dir: String::new(),
             proto_max_bulk_len: 0,

@@ -10,7 +10,7 @@ pub use file::{load, rewrite, ConfigError};
 
 use parking_lot::RwLock;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// What the storage layer needs from the configuration.
 #[derive(Clone, Debug)]
@@ -50,12 +50,16 @@ pub struct SharedConfig {
     values: RwLock<Config>,
     file: Option<PathBuf>,
     proto_max_bulk_len: AtomicU64,
+    slowlog_log_slower_than: AtomicI64,
+    slowlog_max_len: AtomicU64,
 }
 
 impl SharedConfig {
     pub fn new(config: Config, file: Option<PathBuf>) -> SharedConfig {
         SharedConfig {
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            slowlog_log_slower_than: AtomicI64::new(config.slowlog_log_slower_than),
+            slowlog_max_len: AtomicU64::new(config.slowlog_max_len),
             values: RwLock::new(config),
             file,
         }
@@ -81,6 +85,16 @@ impl SharedConfig {
         self.proto_max_bulk_len.load(Ordering::Relaxed)
     }
 
+    /// `slowlog-log-slower-than` (µs, negative = off), read on every command.
+    pub fn slowlog_log_slower_than(&self) -> i64 {
+        self.slowlog_log_slower_than.load(Ordering::Relaxed)
+    }
+
+    /// `slowlog-max-len`.
+    pub fn slowlog_max_len(&self) -> u64 {
+        self.slowlog_max_len.load(Ordering::Relaxed)
+    }
+
     /// Applies CONFIG SET pairs all or nothing. Errors are CONFIG SET's
     /// replies.
     pub fn set(&self, pairs: &[(String, String)]) -> Result<(), String> {
@@ -101,6 +115,10 @@ impl SharedConfig {
         }
         self.proto_max_bulk_len
             .store(updated.proto_max_bulk_len, Ordering::Relaxed);
+        self.slowlog_log_slower_than
+            .store(updated.slowlog_log_slower_than, Ordering::Relaxed);
+        self.slowlog_max_len
+            .store(updated.slowlog_max_len, Ordering::Relaxed);
         *values = updated;
         Ok(())
     }

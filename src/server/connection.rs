@@ -61,16 +61,10 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        server
-            .stats
-            .connections_received
-            .fetch_add(1, Ordering::Relaxed);
+        server.stats.connections_received.add(1);
         let maxclients = server.config.read().maxclients;
         if server.clients.count() as u64 >= maxclients {
-            server
-                .stats
-                .connections_rejected
-                .fetch_add(1, Ordering::Relaxed);
+            server.stats.connections_rejected.add(1);
             tokio::spawn(reject(stream));
             continue;
         }
@@ -131,6 +125,7 @@ impl Connection {
 
     async fn serve(&mut self) -> std::io::Result<()> {
         let mut shutdown = self.server.shutdown_signal();
+        let mut first_read = true;
         loop {
             let limits = RequestLimits {
                 max_bulk_len: self.server.config.proto_max_bulk_len(),
@@ -182,10 +177,12 @@ impl Connection {
             if n == 0 {
                 return Ok(());
             }
-            self.server
-                .stats
-                .net_input_bytes
-                .fetch_add(n as u64, Ordering::Relaxed);
+            if std::mem::take(&mut first_read) && super::http::is_http_request(&self.input) {
+                let input = self.input.split().to_vec();
+                super::http::serve(&self.server, &mut self.stream, input).await;
+                return Ok(());
+            }
+            self.server.stats.net_input_bytes.add(n as u64);
         }
     }
 }
@@ -229,7 +226,7 @@ impl Connection {
         self.server
             .stats
             .net_output_bytes
-            .fetch_add(self.output.len() as u64, Ordering::Relaxed);
+            .add(self.output.len() as u64);
         self.stream.write_all(&self.output).await?;
         self.output.clear();
         Ok(())
@@ -275,7 +272,7 @@ impl Connection {
                 read = self.stream.read_buf(&mut self.input) => match read {
                     Ok(0) | Err(_) => break None,
                     Ok(n) => {
-                        self.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        self.server.stats.net_input_bytes.add(n as u64);
                     }
                 },
                 _ = handle.kill_signal.notified() => break None,

@@ -5,6 +5,8 @@ mod blocking;
 mod clients;
 pub mod cluster;
 mod connection;
+mod http;
+pub mod slowlog;
 mod stats;
 
 pub use blocking::{BlockRequest, BlockedClients};
@@ -35,6 +37,7 @@ pub struct Server {
     /// Clients waiting in blocking commands, by key.
     pub blocked: Arc<BlockedClients>,
     pub stats: Stats,
+    pub slowlog: slowlog::SlowLog,
     pub scan_cursors: ScanCursors,
     pub started: Instant,
     /// A random id for this run, as INFO's run_id.
@@ -100,6 +103,21 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
             })?;
         listeners.push(listener);
     }
+    let mut metrics_listeners = Vec::new();
+    if config.metrics_port != 0 {
+        for host in &config.bind {
+            let listener = TcpListener::bind((host.as_str(), config.metrics_port))
+                .await
+                .map_err(|e| {
+                    StartError(format!(
+                        "cannot listen on {host}:{} for metrics: {e} (change `metrics-port`, \
+                         or set it to 0: the main port serves /metrics too)",
+                        config.metrics_port
+                    ))
+                })?;
+            metrics_listeners.push(listener);
+        }
+    }
     let port = listeners
         .first()
         .and_then(|l| l.local_addr().ok())
@@ -136,6 +154,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         blocked: Arc::default(),
         cluster,
         stats: Stats::default(),
+        slowlog: Default::default(),
         scan_cursors: ScanCursors::new(),
         started: Instant::now(),
         run_id: (0..40)
@@ -154,8 +173,21 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
 
     let stop_expiry = Arc::new(AtomicBool::new(false));
     let expiry = spawn_active_expiry(storage.clone(), stop_expiry.clone());
+    let background = [
+        tokio::spawn(crate::metrics::run_upkeep()),
+        tokio::spawn(sample_rates(server.clone())),
+    ];
 
     let mut accept_tasks = Vec::new();
+    for listener in metrics_listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
+        accept_tasks.push(tokio::spawn(http::metrics_listener(
+            server.clone(),
+            listener,
+        )));
+    }
     for listener in listeners {
         accept_tasks.push(tokio::spawn(connection::accept_loop(
             server.clone(),
@@ -173,6 +205,9 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     while server.clients.count() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    for task in background {
+        task.abort();
+    }
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
     if let Err(e) = storage.flush_wal() {
@@ -185,6 +220,15 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     }
     tracing::info!("RocksDB closed; bye");
     Ok(())
+}
+
+/// Samples the counters behind INFO's instantaneous rates every 100 ms.
+async fn sample_rates(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        server.stats.sample();
+    }
 }
 
 async fn wait_for_shutdown(server: &Server) {

@@ -1,40 +1,56 @@
-//! Server-wide counters for INFO stats and errorstats.
+//! Server-wide counters for INFO stats, errorstats and the metrics page.
 
+pub use crate::metrics::Tally;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// How many samples the instantaneous rates average, as in Redis (taken
+/// every 100 ms).
+const RATE_SAMPLES: usize = 16;
+
+/// INFO's instantaneous_* figures.
+pub struct Rates {
+    pub ops_per_sec: u64,
+    pub input_kbps: f64,
+    pub output_kbps: f64,
+}
 
 #[derive(Default)]
 pub struct Stats {
-    pub connections_received: AtomicU64,
-    pub connections_rejected: AtomicU64,
-    pub commands_processed: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub error_replies: AtomicU64,
+    pub connections_received: Tally,
+    pub connections_rejected: Tally,
+    pub commands_processed: Tally,
+    pub net_input_bytes: Tally,
+    pub net_output_bytes: Tally,
+    pub keyspace_hits: Tally,
+    pub keyspace_misses: Tally,
+    pub error_replies: Tally,
     errors_by_code: Mutex<BTreeMap<String, u64>>,
+    /// (when, commands, input bytes, output bytes), oldest first.
+    samples: Mutex<VecDeque<(Instant, u64, u64, u64)>>,
+    memory_peak: AtomicU64,
 }
 
 impl Stats {
     pub fn record_command(&self) {
-        self.commands_processed.fetch_add(1, Ordering::Relaxed);
+        self.commands_processed.add(1);
     }
 
     /// Counts a read of a key that was found (hit) or not (miss).
     pub fn record_lookup(&self, hit: bool) {
-        let counter = if hit {
-            &self.keyspace_hits
+        if hit {
+            self.keyspace_hits.add(1);
         } else {
-            &self.keyspace_misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            self.keyspace_misses.add(1);
+        }
     }
 
     /// Counts an error reply by its code.
     pub fn record_error(&self, code: &str) {
-        self.error_replies.fetch_add(1, Ordering::Relaxed);
+        self.error_replies.add(1);
         *self
             .errors_by_code
             .lock()
@@ -51,9 +67,49 @@ impl Stats {
             .collect()
     }
 
+    /// Takes one sample for the instantaneous rates.
+    pub fn sample(&self) {
+        let mut samples = self.samples.lock();
+        if samples.len() == RATE_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back((
+            Instant::now(),
+            self.commands_processed.total(),
+            self.net_input_bytes.total(),
+            self.net_output_bytes.total(),
+        ));
+    }
+
+    /// Per-second rates over the samples taken.
+    pub fn instantaneous(&self) -> Rates {
+        let samples = self.samples.lock();
+        let (Some(first), Some(last)) = (samples.front(), samples.back()) else {
+            return Rates {
+                ops_per_sec: 0,
+                input_kbps: 0.0,
+                output_kbps: 0.0,
+            };
+        };
+        let seconds = last.0.duration_since(first.0).as_secs_f64().max(1e-3);
+        let rate = |a: u64, b: u64| (b - a) as f64 / seconds;
+        Rates {
+            ops_per_sec: rate(first.1, last.1).round() as u64,
+            input_kbps: rate(first.2, last.2) / 1024.0,
+            output_kbps: rate(first.3, last.3) / 1024.0,
+        }
+    }
+
+    /// The highest resident memory seen, `current` included.
+    pub fn memory_peak(&self, current: u64) -> u64 {
+        self.memory_peak
+            .fetch_max(current, Ordering::Relaxed)
+            .max(current)
+    }
+
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for counter in [
+        for tally in [
             &self.connections_received,
             &self.connections_rejected,
             &self.commands_processed,
@@ -63,7 +119,7 @@ impl Stats {
             &self.keyspace_misses,
             &self.error_replies,
         ] {
-            counter.store(0, Ordering::Relaxed);
+            tally.reset();
         }
         self.errors_by_code.lock().clear();
     }

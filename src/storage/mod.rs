@@ -105,8 +105,29 @@ pub struct Storage {
     /// Set by a commit; cleared when the WAL is flushed to the OS.
     wal_dirty: AtomicBool,
     /// Keys removed by active expiry since start or CONFIG RESETSTAT.
-    pub expired_keys: AtomicU64,
+    pub expired_keys: crate::metrics::Tally,
     compactor: gc::MemberCompactor,
+    /// The DB options, which hold RocksDB's statistics (tickers).
+    db_options: Options,
+}
+
+/// RocksDB figures for INFO rocksdb and the metrics page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RocksDbStats {
+    pub live_data_bytes: u64,
+    pub sst_files_bytes: u64,
+    pub memtable_bytes: u64,
+    pub block_cache_usage_bytes: u64,
+    pub block_cache_capacity_bytes: u64,
+    pub block_cache_hits: u64,
+    pub block_cache_misses: u64,
+    pub pending_compaction_bytes: u64,
+    pub running_compactions: u64,
+    pub running_flushes: u64,
+    pub write_stopped: bool,
+    pub delayed_write_rate: u64,
+    pub stall_micros: u64,
+    pub wal_bytes: u64,
 }
 
 /// A write batch plus the key-count changes it makes; committed as one
@@ -132,6 +153,9 @@ impl Storage {
         // Writes reach the WAL buffer; connections flush it to the OS before
         // they reply, once per pipeline instead of once per write.
         db_options.set_manual_wal_flush(true);
+        // Tickers only (block cache hits, stalls): no per-operation timers.
+        db_options.enable_statistics();
+        db_options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
 
         let gc_slot: gc::DbSlot = Arc::default();
         let descriptors = Cf::ALL
@@ -174,8 +198,9 @@ impl Storage {
             locks: KeyLocks::new(),
             last_version: AtomicU64::new(0),
             wal_dirty: AtomicBool::new(false),
-            expired_keys: AtomicU64::new(0),
+            expired_keys: Default::default(),
             compactor,
+            db_options,
         };
         storage.load_counts()?;
         Ok(storage)
@@ -382,6 +407,42 @@ impl Storage {
     }
 
     /// An integer RocksDB property of each column family, by name.
+    /// RocksDB's figures now: properties summed over the column families,
+    /// tickers, and the size of the live WAL files.
+    pub fn rocksdb_stats(&self) -> RocksDbStats {
+        let sum = |name: &str| -> u64 { self.property_per_cf(name).iter().map(|(_, v)| v).sum() };
+        let db_wide =
+            |name: &str| -> u64 { self.db.property_int_value(name).ok().flatten().unwrap_or(0) };
+        let wal_bytes = std::fs::read_dir(&self.path)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let ticker = |t| self.db_options.get_ticker_count(t);
+        use rocksdb::statistics::Ticker;
+        RocksDbStats {
+            live_data_bytes: sum("rocksdb.estimate-live-data-size"),
+            sst_files_bytes: sum("rocksdb.total-sst-files-size"),
+            memtable_bytes: sum("rocksdb.cur-size-all-mem-tables"),
+            block_cache_usage_bytes: self.block_cache.get_usage() as u64,
+            block_cache_capacity_bytes: self.block_cache_capacity as u64,
+            block_cache_hits: ticker(Ticker::BlockCacheHit),
+            block_cache_misses: ticker(Ticker::BlockCacheMiss),
+            pending_compaction_bytes: sum("rocksdb.estimate-pending-compaction-bytes"),
+            running_compactions: db_wide("rocksdb.num-running-compactions"),
+            running_flushes: db_wide("rocksdb.num-running-flushes"),
+            write_stopped: db_wide("rocksdb.is-write-stopped") != 0,
+            delayed_write_rate: db_wide("rocksdb.actual-delayed-write-rate"),
+            stall_micros: ticker(Ticker::StallMicros),
+            wal_bytes,
+        }
+    }
+
     pub fn property_per_cf(&self, name: &str) -> Vec<(&'static str, u64)> {
         Cf::ALL
             .iter()

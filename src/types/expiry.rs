@@ -93,7 +93,7 @@ fn expire_one(
             if stored.header.expire_at_ms == expire_at && stored.header.is_expired(now) =>
         {
             db.remove(&mut batch, stored.slot, key, &stored.header);
-            storage.expired_keys.fetch_add(1, Ordering::Relaxed);
+            storage.expired_keys.add(1);
         }
         // The key changed since the entry was written: the entry is stale.
         _ => batch.delete(storage, Cf::Expire, entry),

@@ -119,9 +119,7 @@ impl<'a> Db<'a> {
                 drop(stored);
                 // Written at once: the rest of the command reads the key.
                 self.writes.borrow_mut().commit_now(batch)?;
-                self.storage
-                    .expired_keys
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.storage.expired_keys.add(1);
                 Ok(None)
             }
             other => Ok(other),

@@ -1,0 +1,417 @@
+//! Metrics served by the server itself in Prometheus text format (the
+//! `metrics` crate as facade, metrics-exporter-prometheus for the text):
+//! metric names, the recorder, per-command handles registered once, and the
+//! figures read from the server at scrape time.
+
+mod histogram;
+
+pub use histogram::LatencyHistogram;
+
+use crate::server::Server;
+use metrics::{counter, gauge, Counter, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// A counter that CONFIG RESETSTAT zeroes for INFO while its lifetime total
+/// keeps growing for Prometheus, whose counters must never go down.
+#[derive(Default)]
+pub struct Tally {
+    since_reset: AtomicU64,
+    before_reset: AtomicU64,
+}
+
+impl Tally {
+    pub fn add(&self, n: u64) {
+        self.since_reset.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The count since the last reset (INFO).
+    pub fn get(&self) -> u64 {
+        self.since_reset.load(Ordering::Relaxed)
+    }
+
+    /// The count since the server started (metrics).
+    pub fn total(&self) -> u64 {
+        self.before_reset.load(Ordering::Relaxed) + self.get()
+    }
+
+    pub fn reset(&self) {
+        let current = self.since_reset.swap(0, Ordering::Relaxed);
+        self.before_reset.fetch_add(current, Ordering::Relaxed);
+    }
+}
+
+/// Upper bounds of the command latency histogram's buckets, in seconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+const COMMAND_DURATION: &str = "redrock_command_duration_seconds";
+
+/// Error codes that become label values; anything else counts as OTHER, so
+/// the label set stays small whatever errors clients provoke.
+const ERROR_CODES: &[&str] = &[
+    "ERR",
+    "WRONGTYPE",
+    "NOAUTH",
+    "WRONGPASS",
+    "NOPROTO",
+    "NOPERM",
+    "MOVED",
+    "ASK",
+    "CROSSSLOT",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "UNBLOCKED",
+    "EXECABORT",
+    "BUSYKEY",
+    "NOSCRIPT",
+    "READONLY",
+    "LOADING",
+    "OOM",
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(COMMAND_DURATION.into()), DURATION_BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // A recorder installed earlier (only possible in tests) keeps its
+        // place; this one then renders nothing but is harmless.
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+/// The HELP text of every metric.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    for (name, help) in [
+        (
+            "redrock_commands_processed_total",
+            "Commands processed, by command.",
+        ),
+        (
+            "redrock_commands_failed_total",
+            "Commands that answered an error, by command and error code.",
+        ),
+        (
+            "redrock_connections_received_total",
+            "Connections accepted.",
+        ),
+        (
+            "redrock_connections_rejected_total",
+            "Connections refused because maxclients was reached.",
+        ),
+        ("redrock_net_input_bytes_total", "Bytes read from clients."),
+        (
+            "redrock_net_output_bytes_total",
+            "Bytes written to clients.",
+        ),
+        (
+            "redrock_keyspace_hits_total",
+            "Key reads that found the key.",
+        ),
+        (
+            "redrock_keyspace_misses_total",
+            "Key reads that did not find the key.",
+        ),
+        (
+            "redrock_expired_keys_total",
+            "Keys removed because they expired.",
+        ),
+        (
+            "redrock_evicted_keys_total",
+            "Keys evicted for memory (always 0: keys live on disk).",
+        ),
+        (
+            "redrock_rocksdb_block_cache_hits_total",
+            "RocksDB block cache hits.",
+        ),
+        (
+            "redrock_rocksdb_block_cache_misses_total",
+            "RocksDB block cache misses.",
+        ),
+    ] {
+        describe_counter!(name, help);
+    }
+    for (name, help) in [
+        (
+            "redrock_build_info",
+            "Always 1; the labels give the version and git revision.",
+        ),
+        (
+            "redrock_uptime_seconds",
+            "Seconds since the server started.",
+        ),
+        ("redrock_connected_clients", "Client connections open now."),
+        (
+            "redrock_blocked_clients",
+            "Clients waiting in a blocking command.",
+        ),
+        (
+            "redrock_keys",
+            "Keys per database (expired keys not yet reclaimed included).",
+        ),
+        (
+            "redrock_keys_with_expiry",
+            "Keys with an expiry, per database.",
+        ),
+        (
+            "redrock_process_resident_memory_bytes",
+            "Resident memory of the process.",
+        ),
+        (
+            "redrock_process_cpu_seconds",
+            "CPU time used by the process, by mode (user, system).",
+        ),
+        (
+            "redrock_rocksdb_live_data_bytes",
+            "RocksDB's estimate of the live data size.",
+        ),
+        (
+            "redrock_rocksdb_sst_files_bytes",
+            "Size of all RocksDB SST files.",
+        ),
+        (
+            "redrock_rocksdb_memtable_bytes",
+            "Size of RocksDB's memtables.",
+        ),
+        (
+            "redrock_rocksdb_block_cache_usage_bytes",
+            "Bytes in the RocksDB block cache.",
+        ),
+        (
+            "redrock_rocksdb_block_cache_capacity_bytes",
+            "Capacity of the RocksDB block cache.",
+        ),
+        (
+            "redrock_rocksdb_pending_compaction_bytes",
+            "Bytes RocksDB estimates compaction must rewrite.",
+        ),
+        (
+            "redrock_rocksdb_running_compactions",
+            "RocksDB compactions running now.",
+        ),
+        (
+            "redrock_rocksdb_running_flushes",
+            "RocksDB memtable flushes running now.",
+        ),
+        (
+            "redrock_rocksdb_write_stopped",
+            "1 while RocksDB stops writes (a write stall), else 0.",
+        ),
+        (
+            "redrock_rocksdb_delayed_write_rate_bytes",
+            "Write rate RocksDB slows writes to, 0 when not slowed.",
+        ),
+        (
+            "redrock_rocksdb_write_stall_seconds",
+            "Time writes spent stalled by RocksDB since start.",
+        ),
+        (
+            "redrock_rocksdb_wal_bytes",
+            "Size of the live write-ahead log files.",
+        ),
+        ("redrock_cluster_enabled", "1 in cluster mode, else 0."),
+        (
+            "redrock_cluster_topology_version",
+            "Version of the cluster topology (-1 before the first).",
+        ),
+        (
+            "redrock_cluster_slots_served",
+            "Hash slots this node serves.",
+        ),
+    ] {
+        describe_gauge!(name, help);
+    }
+    describe_histogram!(
+        COMMAND_DURATION,
+        Unit::Seconds,
+        "Time to run a command, by command."
+    );
+}
+
+/// Drains recorded histogram samples into their buckets every few seconds,
+/// so memory stays bounded however rarely the page is scraped.
+pub async fn run_upkeep() {
+    let handle = handle();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}
+
+/// A command's Prometheus handles, registered once: a call costs an atomic
+/// add and a histogram push, no lookup or allocation.
+pub struct CommandMetrics {
+    calls: Counter,
+    duration: Histogram,
+}
+
+impl CommandMetrics {
+    pub fn new(command: &'static str) -> CommandMetrics {
+        handle();
+        CommandMetrics {
+            calls: counter!("redrock_commands_processed_total", "command" => command),
+            duration: metrics::histogram!(COMMAND_DURATION, "command" => command),
+        }
+    }
+
+    pub fn record(&self, elapsed: Duration) {
+        self.calls.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
+/// Counts a call of `command` that answered an error with `code`.
+pub fn record_failure(command: &'static str, code: &str) {
+    let code = ERROR_CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("OTHER");
+    counter!("redrock_commands_failed_total", "command" => command, "error" => code).increment(1);
+}
+
+/// The metrics page: the server's current figures, then everything the
+/// recorder holds, as Prometheus text.
+pub fn render(server: &Server) -> String {
+    let handle = handle();
+    refresh(server);
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Copies what the server counts anyway into gauges and counters; done at
+/// scrape time so the request path pays nothing for it.
+fn refresh(server: &Server) {
+    let stats = &server.stats;
+    gauge!("redrock_build_info", "version" => env!("CARGO_PKG_VERSION"), "git_revision" => env!("REDROCK_GIT_REVISION")).set(1.0);
+    gauge!("redrock_uptime_seconds").set(server.started.elapsed().as_secs_f64());
+    gauge!("redrock_connected_clients").set(server.clients.count() as f64);
+    gauge!("redrock_blocked_clients").set(server.blocked.count() as f64);
+    for (name, tally) in [
+        (
+            "redrock_connections_received_total",
+            &stats.connections_received,
+        ),
+        (
+            "redrock_connections_rejected_total",
+            &stats.connections_rejected,
+        ),
+        ("redrock_net_input_bytes_total", &stats.net_input_bytes),
+        ("redrock_net_output_bytes_total", &stats.net_output_bytes),
+        ("redrock_keyspace_hits_total", &stats.keyspace_hits),
+        ("redrock_keyspace_misses_total", &stats.keyspace_misses),
+        ("redrock_expired_keys_total", &server.storage.expired_keys),
+    ] {
+        counter!(name).absolute(tally.total());
+    }
+    // Keys are never evicted: RedRock keeps them on disk.
+    counter!("redrock_evicted_keys_total").absolute(0);
+    for db in &server.databases {
+        let label = db.index.to_string();
+        gauge!("redrock_keys", "db" => label.clone()).set(db.counts.keys() as f64);
+        gauge!("redrock_keys_with_expiry", "db" => label).set(db.counts.expires() as f64);
+    }
+    gauge!("redrock_process_resident_memory_bytes").set(resident_memory_bytes() as f64);
+    let (user, system) = cpu_seconds();
+    gauge!("redrock_process_cpu_seconds", "mode" => "user").set(user);
+    gauge!("redrock_process_cpu_seconds", "mode" => "system").set(system);
+    let rocks = server.storage.rocksdb_stats();
+    for (name, value) in [
+        ("redrock_rocksdb_live_data_bytes", rocks.live_data_bytes),
+        ("redrock_rocksdb_sst_files_bytes", rocks.sst_files_bytes),
+        ("redrock_rocksdb_memtable_bytes", rocks.memtable_bytes),
+        (
+            "redrock_rocksdb_block_cache_usage_bytes",
+            rocks.block_cache_usage_bytes,
+        ),
+        (
+            "redrock_rocksdb_block_cache_capacity_bytes",
+            rocks.block_cache_capacity_bytes,
+        ),
+        (
+            "redrock_rocksdb_pending_compaction_bytes",
+            rocks.pending_compaction_bytes,
+        ),
+        (
+            "redrock_rocksdb_running_compactions",
+            rocks.running_compactions,
+        ),
+        ("redrock_rocksdb_running_flushes", rocks.running_flushes),
+        (
+            "redrock_rocksdb_write_stopped",
+            u64::from(rocks.write_stopped),
+        ),
+        (
+            "redrock_rocksdb_delayed_write_rate_bytes",
+            rocks.delayed_write_rate,
+        ),
+        ("redrock_rocksdb_wal_bytes", rocks.wal_bytes),
+    ] {
+        gauge!(name).set(value as f64);
+    }
+    counter!("redrock_rocksdb_block_cache_hits_total").absolute(rocks.block_cache_hits);
+    counter!("redrock_rocksdb_block_cache_misses_total").absolute(rocks.block_cache_misses);
+    gauge!("redrock_rocksdb_write_stall_seconds").set(rocks.stall_micros as f64 / 1e6);
+    let (enabled, version, slots) = match &server.cluster {
+        Some(cluster) => {
+            let topology = cluster.topology();
+            let my_id = cluster.my_id();
+            let slots = topology.as_ref().map_or(0, |t| {
+                t.ranges_of(&my_id)
+                    .iter()
+                    .map(|(a, b)| u64::from(b - a) + 1)
+                    .sum()
+            });
+            (1.0, cluster.version() as f64, slots as f64)
+        }
+        None => (0.0, -1.0, 0.0),
+    };
+    gauge!("redrock_cluster_enabled").set(enabled);
+    gauge!("redrock_cluster_topology_version").set(version);
+    gauge!("redrock_cluster_slots_served").set(slots);
+}
+
+/// The process's resident memory, from /proc.
+pub fn resident_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds of the process.
+pub fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
+}
+
+/// The machine's memory, from /proc.
+pub fn total_system_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
