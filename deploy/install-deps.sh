@@ -3,11 +3,16 @@
 #   (no argument)  what building needs: clang and libclang (RocksDB's bindings)
 #   --test         also redis-server and redis-tools (the differential tests'
 #                  oracle, redis-cli and redis-benchmark)
+#   --prometheus   also prometheus (with promtool), for
+#                  tests/prometheus_scrape.sh
 set -euo pipefail
 
 packages=()
 command -v clang >/dev/null 2>&1 || packages+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || packages+=(libclang-dev)
+if [ "${1:-}" = "--prometheus" ]; then
+  command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
+fi
 if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)

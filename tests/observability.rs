@@ -1,0 +1,343 @@
+//! The metrics page, INFO's layout against a real redis-server, and SLOWLOG.
+
+mod common;
+use common::*;
+use prometheus_parse::{Scrape, Value};
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+/// One HTTP request to `port`: the status line and the body.
+fn http(port: u16, request: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+fn scrape(port: u16) -> Scrape {
+    let (status, body) = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format")
+}
+
+/// The value of the sample `metric` whose labels include `labels`.
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<Value> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| s.value.clone())
+}
+
+fn number(v: Option<Value>) -> f64 {
+    match v {
+        Some(Value::Counter(n) | Value::Gauge(n) | Value::Untyped(n)) => n,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+#[test]
+fn metrics_page_reflects_a_known_workload() {
+    let server = Server::start();
+    let mut con = server.client();
+    for i in 0..25 {
+        q(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    for i in 0..10 {
+        q(&mut con, &["GET", &format!("k{i}")]);
+    }
+    q(&mut con, &["EXPIRE", "k0", "100"]);
+    let mut raw = server.raw();
+    for _ in 0..3 {
+        error(&mut raw, &["LPUSH", "k1", "x"]);
+    }
+    let page = scrape(server.port);
+    let set = [("command", "set")];
+    assert_eq!(
+        number(value(&page, "redrock_commands_processed_total", &set)),
+        25.0
+    );
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_commands_processed_total",
+            &[("command", "get")]
+        )),
+        10.0
+    );
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_commands_failed_total",
+            &[("command", "lpush"), ("error", "WRONGTYPE")]
+        )),
+        3.0
+    );
+    assert_eq!(number(value(&page, "redrock_keys", &[("db", "0")])), 25.0);
+    assert_eq!(
+        number(value(&page, "redrock_keys_with_expiry", &[("db", "0")])),
+        1.0
+    );
+    assert_eq!(
+        number(value(&page, "redrock_keyspace_hits_total", &[])),
+        10.0
+    );
+    assert!(number(value(&page, "redrock_connected_clients", &[])) >= 2.0);
+    assert!(number(value(&page, "redrock_process_resident_memory_bytes", &[])) > 0.0);
+    assert!(
+        number(value(
+            &page,
+            "redrock_rocksdb_block_cache_capacity_bytes",
+            &[]
+        )) > 0.0
+    );
+    assert_eq!(number(value(&page, "redrock_cluster_enabled", &[])), 0.0);
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        )),
+        1.0
+    );
+    // The latency histogram has every SET in its +Inf bucket, in order.
+    let Some(Value::Histogram(buckets)) = value(&page, "redrock_command_duration_seconds", &set)
+    else {
+        panic!("no SET histogram")
+    };
+    assert_eq!(buckets.last().unwrap().count, 25.0);
+    assert!(buckets.last().unwrap().less_than.is_infinite());
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));
+    assert!(
+        page.docs.contains_key("redrock_commands_processed_total"),
+        "HELP texts"
+    );
+    // RESETSTAT clears INFO, never a Prometheus counter.
+    q(&mut con, &["CONFIG", "RESETSTAT"]);
+    let page = scrape(server.port);
+    assert_eq!(
+        number(value(&page, "redrock_commands_processed_total", &set)),
+        25.0
+    );
+}
+
+#[test]
+fn http_other_than_get_metrics_is_refused_and_resp_is_untouched() {
+    let server = Server::start_with(&["--metrics-port", &free_port().to_string()]);
+    let (status, _) = http(server.port, "GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    let (status, _) = http(
+        server.port,
+        "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+    let (status, body) = http(server.port, "HEAD /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", ""));
+    let mut raw = server.raw();
+    assert_eq!(raw.command(&["PING"]), b"+PONG\r\n");
+    let mut inline = server.raw();
+    inline.send(b"GET foo\r\n");
+    assert_eq!(inline.read_reply(), b"$-1\r\n");
+    let config = String::from_utf8(raw.command(&["CONFIG", "GET", "metrics-port"])).unwrap();
+    let port: u16 = config.lines().nth(4).unwrap().parse().unwrap();
+    assert!(port > 0);
+    let page = scrape(port);
+    assert!(value(&page, "redrock_uptime_seconds", &[]).is_some());
+}
+
+/// Field names of each section of an INFO reply.
+fn sections(info: &str) -> Vec<(String, BTreeSet<String>)> {
+    let mut out: Vec<(String, BTreeSet<String>)> = Vec::new();
+    for line in info.lines() {
+        if let Some(name) = line.strip_prefix("# ") {
+            out.push((name.to_string(), BTreeSet::new()));
+        } else if let Some((field, _)) = line.split_once(':') {
+            out.last_mut()
+                .expect("a section")
+                .1
+                .insert(field.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn info_uses_redis_section_and_field_names() {
+    let server = Server::start();
+    let redis = RedisServer::start();
+    let mut con = server.client();
+    let mut oracle = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for c in [&mut con, &mut oracle] {
+        q(c, &["SET", "a", "1"]);
+        let _ = redis::cmd("LPUSH")
+            .arg("a")
+            .arg("x")
+            .query::<redis::Value>(c);
+    }
+    let ours: String = redis::cmd("INFO")
+        .arg("everything")
+        .query(&mut con)
+        .unwrap();
+    let theirs: String = redis::cmd("INFO")
+        .arg("everything")
+        .query(&mut oracle)
+        .unwrap();
+    let ours = sections(&ours);
+    let theirs = sections(&theirs);
+    let names =
+        |s: &[(String, BTreeSet<String>)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    // Redis's sections in Redis's order, then RedRock's own.
+    assert_eq!(names(&ours)[..names(&theirs).len()], names(&theirs)[..]);
+    assert_eq!(names(&ours).last().unwrap(), "RocksDB");
+    for (name, fields) in &ours {
+        let Some((_, redis_fields)) = theirs.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        for field in fields {
+            let own = field.starts_with("redrock_") || field.starts_with("rocksdb_");
+            let per_command = ["cmdstat_", "errorstat_", "latency_percentiles_usec_", "db"]
+                .iter()
+                .any(|p| field.starts_with(p));
+            assert!(
+                own || per_command || redis_fields.contains(field),
+                "INFO {name} has {field}, which Redis does not"
+            );
+        }
+    }
+    // The fields clients and exporters read most.
+    let all: BTreeSet<&String> = ours.iter().flat_map(|(_, f)| f).collect();
+    for field in [
+        "redis_version",
+        "redis_mode",
+        "process_id",
+        "run_id",
+        "tcp_port",
+        "uptime_in_seconds",
+        "connected_clients",
+        "blocked_clients",
+        "maxclients",
+        "used_memory",
+        "used_memory_rss",
+        "used_memory_peak",
+        "maxmemory",
+        "loading",
+        "rdb_last_save_time",
+        "aof_enabled",
+        "total_connections_received",
+        "total_commands_processed",
+        "instantaneous_ops_per_sec",
+        "total_net_input_bytes",
+        "total_net_output_bytes",
+        "rejected_connections",
+        "expired_keys",
+        "evicted_keys",
+        "keyspace_hits",
+        "keyspace_misses",
+        "total_error_replies",
+        "role",
+        "connected_slaves",
+        "master_repl_offset",
+        "used_cpu_sys",
+        "used_cpu_user",
+        "cluster_enabled",
+        "cmdstat_set",
+        "errorstat_WRONGTYPE",
+        "latency_percentiles_usec_set",
+        "db0",
+    ] {
+        assert!(all.contains(&field.to_string()), "INFO lacks {field}");
+    }
+    // Section selection as in Redis.
+    let default: String = redis::cmd("INFO").query(&mut con).unwrap();
+    assert!(!default.contains("# Commandstats") && !default.contains("# Latencystats"));
+    assert!(default.contains("# Keyspace") && default.contains("# Server"));
+    let two: String = redis::cmd("INFO")
+        .arg("CLIENTS")
+        .arg("stats")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(names(&sections(&two)), ["Clients", "Stats"]);
+    let latency: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    let line = latency
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .unwrap();
+    let values = line.split_once(':').unwrap().1;
+    let keys: Vec<&str> = values
+        .split(',')
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(keys, ["p50", "p99", "p99.9"]);
+    assert!(values
+        .split(',')
+        .all(|kv| kv.split('=').nth(1).unwrap().parse::<f64>().is_ok()));
+    let nothing: String = redis::cmd("INFO")
+        .arg("nosuchsection")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(nothing, "");
+}
+
+#[test]
+fn slowlog_records_what_runs_longer_than_the_threshold() {
+    let server = Server::start_with(&["--requirepass", "pw"]);
+    let mut raw = server.raw();
+    raw.command(&["AUTH", "pw"]);
+    raw.command(&["CLIENT", "SETNAME", "tester"]);
+    assert_eq!(raw.command(&["SLOWLOG", "LEN"]), b":0\r\n");
+    raw.command(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    raw.command(&["AUTH", "pw"]);
+    let long = "x".repeat(200);
+    raw.command(&["SET", "key", &long]);
+    let mut many = vec!["MSET"];
+    let pairs: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    for k in &pairs {
+        many.push(k);
+        many.push("v");
+    }
+    raw.command(&many);
+    let entries = String::from_utf8(raw.command(&["SLOWLOG", "GET", "2"])).unwrap();
+    let lines: Vec<&str> = entries.split("\r\n").collect();
+    // The newest first: MSET, cut to 32 arguments, the last one a note.
+    assert_eq!(lines[0], "*2");
+    assert_eq!(lines[1], "*6");
+    assert!(lines.contains(&"... (10 more arguments)"), "{entries}");
+    assert!(
+        entries.contains(&format!("{}... (72 more bytes)", &long[..128])),
+        "{entries}"
+    );
+    assert!(entries.contains("tester"));
+    assert!(
+        !entries.contains("pw\r\n"),
+        "AUTH is never logged: {entries}"
+    );
+    let len: String = String::from_utf8(raw.command(&["SLOWLOG", "LEN"])).unwrap();
+    assert!(len.starts_with(':') && len.trim_end()[1..].parse::<i64>().unwrap() >= 3);
+    raw.command(&["CONFIG", "SET", "slowlog-max-len", "2"]);
+    raw.command(&["PING"]);
+    assert_eq!(raw.command(&["SLOWLOG", "LEN"]), b":2\r\n");
+    assert_eq!(raw.command(&["SLOWLOG", "RESET"]), b"+OK\r\n");
+    raw.command(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    raw.command(&["PING"]);
+    // Only the RESET itself, logged after it ran, as Redis does.
+    assert_eq!(raw.command(&["SLOWLOG", "LEN"]), b":1\r\n");
+    assert_eq!(
+        error(&mut raw, &["SLOWLOG", "GET", "-2"]),
+        "ERR count should be greater than or equal to -1"
+    );
+    assert!(raw
+        .command(&["SLOWLOG", "GET", "-1"])
+        .starts_with(b"*1\r\n"));
+}
