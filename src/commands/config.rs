@@ -53,7 +53,14 @@ pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
 
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     ctx.server.stats.reset();
-    ctx.server.storage.expired_keys.reset();
+    let storage = &ctx.server.storage;
+    for tally in [
+        &storage.expired_keys,
+        &storage.keyspace_hits,
+        &storage.keyspace_misses,
+    ] {
+        tally.reset();
+    }
     for command in &super::COMMANDS {
         command.stats.reset();
         for sub in command.subcommands {

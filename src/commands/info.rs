@@ -191,8 +191,8 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 rates.output_kbps,
                 stats.connections_rejected.get(),
                 server.storage.expired_keys.get(),
-                stats.keyspace_hits.get(),
-                stats.keyspace_misses.get(),
+                server.storage.keyspace_hits.get(),
+                server.storage.keyspace_misses.get(),
                 stats.error_replies.get(),
             )
         }

@@ -117,9 +117,7 @@ impl StringOptions<'_> {
 }
 
 pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let value = ctx.db().get(&argv[1])?;
-    ctx.server.stats.record_lookup(value.is_some());
-    Ok(Reply::optional(value))
+    Ok(Reply::optional(ctx.db().get(&argv[1])?))
 }
 
 pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {

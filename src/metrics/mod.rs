@@ -312,8 +312,11 @@ fn refresh(server: &Server) {
         ),
         ("redrock_net_input_bytes_total", &stats.net_input_bytes),
         ("redrock_net_output_bytes_total", &stats.net_output_bytes),
-        ("redrock_keyspace_hits_total", &stats.keyspace_hits),
-        ("redrock_keyspace_misses_total", &stats.keyspace_misses),
+        ("redrock_keyspace_hits_total", &server.storage.keyspace_hits),
+        (
+            "redrock_keyspace_misses_total",
+            &server.storage.keyspace_misses,
+        ),
         ("redrock_expired_keys_total", &server.storage.expired_keys),
     ] {
         counter!(name).absolute(tally.total());

@@ -25,8 +25,6 @@ pub struct Stats {
     pub commands_processed: Tally,
     pub net_input_bytes: Tally,
     pub net_output_bytes: Tally,
-    pub keyspace_hits: Tally,
-    pub keyspace_misses: Tally,
     pub error_replies: Tally,
     errors_by_code: Mutex<BTreeMap<String, u64>>,
     /// (when, commands, input bytes, output bytes), oldest first.
@@ -37,15 +35,6 @@ pub struct Stats {
 impl Stats {
     pub fn record_command(&self) {
         self.commands_processed.add(1);
-    }
-
-    /// Counts a read of a key that was found (hit) or not (miss).
-    pub fn record_lookup(&self, hit: bool) {
-        if hit {
-            self.keyspace_hits.add(1);
-        } else {
-            self.keyspace_misses.add(1);
-        }
     }
 
     /// Counts an error reply by its code.
@@ -115,8 +104,6 @@ impl Stats {
             &self.commands_processed,
             &self.net_input_bytes,
             &self.net_output_bytes,
-            &self.keyspace_hits,
-            &self.keyspace_misses,
             &self.error_replies,
         ] {
             tally.reset();

@@ -106,6 +106,9 @@ pub struct Storage {
     wal_dirty: AtomicBool,
     /// Keys removed by active expiry since start or CONFIG RESETSTAT.
     pub expired_keys: crate::metrics::Tally,
+    /// Reads of keys that found them (hits) or not (misses).
+    pub keyspace_hits: crate::metrics::Tally,
+    pub keyspace_misses: crate::metrics::Tally,
     compactor: gc::MemberCompactor,
     /// The DB options, which hold RocksDB's statistics (tickers).
     db_options: Options,
@@ -199,6 +202,8 @@ impl Storage {
             last_version: AtomicU64::new(0),
             wal_dirty: AtomicBool::new(false),
             expired_keys: Default::default(),
+            keyspace_hits: Default::default(),
+            keyspace_misses: Default::default(),
             compactor,
             db_options,
         };

@@ -38,7 +38,7 @@ impl<'a> Db<'a> {
         key: &[u8],
         data_type: DataType,
     ) -> Result<Option<(u16, Metadata)>> {
-        let Some(stored) = self.lookup(key, now_ms())? else {
+        let Some(stored) = self.lookup_read(key, now_ms())? else {
             return Ok(None);
         };
         if stored.header.data_type != data_type {

@@ -52,7 +52,7 @@ impl<'a> Db<'a> {
         let now = now_ms();
         let mut count = 0;
         for key in keys {
-            if self.lookup(key, now)?.is_some() {
+            if self.lookup_read(key, now)?.is_some() {
                 count += 1;
             }
         }
@@ -61,7 +61,7 @@ impl<'a> Db<'a> {
 
     /// The type of `key`, if it exists.
     pub fn key_type(&self, key: &[u8]) -> Result<Option<DataType>> {
-        Ok(self.lookup(key, now_ms())?.map(|k| k.header.data_type))
+        Ok(self.lookup_read(key, now_ms())?.map(|k| k.header.data_type))
     }
 
     /// DEL / UNLINK: removes the keys, returning how many existed. O(1) per

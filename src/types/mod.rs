@@ -110,6 +110,19 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// [`Db::lookup`] for a command that reads the key: counts a keyspace
+    /// hit or miss, as Redis's read lookups do.
+    pub fn lookup_read(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
+        let found = self.lookup(key, now)?;
+        let tally = if found.is_some() {
+            &self.storage.keyspace_hits
+        } else {
+            &self.storage.keyspace_misses
+        };
+        tally.add(1);
+        Ok(found)
+    }
+
     /// [`Db::lookup`] for callers that hold the key's lock.
     pub fn lookup_locked(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
         match self.read(key)? {
@@ -134,7 +147,7 @@ impl<'a> Db<'a> {
         data_type: DataType,
         now: u64,
     ) -> Result<Option<StoredKey<'a>>> {
-        match self.lookup(key, now)? {
+        match self.lookup_read(key, now)? {
             Some(k) if k.header.data_type != data_type => Err(Error::WrongType),
             other => Ok(other),
         }

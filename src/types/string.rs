@@ -113,7 +113,7 @@ impl<'a> Db<'a> {
 
     /// GET: the value, `None` if missing, WRONGTYPE for another type.
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        self.lookup(key, now_ms())?
+        self.lookup_read(key, now_ms())?
             .map(|stored| Self::string_value(&stored))
             .transpose()
     }
@@ -124,7 +124,7 @@ impl<'a> Db<'a> {
         keys.iter()
             .map(|key| {
                 Ok(self
-                    .lookup(key, now)?
+                    .lookup_read(key, now)?
                     .filter(|s| s.header.data_type == DataType::String)
                     .map(|s| Bytes::copy_from_slice(s.body())))
             })
