@@ -155,18 +155,25 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
             )
         }
         "persistence" => {
-            let started = unix_seconds() - server.started.elapsed().as_secs();
+            // BGSAVE's RocksDB checkpoints stand in for Redis's RDB files.
+            let backups = &server.backups;
             write!(
                 out,
                 "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\n\
                  current_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\n\
                  current_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n\
-                 rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\n\
-                 rdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\n\
-                 rdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\n\
+                 rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:{}\r\n\
+                 rdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n\
+                 rdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\n\
                  aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
                  aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n\
-                 aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_last_write_status:ok\r\n"
+                 aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_last_write_status:ok\r\n",
+                u8::from(backups.in_progress()),
+                backups.last_save(),
+                if backups.last_ok() { "ok" } else { "err" },
+                backups.last_duration(),
+                backups.current_duration(),
+                backups.saves(),
             )
         }
         "stats" => {

@@ -24,6 +24,7 @@ mod table;
 mod zset;
 
 pub use args::Args;
+pub use connection::REDIS_VERSION;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 
 use crate::error::{Error, Result};

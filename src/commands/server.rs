@@ -73,3 +73,20 @@ pub fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     ctx.client.close_silently = true;
     Ok(Reply::ok())
 }
+
+pub fn bgsave(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    // SCHEDULE only matters to Redis while an AOF rewrite runs, which
+    // RedRock never has: it starts the backup like a plain BGSAVE.
+    match argv.get(1) {
+        Some(word) if !is(word, "schedule") || argv.len() > 2 => return Err(Error::Syntax),
+        _ => {}
+    }
+    if !crate::server::backup::start(ctx.server) {
+        return Err(Error::err("Background save already in progress"));
+    }
+    Ok(Reply::status("Background saving started"))
+}
+
+pub fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    Ok(Reply::Integer(ctx.server.backups.last_save() as i64))
+}

@@ -622,7 +622,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 156] = [
+pub static COMMANDS: [CommandSpec; 158] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -682,6 +682,22 @@ pub static COMMANDS: [CommandSpec; 156] = [
     ),
     // server
     cmd!("info", -1, LOADING | STALE, "server", NONE, info::info),
+    cmd!(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT,
+        "server",
+        NONE,
+        server::bgsave
+    ),
+    cmd!(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        "server",
+        NONE,
+        server::lastsave
+    ),
     cmd!("slowlog", -2, 0, "server", NONE, container, subs: &SLOWLOG_SUBCOMMANDS),
     cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),
     cmd!("dbsize", 1, RO_FAST, "keyspace", NONE, server::dbsize),

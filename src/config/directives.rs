@@ -8,6 +8,8 @@ pub struct Config {
     pub bind: Vec<String>,
     pub port: u16,
     pub dir: String,
+    /// Where BGSAVE writes its checkpoint; empty means `<dir>/backup`.
+    pub backup_dir: String,
     pub workers: u32,
     pub daemonize: bool,
     pub pidfile: String,
@@ -32,6 +34,9 @@ pub struct Config {
     pub compression: String,
     pub sync: bool,
     pub disable_wal: bool,
+    /// Kvrocks directives found in the config that RedRock does not
+    /// implement: accepted, and logged as ignored once logging is up.
+    pub ignored_kvrocks_directives: Vec<String>,
 }
 
 /// One directive: how to read, write and document it.
@@ -165,9 +170,9 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     directive!(
         "workers",
-        "8",
+        "0",
         false,
-        |c, v| c.workers = parse_int(v, 1, 256)?,
+        |c, v| c.workers = parse_int(v, 0, 256)?,
         |c| c.workers.to_string()
     ),
     directive!(
@@ -245,6 +250,13 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         |c| c.dir.clone()
     ),
+    directive!(
+        "backup-dir",
+        "",
+        true,
+        |c, v| c.backup_dir = v.to_owned(),
+        |c| c.backup_dir.clone()
+    ),
     directive!("pidfile", "", false, |c, v| c.pidfile = v.to_owned(), |c| c
         .pidfile
         .clone()),
@@ -313,6 +325,124 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
 ];
 
+/// Kvrocks directives RedRock does not implement. An existing kvrocks.conf
+/// that sets them still starts; each is logged as ignored.
+pub const KVROCKS_ONLY: &[&str] = &[
+    "socket-fd",
+    "unixsocket",
+    "unixsocketperm",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-auth-clients",
+    "tls-protocols",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-prefer-server-ciphers",
+    "tls-session-caching",
+    "tls-session-cache-size",
+    "tls-session-cache-timeout",
+    "tls-replication",
+    "supervised",
+    "db-name",
+    "log-retention-days",
+    "masterauth",
+    "repl-namespace-enabled",
+    "rename-command",
+    "persist-cluster-nodes-enabled",
+    "slaveof",
+    "slave-read-only",
+    "slave-serve-stale-data",
+    "slave-empty-db-before-fullsync",
+    "slave-priority",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "master-use-repl-port",
+    "use-rsid-psync",
+    "max-replication-mb",
+    "purge-backup-on-fullsync",
+    "max-io-mb",
+    "max-db-size",
+    "max-backup-to-keep",
+    "max-backup-keep-hours",
+    "max-bitmap-to-string-mb",
+    "resp3-enabled",
+    "redis-cursor-compatible",
+    "json-max-nesting-depth",
+    "json-storage-format",
+    "txn-context-enabled",
+    "profiling-sample-ratio",
+    "profiling-sample-commands",
+    "profiling-sample-record-threshold-ms",
+    "profiling-sample-record-max-len",
+    "compaction-checker-cron",
+    "compaction-checker-range",
+    "force-compact-file-age",
+    "force-compact-file-min-deleted-percentage",
+    "compact-cron",
+    "bgsave-cron",
+    "dbsize-scan-cron",
+    "migrate-type",
+    "migrate-speed",
+    "migrate-pipeline-size",
+    "migrate-sequence-gap",
+    "migrate-batch-size-kb",
+    "migrate-batch-rate-limit-mb",
+    "auto-resize-block-and-sst",
+    "rocksdb.block_cache_type",
+    "rocksdb.row_cache_size",
+    "rocksdb.max_write_buffer_number",
+    "rocksdb.target_file_size_base",
+    "rocksdb.max_background_jobs",
+    "rocksdb.max_background_compactions",
+    "rocksdb.max_background_flushes",
+    "rocksdb.max_subcompactions",
+    "rocksdb.compression_level",
+    "rocksdb.compression_start_level",
+    "rocksdb.wal_compression",
+    "rocksdb.max_total_wal_size",
+    "rocksdb.wal_ttl_seconds",
+    "rocksdb.wal_size_limit_mb",
+    "rocksdb.block_size",
+    "rocksdb.cache_index_and_filter_blocks",
+    "rocksdb.metadata_block_cache_size",
+    "rocksdb.subkey_block_cache_size",
+    "rocksdb.enable_write_buffer_manager",
+    "rocksdb.partition_filters",
+    "rocksdb.level0_slowdown_writes_trigger",
+    "rocksdb.level0_stop_writes_trigger",
+    "rocksdb.level0_file_num_compaction_trigger",
+    "rocksdb.max_bytes_for_level_base",
+    "rocksdb.max_bytes_for_level_multiplier",
+    "rocksdb.level_compaction_dynamic_level_bytes",
+    "rocksdb.enable_blob_files",
+    "rocksdb.min_blob_size",
+    "rocksdb.blob_file_size",
+    "rocksdb.enable_blob_garbage_collection",
+    "rocksdb.blob_garbage_collection_age_cutoff",
+    "rocksdb.disable_auto_compactions",
+    "rocksdb.delayed_write_rate",
+    "rocksdb.compaction_readahead_size",
+    "rocksdb.stats_dump_period_sec",
+    "rocksdb.enable_pipelined_write",
+    "rocksdb.rate_limiter_auto_tuned",
+    "rocksdb.avoid_unnecessary_blocking_io",
+    "rocksdb.write_options.no_slowdown",
+    "rocksdb.write_options.low_pri",
+    "rocksdb.write_options.memtable_insert_hint_per_batch",
+    "rocksdb.write_options.write_batch_max_bytes",
+    "rocksdb.read_options.async_io",
+];
+
+/// Whether `name` is a Kvrocks directive RedRock accepts but ignores
+/// (`namespace.<name>` lines included).
+pub fn is_kvrocks_only(name: &str) -> bool {
+    KVROCKS_ONLY.contains(&name) || name.starts_with("namespace.")
+}
+
 impl Default for Config {
     /// The embedded defaults: every directive at its documented default.
     fn default() -> Config {
@@ -320,6 +450,7 @@ impl Default for Config {
             bind: Vec::new(),
             port: 0,
             dir: String::new(),
+            backup_dir: String::new(),
             workers: 0,
             daemonize: false,
             pidfile: String::new(),
@@ -341,6 +472,7 @@ impl Default for Config {
             compression: String::new(),
             sync: false,
             disable_wal: false,
+            ignored_kvrocks_directives: Vec::new(),
         };
         for directive in DIRECTIVES {
             (directive.set)(&mut config, directive.default)

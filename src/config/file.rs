@@ -2,7 +2,7 @@
 //! values optionally in double quotes. Command-line `--directive value`
 //! pairs are applied after the file, as redis-server and kvrocks do.
 
-use super::directives::{Config, Directive, DIRECTIVES};
+use super::directives::{is_kvrocks_only, Config, Directive, DIRECTIVES};
 use std::fmt;
 use std::path::Path;
 
@@ -46,7 +46,13 @@ pub fn load(file: Option<&Path>, overrides: &[(String, String)]) -> Result<Confi
 }
 
 fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
-    let directive = Directive::find(name).ok_or_else(|| "unknown directive".to_string())?;
+    let Some(directive) = Directive::find(name) else {
+        if is_kvrocks_only(name) {
+            config.ignored_kvrocks_directives.push(name.to_string());
+            return Ok(());
+        }
+        return Err("unknown directive".to_string());
+    };
     (directive.set)(config, value).map_err(|reason| format!("bad value '{value}': {reason}"))
 }
 

@@ -5,7 +5,7 @@
 mod directives;
 mod file;
 
-pub use directives::{Config, Directive, DIRECTIVES};
+pub use directives::{Config, Directive, DIRECTIVES, KVROCKS_ONLY};
 pub use file::{load, rewrite, ConfigError};
 
 use parking_lot::RwLock;

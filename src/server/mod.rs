@@ -1,6 +1,7 @@
 //! The server: listeners, connection tasks, the client registry, and
 //! shutdown.
 
+pub mod backup;
 mod blocking;
 mod clients;
 pub mod cluster;
@@ -38,6 +39,7 @@ pub struct Server {
     pub blocked: Arc<BlockedClients>,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
+    pub backups: backup::Backups,
     pub scan_cursors: ScanCursors,
     pub started: Instant,
     /// A random id for this run, as INFO's run_id.
@@ -140,7 +142,6 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     let cluster = if config.cluster_enabled {
         let cluster = cluster::Cluster::load(&storage, port, config.bind.clone())
             .map_err(|e| StartError(format!("cannot load the cluster state: {e}")))?;
-        tracing::info!("cluster mode, node id {}", cluster.my_id());
         Some(cluster)
     } else {
         None
@@ -155,6 +156,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
+        backups: Default::default(),
         scan_cursors: ScanCursors::new(),
         started: Instant::now(),
         run_id: (0..40)
@@ -164,12 +166,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         shutdown,
     });
 
-    for listener in &listeners {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!("RedRock {} listening on {addr}", env!("CARGO_PKG_VERSION"));
-        }
-    }
-    tracing::info!("data in {}", storage.path().display());
+    log_startup_facts(&server, &listeners);
 
     let stop_expiry = Arc::new(AtomicBool::new(false));
     let expiry = spawn_active_expiry(storage.clone(), stop_expiry.clone());
@@ -220,6 +217,68 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     }
     tracing::info!("RocksDB closed; bye");
     Ok(())
+}
+
+/// One log line per start-up fact, then a warning per risky setting.
+fn log_startup_facts(server: &Server, listeners: &[TcpListener]) {
+    let config = server.config.snapshot();
+    tracing::info!(
+        "RedRock {} (git {}), Redis {} compatible, pid {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("REDROCK_GIT_REVISION"),
+        crate::commands::REDIS_VERSION,
+        std::process::id()
+    );
+    match server.config.file() {
+        Some(file) => tracing::info!("config file {}", file.display()),
+        None => tracing::info!("no config file: embedded defaults and command-line directives"),
+    }
+    tracing::info!(
+        "data in {}, backups (BGSAVE) in {}",
+        server.storage.path().display(),
+        backup::backup_dir(server).display()
+    );
+    for listener in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("listening on {addr} (RESP, and HTTP GET /metrics)");
+        }
+    }
+    match &server.cluster {
+        Some(cluster) => tracing::info!(
+            "cluster mode: node id {}, topology version {}",
+            cluster.my_id(),
+            cluster.version()
+        ),
+        None => tracing::info!("standalone mode, {} databases", server.databases.len()),
+    }
+    if config.sync {
+        tracing::info!("every write is fsynced before its reply (rocksdb.write_options.sync yes)");
+    } else {
+        tracing::info!(
+            "acknowledged writes survive a crash of the process, not a power loss; \
+             set rocksdb.write_options.sync yes for that"
+        );
+    }
+    for name in &config.ignored_kvrocks_directives {
+        tracing::warn!("kvrocks.conf directive '{name}' is not implemented by RedRock: ignored");
+    }
+    let exposed = config
+        .bind
+        .iter()
+        .any(|b| !matches!(b.as_str(), "127.0.0.1" | "::1" | "localhost"));
+    if exposed && config.requirepass.is_empty() {
+        tracing::warn!(
+            "listening on {} without a password: anyone who reaches the port can read and \
+             change every key; set requirepass",
+            config.bind.join(" ")
+        );
+    }
+    if config.disable_wal {
+        tracing::warn!(
+            "rocksdb.write_options.disable_wal is yes: acknowledged writes not yet flushed \
+             from memtables are lost if the process dies"
+        );
+    }
 }
 
 /// Samples the counters behind INFO's instantaneous rates every 100 ms.

@@ -347,6 +347,35 @@ impl Storage {
         Ok(())
     }
 
+    /// Writes a consistent checkpoint of the database to `target/db`
+    /// (replacing an earlier one), so `target` can serve as a data dir:
+    /// SST files are hard-linked when on the same file system, memtables
+    /// flushed first. Built beside the old one and renamed into place, so
+    /// a failure leaves the previous backup whole.
+    pub fn checkpoint(&self, target: &Path) -> Result<()> {
+        std::fs::create_dir_all(target)
+            .map_err(|e| StorageError(format!("cannot create {}: {e}", target.display())))?;
+        let partial = target.join(format!("db.partial-{}", std::process::id()));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)
+                .map_err(|e| StorageError(format!("cannot clear {}: {e}", partial.display())))?;
+        }
+        self.flush_wal()?;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(&partial)?;
+        let final_dir = target.join("db");
+        let old = target.join("db.old");
+        if final_dir.exists() {
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(&final_dir, &old).map_err(|e| {
+                StorageError(format!("cannot replace {}: {e}", final_dir.display()))
+            })?;
+        }
+        std::fs::rename(&partial, &final_dir)
+            .map_err(|e| StorageError(format!("cannot move the backup into place: {e}")))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
     /// Hands the buffered WAL to the operating system, so that every write
     /// committed so far survives a crash of the process. Connections call
     /// this before replying to writes.

@@ -1,5 +1,6 @@
 //! `redrock`: RedRock's admin tool. `redrock cluster create|info|check`
-//! drives a cluster the way a controller does, through CLUSTERX.
+//! drives a cluster the way a controller does, through CLUSTERX; `redrock
+//! ping` is the container health check.
 
 mod client;
 
@@ -21,6 +22,14 @@ enum Command {
     /// Create, show and verify clusters of RedRock nodes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Check that a node answers PING (exit status 0 if it does); the
+    /// password comes from --password or the REDROCK_PASSWORD variable.
+    Ping {
+        #[arg(default_value = "127.0.0.1:6666", value_name = "HOST:PORT")]
+        node: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +79,14 @@ fn main() -> ExitCode {
         Command::Cluster(ClusterCommand::Check { node, password }) => {
             check(&node, password.as_deref())
         }
+        Command::Ping { node, password } => {
+            let password = password.or_else(|| {
+                std::env::var("REDROCK_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            });
+            ping(&node, password.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +94,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn ping(addr: &str, password: Option<&str>) -> Result<(), String> {
+    let mut client = Client::connect(addr, password)?;
+    match client.text(&["PING"])?.as_str() {
+        "PONG" => {
+            println!("PONG from {addr}");
+            Ok(())
+        }
+        other => Err(format!("{addr} answered {other:?} to PING")),
     }
 }
 
