@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real Redis Cluster clients against a local three-node RedRock cluster
-# made by `redrock cluster create`: redis-benchmark --cluster, redis-cli -c
-# and redis-py's RedisCluster, each checking its results. Exits non-zero
+# made by `redrock cluster create`: redis-cli --cluster check,
+# redis-benchmark --cluster, redis-cli -c and redis-py's RedisCluster, each
+# checking its results. Exits non-zero
 # on the first failure.
 #
 #   bench/cluster_clients.sh
@@ -41,6 +42,12 @@ fail() {
   echo "FAILED: $*" >&2
   exit 1
 }
+
+echo "== redis-cli --cluster check"
+check=$(redis-cli --cluster check "127.0.0.1:${ports[0]}" 2>&1)
+echo "$check" | grep -q "All nodes agree about slots configuration" || fail "redis-cli --cluster check: $check"
+echo "$check" | grep -q "All 16384 slots covered" || fail "redis-cli --cluster check: $check"
+echo "redis-cli --cluster check: nodes agree, all 16384 slots covered"
 
 echo "== redis-benchmark --cluster"
 out=$(redis-benchmark --cluster -h 127.0.0.1 -p "${ports[0]}" -t set,get,lpush,zadd \
