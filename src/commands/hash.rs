@@ -1,11 +1,12 @@
 //! Hash commands.
 
-use super::args::{int, is, Args};
-use super::keyspace::{parse_cursor, scan_options};
+use super::args::{int, is};
+use super::keyspace::{scan_collection, scan_reply};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use bytes::Bytes;
+use redrock_encoding::DataType;
 
 fn field_values(argv: &[Bytes], command: &str) -> Result<Vec<(Bytes, Bytes)>> {
     if argv.len() < 4 || !argv.len().is_multiple_of(2) {
@@ -150,42 +151,16 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 /// The reply of a scan over a missing key.
-pub fn empty_scan() -> Reply {
-    Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())])
-}
-
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let cursor = parse_cursor(&argv[2]).ok_or_else(|| Error::err("invalid cursor"))?;
-    // As in Redis, the key is looked at before the options.
-    if ctx
-        .db()
-        .read_collection(&argv[1], redrock_encoding::DataType::Hash)?
-        .is_none()
-    {
-        return Ok(empty_scan());
-    }
     let mut no_values = false;
-    let options = scan_options(Args::new(argv, 3), false, |word| {
-        if is(word, "novalues") {
-            no_values = true;
-            true
-        } else {
-            false
-        }
+    let scanned = scan_collection(ctx, argv, DataType::Hash, |word| {
+        let novalues = is(word, "novalues");
+        no_values |= novalues;
+        novalues
     })?;
-    let (next, entries) = ctx.db().scan_members(
-        &ctx.server.scan_cursors,
-        &argv[1],
-        redrock_encoding::DataType::Hash,
-        cursor,
-        options.pattern.as_deref(),
-        options.count,
-    )?;
+    let (next, entries) = scanned.unwrap_or_default();
     let items = entries
         .into_iter()
         .flat_map(|(f, v)| if no_values { vec![f] } else { vec![f, v] });
-    Ok(Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::bulks(items),
-    ]))
+    Ok(scan_reply(next, items))
 }

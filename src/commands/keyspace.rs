@@ -252,10 +252,42 @@ pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         // An unknown type matches no key; the walk still advances the cursor.
         keys.clear();
     }
-    Ok(Reply::Array(vec![
+    Ok(scan_reply(next, keys))
+}
+
+/// A SCAN-family reply: the next cursor and the items.
+pub fn scan_reply(next: u64, items: impl IntoIterator<Item = Bytes>) -> Reply {
+    Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::bulks(keys),
-    ]))
+        Reply::bulks(items),
+    ])
+}
+
+/// One step of HSCAN / SSCAN / ZSCAN on `argv[1]`, a collection of
+/// `data_type`: the next cursor and the members examined that match, with
+/// their stored values; `None` when the key is missing (an empty scan).
+/// As in Redis the key is looked at before the options; `extra` may claim
+/// an option word of its own.
+pub fn scan_collection(
+    ctx: &Ctx<'_>,
+    argv: &[Bytes],
+    data_type: DataType,
+    extra: impl FnMut(&[u8]) -> bool,
+) -> Result<Option<(u64, Vec<(Bytes, Bytes)>)>> {
+    let cursor = parse_cursor(&argv[2]).ok_or_else(|| Error::err("invalid cursor"))?;
+    if ctx.db().read_collection(&argv[1], data_type)?.is_none() {
+        return Ok(None);
+    }
+    let options = scan_options(Args::new(argv, 3), false, extra)?;
+    let scanned = ctx.db().scan_members(
+        &ctx.server.scan_cursors,
+        &argv[1],
+        data_type,
+        cursor,
+        options.pattern.as_deref(),
+        options.count,
+    )?;
+    Ok(Some(scanned))
 }
 
 /// Reads a cursor as Redis does (C's `strtoul`): an optional sign, digits,

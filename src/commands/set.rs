@@ -2,12 +2,13 @@
 
 use super::args::{int, is, Args};
 use super::hash::random_count;
-use super::keyspace::{parse_cursor, scan_options};
+use super::keyspace::{scan_collection, scan_reply};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::types::set::{spop_count, SetOp};
 use bytes::Bytes;
+use redrock_encoding::DataType;
 
 fn members_reply(members: Vec<Bytes>) -> Reply {
     Reply::Set(members.into_iter().map(Reply::Bulk).collect())
@@ -146,26 +147,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn sscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let cursor = parse_cursor(&argv[2]).ok_or_else(|| Error::err("invalid cursor"))?;
-    // As in Redis, the key is looked at before the options.
-    if ctx
-        .db()
-        .read_collection(&argv[1], redrock_encoding::DataType::Set)?
-        .is_none()
-    {
-        return Ok(super::hash::empty_scan());
-    }
-    let options = scan_options(Args::new(argv, 3), false, |_| false)?;
-    let (next, entries) = ctx.db().scan_members(
-        &ctx.server.scan_cursors,
-        &argv[1],
-        redrock_encoding::DataType::Set,
-        cursor,
-        options.pattern.as_deref(),
-        options.count,
-    )?;
-    Ok(Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::bulks(entries.into_iter().map(|(m, _)| m)),
-    ]))
+    let scanned = scan_collection(ctx, argv, DataType::Set, |_| false)?;
+    let (next, entries) = scanned.unwrap_or_default();
+    Ok(scan_reply(next, entries.into_iter().map(|(m, _)| m)))
 }

@@ -2,7 +2,7 @@
 
 use super::args::{int, is, Args};
 use super::hash::random_count;
-use super::keyspace::{parse_cursor, scan_options};
+use super::keyspace::{scan_collection, scan_reply};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
@@ -590,33 +590,13 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let cursor = parse_cursor(&argv[2]).ok_or_else(|| Error::err("invalid cursor"))?;
-    if ctx
-        .db()
-        .read_collection(&argv[1], DataType::ZSet)?
-        .is_none()
-    {
-        return Ok(super::hash::empty_scan());
-    }
-    let options = scan_options(Args::new(argv, 3), false, |_| false)?;
-    let (next, entries) = ctx.db().scan_members(
-        &ctx.server.scan_cursors,
-        &argv[1],
-        DataType::ZSet,
-        cursor,
-        options.pattern.as_deref(),
-        options.count,
-    )?;
+    let scanned = scan_collection(ctx, argv, DataType::ZSet, |_| false)?;
+    let (next, entries) = scanned.unwrap_or_default();
     let mut items = Vec::with_capacity(entries.len() * 2);
     for (member, value) in entries {
         let score = score_from_value(&value)?;
-        items.push(Reply::Bulk(member));
-        items.push(Reply::Bulk(Bytes::from(crate::protocol::format_double(
-            score,
-        ))));
+        items.push(member);
+        items.push(Bytes::from(crate::protocol::format_double(score)));
     }
-    Ok(Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::Array(items),
-    ]))
+    Ok(scan_reply(next, items))
 }
