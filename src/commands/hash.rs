@@ -158,7 +158,7 @@ pub fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         no_values |= novalues;
         novalues
     })?;
-    let (next, entries) = scanned.unwrap_or_default();
+    let (next, entries) = scanned;
     let items = entries
         .into_iter()
         .flat_map(|(f, v)| if no_values { vec![f] } else { vec![f, v] });

@@ -5,6 +5,7 @@ use super::args::{int, is, text, Args};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
+use crate::types::collection::ScanStep;
 use crate::types::keyspace::{ExpireCondition, Ttl};
 use crate::types::{now_ms, Db};
 use bytes::Bytes;
@@ -265,7 +266,7 @@ pub fn scan_reply(next: u64, items: impl IntoIterator<Item = Bytes>) -> Reply {
 
 /// One step of HSCAN / SSCAN / ZSCAN on `argv[1]`, a collection of
 /// `data_type`: the next cursor and the members examined that match, with
-/// their stored values; `None` when the key is missing (an empty scan).
+/// their stored values (a finished, empty scan when the key is missing).
 /// As in Redis the key is looked at before the options; `extra` may claim
 /// an option word of its own.
 pub fn scan_collection(
@@ -273,21 +274,20 @@ pub fn scan_collection(
     argv: &[Bytes],
     data_type: DataType,
     extra: impl FnMut(&[u8]) -> bool,
-) -> Result<Option<(u64, Vec<(Bytes, Bytes)>)>> {
+) -> Result<ScanStep> {
     let cursor = parse_cursor(&argv[2]).ok_or_else(|| Error::err("invalid cursor"))?;
     if ctx.db().read_collection(&argv[1], data_type)?.is_none() {
-        return Ok(None);
+        return Ok(ScanStep::default());
     }
     let options = scan_options(Args::new(argv, 3), false, extra)?;
-    let scanned = ctx.db().scan_members(
+    ctx.db().scan_members(
         &ctx.server.scan_cursors,
         &argv[1],
         data_type,
         cursor,
         options.pattern.as_deref(),
         options.count,
-    )?;
-    Ok(Some(scanned))
+    )
 }
 
 /// Reads a cursor as Redis does (C's `strtoul`): an optional sign, digits,

@@ -147,7 +147,6 @@ pub fn sintercard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn sscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let scanned = scan_collection(ctx, argv, DataType::Set, |_| false)?;
-    let (next, entries) = scanned.unwrap_or_default();
+    let (next, entries) = scan_collection(ctx, argv, DataType::Set, |_| false)?;
     Ok(scan_reply(next, entries.into_iter().map(|(m, _)| m)))
 }

@@ -590,8 +590,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let scanned = scan_collection(ctx, argv, DataType::ZSet, |_| false)?;
-    let (next, entries) = scanned.unwrap_or_default();
+    let (next, entries) = scan_collection(ctx, argv, DataType::ZSet, |_| false)?;
     let mut items = Vec::with_capacity(entries.len() * 2);
     for (member, value) in entries {
         let score = score_from_value(&value)?;

@@ -14,6 +14,10 @@ use rocksdb::DBPinnableSlice;
 /// A member of a collection and its value.
 pub type Member = (Vec<u8>, Box<[u8]>);
 
+/// One step of a member scan: the next cursor (0 at the end) and the
+/// members returned, with their values.
+pub type ScanStep = (u64, Vec<(bytes::Bytes, bytes::Bytes)>);
+
 /// A collection opened for a write: its metadata (new and empty if the key
 /// did not exist) and what was stored before, for the key counts.
 pub struct Collection {
@@ -335,7 +339,7 @@ impl<'a> Db<'a> {
         cursor: u64,
         pattern: Option<&[u8]>,
         count: usize,
-    ) -> Result<(u64, Vec<(bytes::Bytes, bytes::Bytes)>)> {
+    ) -> Result<ScanStep> {
         let Some((slot, meta)) = self.read_collection(key, data_type)? else {
             return Ok((0, Vec::new()));
         };
