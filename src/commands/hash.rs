@@ -153,12 +153,11 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 /// The reply of a scan over a missing key.
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut no_values = false;
-    let scanned = scan_collection(ctx, argv, DataType::Hash, |word| {
+    let (next, entries) = scan_collection(ctx, argv, DataType::Hash, |word| {
         let novalues = is(word, "novalues");
         no_values |= novalues;
         novalues
     })?;
-    let (next, entries) = scanned;
     let items = entries
         .into_iter()
         .flat_map(|(f, v)| if no_values { vec![f] } else { vec![f, v] });
