@@ -3,7 +3,7 @@
 //! ends grow in O(1) and a window is one bounded iteration.
 
 use super::collection::Collection;
-use super::Db;
+use super::{index_window, Db};
 use crate::error::{Error, Result};
 use crate::storage::{Batch, Cf};
 use bytes::Bytes;
@@ -234,7 +234,7 @@ impl<'a> Db<'a> {
         let Some((slot, meta)) = self.read_list(key)? else {
             return Ok(Vec::new());
         };
-        let Some((from, to)) = window(start, stop, meta.size) else {
+        let Some((from, to)) = index_window(start, stop, meta.size) else {
             return Ok(Vec::new());
         };
         self.elements(slot, key, &meta, meta.head + from, meta.head + to)
@@ -261,7 +261,7 @@ impl<'a> Db<'a> {
         if !list.existed() {
             return Ok(());
         }
-        let (from, to) = window(start, stop, list.meta.size).unwrap_or((0, 0));
+        let (from, to) = index_window(start, stop, list.meta.size).unwrap_or((0, 0));
         let (head, tail) = (list.meta.head, list.meta.tail);
         let mut batch = self.batch();
         self.delete_elements(&mut batch, &list, key, head, head + from);
@@ -469,21 +469,4 @@ impl<'a> Db<'a> {
         self.commit(batch)?;
         Ok(element.into_iter().next())
     }
-}
-
-/// The 0-based `from..to` window of LRANGE/LTRIM's `start stop` on a list
-/// of `len`, or `None` when it is empty.
-fn window(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
-    let len = len as i64;
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let stop = if stop < 0 {
-        len + stop
-    } else {
-        stop.min(len - 1)
-    };
-    (start <= stop && start < len).then_some((start as u64, stop as u64 + 1))
 }

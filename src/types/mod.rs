@@ -232,6 +232,25 @@ impl<'a> Db<'a> {
     }
 }
 
+/// The 0-based, half-open window `from..to` that a Redis index range
+/// `start stop` (both inclusive, negative counting from the end) selects
+/// in a sequence of `len` (LRANGE, LTRIM, ZRANGE by rank), or `None` when
+/// it is empty.
+pub fn index_window(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
+    (start <= stop && start < len).then_some((start as u64, stop as u64 + 1))
+}
+
 /// An expiry to apply to a written key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {

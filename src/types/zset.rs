@@ -542,22 +542,10 @@ impl<'a> Db<'a> {
     fn range_of(&self, z: &Opened, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
         let size = z.1.size as i64;
         let (mut skip, mut take) = match &spec.by {
-            RangeBy::Rank(start, stop) => {
-                let start = if *start < 0 {
-                    (size + start).max(0)
-                } else {
-                    *start
-                };
-                let stop = if *stop < 0 {
-                    size + stop
-                } else {
-                    (*stop).min(size - 1)
-                };
-                if start > stop || start >= size {
-                    return Ok(Vec::new());
-                }
-                (start as u64, (stop - start + 1) as u64)
-            }
+            RangeBy::Rank(start, stop) => match super::index_window(*start, *stop, z.1.size) {
+                Some((from, to)) => (from, to - from),
+                None => return Ok(Vec::new()),
+            },
             RangeBy::Score(r) if r.is_empty() => return Ok(Vec::new()),
             _ => {
                 if spec.offset < 0 || spec.offset >= size {
