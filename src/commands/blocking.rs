@@ -104,10 +104,7 @@ fn blocking_zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Result<Reply> 
     match zpop_first(ctx, keys, max, 1)? {
         Some((key, popped)) => {
             let mut reply = vec![Reply::Bulk(key)];
-            for (member, score) in popped {
-                reply.push(Reply::Bulk(member));
-                reply.push(Reply::Double(score));
-            }
+            reply.extend(zset::flat_scored(popped));
             Ok(Reply::Array(reply))
         }
         None => block(ctx, keys, timeout, Reply::NilArray),

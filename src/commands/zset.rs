@@ -13,26 +13,32 @@ use crate::types::zset::{
 use bytes::Bytes;
 use redrock_encoding::DataType;
 
+/// Members with their scores, one after the other: `member score ...`.
+pub fn flat_scored(items: Vec<Scored>) -> impl Iterator<Item = Reply> {
+    items
+        .into_iter()
+        .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
+}
+
+/// Members with their scores as `[member, score]` pairs.
+fn paired_scored(items: Vec<Scored>) -> Reply {
+    Reply::Array(
+        items
+            .into_iter()
+            .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
+            .collect(),
+    )
+}
+
 /// Members with their scores: flat in RESP2, pairs in RESP3 (or flat
 /// members only).
 pub fn scored_reply(ctx: &Ctx<'_>, items: Vec<Scored>, with_scores: bool) -> Reply {
     if !with_scores {
-        return Reply::bulks(items.into_iter().map(|(m, _)| m));
-    }
-    if ctx.client.protocol >= 3 {
-        Reply::Array(
-            items
-                .into_iter()
-                .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
-                .collect(),
-        )
+        Reply::bulks(items.into_iter().map(|(m, _)| m))
+    } else if ctx.client.protocol >= 3 {
+        paired_scored(items)
     } else {
-        Reply::Array(
-            items
-                .into_iter()
-                .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
-                .collect(),
-        )
+        Reply::Array(flat_scored(items).collect())
     }
 }
 
@@ -324,12 +330,7 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Result<Reply> {
     let popped = ctx.db().zpop(&argv[1], max, count.unwrap_or(1))?;
     // One member comes back flat; with a count, RESP3 nests pairs.
     if count.is_none() || ctx.client.protocol < 3 {
-        Ok(Reply::Array(
-            popped
-                .into_iter()
-                .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
-                .collect(),
-        ))
+        Ok(Reply::Array(flat_scored(popped).collect()))
     } else {
         Ok(scored_reply(ctx, popped, true))
     }
@@ -418,13 +419,7 @@ pub fn zpop_first(
 pub fn multi_pop_reply(popped: Option<(Bytes, Vec<Scored>)>) -> Reply {
     match popped {
         None => Reply::NilArray,
-        Some((key, items)) => {
-            let pairs = items
-                .into_iter()
-                .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
-                .collect();
-            Reply::Array(vec![Reply::Bulk(key), Reply::Array(pairs)])
-        }
+        Some((key, items)) => Reply::Array(vec![Reply::Bulk(key), paired_scored(items)]),
     }
 }
 
