@@ -30,13 +30,6 @@ pub struct Cluster {
     bind: Vec<String>,
 }
 
-/// A random node id: 40 hex digits.
-pub fn random_node_id() -> String {
-    (0..NODE_ID_LEN)
-        .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap_or('0'))
-        .collect()
-}
-
 impl Cluster {
     /// Loads the saved state, or starts with a fresh random id and no
     /// topology.
@@ -56,7 +49,7 @@ impl Cluster {
             .topology()
             .map_err(|e| format!("the saved cluster topology does not load: {e}"))?;
         let my_id = if saved.node_id.is_empty() {
-            random_node_id()
+            super::random_id()
         } else {
             saved.node_id
         };

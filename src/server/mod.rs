@@ -70,6 +70,14 @@ impl Server {
     }
 }
 
+/// A random id of 40 hex digits: INFO's run_id, and a node id as Redis
+/// Cluster shapes them.
+pub fn random_id() -> String {
+    (0..redrock_cluster::NODE_ID_LEN)
+        .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
 /// A failure to start, with a message that says what to do.
 #[derive(Debug)]
 pub struct StartError(pub String);
@@ -159,9 +167,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         backups: Default::default(),
         scan_cursors: ScanCursors::new(),
         started: Instant::now(),
-        run_id: (0..40)
-            .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap_or('0'))
-            .collect(),
+        run_id: random_id(),
         port,
         shutdown,
     });

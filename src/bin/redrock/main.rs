@@ -138,12 +138,6 @@ fn version_of(client: &mut Client) -> Result<i64, String> {
         .map_err(|_| format!("{}: bad version {text:?}", client.addr))
 }
 
-fn random_id() -> String {
-    (0..redrock_cluster::NODE_ID_LEN)
-        .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap_or('0'))
-        .collect()
-}
-
 fn create(addrs: &[String], replicas: usize, password: Option<&str>) -> Result<(), String> {
     let masters = addrs.len() / (replicas + 1);
     if masters == 0 {
@@ -168,7 +162,7 @@ fn create(addrs: &[String], replicas: usize, password: Option<&str>) -> Result<(
         }
         clients.push(client);
     }
-    let ids: Vec<String> = addrs.iter().map(|_| random_id()).collect();
+    let ids: Vec<String> = addrs.iter().map(|_| redrock::server::random_id()).collect();
     let mut text = String::new();
     for (i, addr) in addrs.iter().enumerate() {
         let (host, port) = host_port(addr)?;
