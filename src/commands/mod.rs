@@ -125,12 +125,14 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         return reject(ctx, spec, Error::coded("NOAUTH Authentication required."));
     }
+    // Where the keys are: for cluster routing, the pipeline join rule and
+    // waking blocked clients.
+    let key_positions = spec.key_positions(argv);
     if let Some(cluster) = &ctx.server.cluster {
         let read_only = spec.flags & flags::READONLY != 0;
-        let slots = spec
-            .key_positions(argv)
-            .into_iter()
-            .map(|i| redrock_cluster::key_slot(&argv[i]));
+        let slots = key_positions
+            .iter()
+            .map(|&i| redrock_cluster::key_slot(&argv[i]));
         if let Err(e) = cluster::check_route(cluster, slots, read_only, ctx.client.replica_reads) {
             return reject(ctx, spec, e);
         }
@@ -140,9 +142,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let must_finish = !joins || {
         let writes = ctx.writes.borrow();
         let ks = ctx.client.db.keyspace.as_bytes();
-        spec.key_positions(argv)
-            .into_iter()
-            .any(|i| writes.touches(ks, &argv[i]))
+        key_positions.iter().any(|&i| writes.touches(ks, &argv[i]))
     };
     if must_finish {
         if let Err(e) = ctx.finish_writes() {
@@ -161,7 +161,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     if result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.server.blocked.count() > 0 {
         let ks = ctx.client.db.keyspace.as_bytes();
-        for i in spec.key_positions(argv) {
+        for &i in &key_positions {
             ctx.client.ready_keys.push((ks.to_vec(), argv[i].clone()));
         }
     }
