@@ -143,6 +143,17 @@ impl Generator {
             .to_string()
     }
 
+    /// The optional count of HRANDFIELD / SRANDMEMBER / ZRANDMEMBER, and
+    /// with it now and then their `flag` (WITHVALUES, WITHSCORES).
+    fn random_pick_args(&mut self, c: &mut Vec<String>, flag: Option<&str>) {
+        if self.rng.random_bool(0.8) {
+            c.push(self.pick(&["1", "3", "-5", "0", "20", "x"]).to_string());
+            if let Some(flag) = flag.filter(|_| self.rng.random_bool(0.4)) {
+                c.push(flag.into());
+            }
+        }
+    }
+
     /// Optional MATCH (one of `patterns`) and COUNT of a member scan.
     fn scan_options(&mut self, patterns: &[&str]) -> Vec<String> {
         let mut out = Vec::new();
@@ -212,12 +223,7 @@ impl Generator {
             }
             13 => {
                 let mut c = s(&["HRANDFIELD", &h]);
-                if self.rng.random_bool(0.8) {
-                    c.push(self.pick(&["1", "3", "-5", "0", "20", "x"]).to_string());
-                    if self.rng.random_bool(0.4) {
-                        c.push("WITHVALUES".into());
-                    }
-                }
+                self.random_pick_args(&mut c, Some("WITHVALUES"));
                 (c, Compare::RandomPick)
             }
             14 => {
@@ -252,9 +258,7 @@ impl Generator {
             }
             25 => {
                 let mut c = s(&["SRANDMEMBER", &st]);
-                if self.rng.random_bool(0.8) {
-                    c.push(self.pick(&["1", "3", "-5", "0", "20", "x"]).to_string());
-                }
+                self.random_pick_args(&mut c, None);
                 (c, Compare::RandomPick)
             }
             26 => (
@@ -510,12 +514,7 @@ impl Generator {
             }
             31 => {
                 let mut c = s(&["ZRANDMEMBER", &z]);
-                if self.rng.random_bool(0.8) {
-                    c.push(self.pick(&["1", "3", "-5", "0", "20", "x"]).to_string());
-                    if self.rng.random_bool(0.4) {
-                        c.push("WITHSCORES".into());
-                    }
-                }
+                self.random_pick_args(&mut c, Some("WITHSCORES"));
                 (c, Compare::RandomPick)
             }
             32 => {
