@@ -48,6 +48,30 @@ impl Cluster {
             .expect("cluster connection")
     }
 
+    /// The nodes' ids, in order.
+    fn ids(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                redis::cmd("CLUSTER")
+                    .arg("MYID")
+                    .query(&mut n.client())
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// A SETNODES topology of the nodes as masters, node `i` serving the
+    /// slots `slots(i)` (" a-b ..." or "").
+    fn topology(&self, slots: impl Fn(usize) -> String) -> String {
+        self.ids()
+            .iter()
+            .zip(&self.nodes)
+            .enumerate()
+            .map(|(i, (id, n))| format!("{id} 127.0.0.1 {} master -{}\n", n.port, slots(i)))
+            .collect()
+    }
+
     /// The node serving `slot`, from the first node's CLUSTER SLOTS.
     fn owner_port(&self, slot: u16) -> u16 {
         let mut con = self.nodes[0].client();
@@ -335,40 +359,15 @@ fn topology_survives_a_restart_and_new_versions_move_slots() {
     assert_eq!(q(&mut node, &["GET", "foo"]), bulk("bar"));
     assert_eq!(q(&mut node, &["CLUSTERX", "VERSION"]), bulk("1"));
 
-    // Version 2 gives every slot of the owner to the first other node.
-    let ids: Vec<String> = cluster
-        .nodes
-        .iter()
-        .map(|n| {
-            redis::cmd("CLUSTER")
-                .arg("MYID")
-                .query(&mut n.client())
-                .unwrap()
-        })
-        .collect();
+    // Version 2 splits every slot between the two other nodes.
+    let ids = cluster.ids();
     let heir = (index + 1) % 3;
-    let mut text = String::new();
-    let mut next = 0u32;
-    for (i, n) in cluster.nodes.iter().enumerate() {
-        let share = if i == index {
-            0
-        } else if i == heir {
-            10923
-        } else {
-            5461
-        };
-        let slots = if share == 0 {
-            String::new()
-        } else {
-            let r = format!(" {}-{}", next, next + share - 1);
-            next += share;
-            r
-        };
-        text.push_str(&format!(
-            "{} 127.0.0.1 {} master -{slots}\n",
-            ids[i], n.port
-        ));
-    }
+    let other = 3 - index - heir;
+    let text = cluster.topology(|i| match i {
+        i if i == heir => " 0-10922".into(),
+        i if i == other => " 10923-16383".into(),
+        _ => String::new(),
+    });
     for n in &cluster.nodes {
         assert_eq!(
             q(&mut n.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
@@ -521,24 +520,13 @@ fn malformed_topologies_are_refused_and_the_old_one_stays() {
     assert!(!success && out.contains("not in cluster mode"), "{out}");
     // A node that disagrees is reported by check.
     let mut lagging = cluster.nodes[1].client();
-    let ids: Vec<String> = cluster
-        .nodes
-        .iter()
-        .map(|n| {
-            redis::cmd("CLUSTER")
-                .arg("MYID")
-                .query(&mut n.client())
-                .unwrap()
-        })
-        .collect();
-    let mut text = String::new();
-    for (i, n) in cluster.nodes.iter().enumerate() {
-        let slots = if i == 0 { " 0-16383" } else { "" };
-        text.push_str(&format!(
-            "{} 127.0.0.1 {} master -{slots}\n",
-            ids[i], n.port
-        ));
-    }
+    let text = cluster.topology(|i| {
+        if i == 0 {
+            " 0-16383".into()
+        } else {
+            String::new()
+        }
+    });
     assert_eq!(q(&mut lagging, &["CLUSTERX", "SETNODES", &text, "7"]), ok());
     let (success, out) = tool(&["cluster", "check", &format!("127.0.0.1:{}", node.port)]);
     assert!(
