@@ -9,14 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deploy/install-deps.sh --test
-cargo build --release --bins >&2
-bin="${CARGO_TARGET_DIR:-target}/release"
+source bench/common.sh
 python3 -c 'import redis' 2>/dev/null || python3 -m pip install --quiet redis
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 work=$(mktemp -d)
 pids=()
@@ -30,10 +24,7 @@ for i in 1 2 3; do
   pids+=($!)
 done
 for port in "${ports[@]}"; do
-  for _ in $(seq 1 300); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_ready "$port"
 done
 "$bin/redrock" cluster create "${ports[@]/#/127.0.0.1:}"
 "$bin/redrock" cluster check "127.0.0.1:${ports[0]}"

@@ -1,4 +1,5 @@
-# Shared by the bench scripts: starts redis-server (in memory, no
+# Shared by the bench and script tests: installs what they need, builds
+# the release binaries, and can start redis-server (in memory, no
 # persistence) and RedRock on free loopback ports, and compares one
 # redis-benchmark workload on both. Sourced, not run.
 
@@ -9,8 +10,9 @@ KEYSPACE="${KEYSPACE:-1000000}"
 PIPELINES="${PIPELINES:-1 16}"
 
 deploy/install-deps.sh --test
-cargo build --release --bin redrock-server >&2
-server="${CARGO_TARGET_DIR:-target}/release/redrock-server"
+deploy/build-release.sh >&2
+bin="${CARGO_TARGET_DIR:-target}/release"
+server="$bin/redrock-server"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

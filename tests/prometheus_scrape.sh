@@ -8,14 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deploy/install-deps.sh --test
+source bench/common.sh
 deploy/install-deps.sh --prometheus
-cargo build --release --bin redrock-server >&2
-server="${CARGO_TARGET_DIR:-target}/release/redrock-server"
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 work=$(mktemp -d)
 pids=()
@@ -24,10 +18,7 @@ trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>
 port=$(free_port)
 "$server" --port "$port" --dir "$work/redrock" --log-dir "$work" >/dev/null &
 pids+=($!)
-for _ in $(seq 1 300); do
-  redis-cli -p "$port" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_ready "$port"
 for i in $(seq 1 20); do redis-cli -p "$port" set "key:$i" "$i" >/dev/null; done
 redis-cli -p "$port" lpush key:1 x >/dev/null  # one error, so the error series exists
 
