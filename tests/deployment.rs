@@ -304,3 +304,72 @@ fn bgsave_makes_a_backup_a_server_restores_from() {
     let mut raw = restored.raw();
     assert_eq!(error(&mut raw, &["BGSAVE", "NOW"]), "ERR syntax error");
 }
+
+#[test]
+fn backup_dir_never_reaches_the_live_database() {
+    let mut server = Server::start();
+    let mut raw = server.raw();
+    let data_dir = server.dir.to_str().unwrap().to_owned();
+    let inside = format!("{data_dir}/db/backups");
+    let parent = server.dir.parent().unwrap().to_str().unwrap().to_owned();
+    for refused in [&data_dir, &inside, &parent] {
+        let reply = error(&mut raw, &["CONFIG", "SET", "backup-dir", refused]);
+        assert!(
+            reply.starts_with(
+                "ERR CONFIG SET failed (possibly related to argument 'backup-dir') - "
+            ) && reply.contains("overlaps the live database"),
+            "{refused}: {reply}"
+        );
+    }
+    let mut con = server.client();
+    assert_eq!(
+        q(&mut con, &["CONFIG", "GET", "backup-dir"]),
+        array(vec![bulk("backup-dir"), bulk("")]),
+        "a refused value changes nothing"
+    );
+    // BGSAVE still works, and a write acknowledged after it survives.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().to_str().unwrap();
+    assert_eq!(q(&mut con, &["CONFIG", "SET", "backup-dir", target]), ok());
+    q(&mut con, &["SET", "before", "1"]);
+    q(&mut con, &["BGSAVE"]);
+    wait_for_backup(&mut con);
+    q(&mut con, &["SET", "after", "2"]);
+    server.kill9();
+    let dir = server.dir.clone();
+    let restarted = Server::start_in(&dir, &[]);
+    let mut con = restarted.client();
+    assert_eq!(q(&mut con, &["GET", "before"]), bulk("1"));
+    assert_eq!(q(&mut con, &["GET", "after"]), bulk("2"));
+    let backup = Server::start_in(elsewhere.path(), &[]);
+    let mut con = backup.client();
+    assert_eq!(q(&mut con, &["GET", "before"]), bulk("1"));
+    assert_eq!(q(&mut con, &["EXISTS", "after"]), int(0));
+}
+
+#[test]
+fn a_backup_dir_on_the_database_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut child = std::process::Command::new(server_binary())
+        .args(["--port", &free_port().to_string(), "--dir", data_dir])
+        .args(["--backup-dir", data_dir])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(!status.success());
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("directive 'backup-dir'") && stderr.contains("overlaps the live database"),
+        "{stderr}"
+    );
+}

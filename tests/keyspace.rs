@@ -337,3 +337,52 @@ fn databases_are_separate() {
     assert_eq!(error(&mut raw, &["FLUSHALL", "NOW"]), "ERR syntax error");
     assert_eq!(q(&mut con, &["FLUSHALL", "ASYNC"]), ok());
 }
+
+/// Sends `commands` as one pipeline and returns the raw replies.
+fn pipeline(raw: &mut RawClient, commands: &[&[&str]]) -> Vec<String> {
+    let mut bytes = Vec::new();
+    for command in commands {
+        bytes.extend(RawClient::encode(command));
+    }
+    raw.send(&bytes);
+    commands.iter().map(|_| show(&raw.read_reply())).collect()
+}
+
+#[test]
+fn pipelined_copy_and_move_see_their_own_writes_in_other_databases() {
+    let redrock = Server::start();
+    let redis = RedisServer::start();
+    let commands: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["SET", "c", "2"],
+        &["COPY", "a", "b", "DB", "2"],
+        &["COPY", "c", "b", "DB", "2"],
+        &["MOVE", "a", "3"],
+        &["SET", "a", "5"],
+        &["MOVE", "a", "3"],
+        &["RPUSH", "l", "x"],
+        &["COPY", "l", "l", "DB", "2"],
+        &["RPUSH", "l", "y"],
+        &["COPY", "l", "l", "DB", "2", "REPLACE"],
+        &["SELECT", "2"],
+        &["GET", "b"],
+        &["LRANGE", "l", "0", "-1"],
+        &["DBSIZE"],
+        &["SELECT", "3"],
+        &["GET", "a"],
+        &["DBSIZE"],
+        &["SELECT", "0"],
+        &["DBSIZE"],
+    ];
+    let expected = pipeline(&mut redis.raw(), commands);
+    let mut raw = redrock.raw();
+    assert_eq!(pipeline(&mut raw, commands), expected);
+    assert!(
+        expected[3].starts_with(":0"),
+        "the oracle answers 0 to the second COPY"
+    );
+    let keyspace = show(&raw.command(&["INFO", "keyspace"]));
+    for line in ["db0:keys=3,", "db2:keys=2,", "db3:keys=1,"] {
+        assert!(keyspace.contains(line), "{line} in {keyspace}");
+    }
+}

@@ -364,3 +364,23 @@ fn a_pipeline_waits_at_its_blocking_command() {
     assert_eq!(flat(&waiter.read_reply()), "*2 $1 l $1 v");
     assert_eq!(flat(&waiter.read_reply()), "$1 1");
 }
+
+#[test]
+fn a_client_blocked_in_one_database_is_woken_by_writes_from_another() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut moved_to = server.raw();
+    assert_eq!(flat(&moved_to.command(&["SELECT", "1"])), "+OK");
+    moved_to.send(&RawClient::encode(&["BLPOP", "jobs", "0"]));
+    let mut copied_to = server.raw();
+    assert_eq!(flat(&copied_to.command(&["SELECT", "1"])), "+OK");
+    copied_to.send(&RawClient::encode(&["BRPOP", "copy", "0"]));
+    wait_blocked(&mut con, 2);
+    q(&mut con, &["RPUSH", "jobs", "a"]);
+    assert_eq!(q(&mut con, &["MOVE", "jobs", "1"]), int(1));
+    assert_eq!(flat(&moved_to.read_reply()), "*2 $4 jobs $1 a");
+    q(&mut con, &["RPUSH", "src", "b"]);
+    assert_eq!(q(&mut con, &["COPY", "src", "copy", "DB", "1"]), int(1));
+    assert_eq!(flat(&copied_to.read_reply()), "*2 $4 copy $1 b");
+    wait_blocked(&mut con, 0);
+}

@@ -159,12 +159,6 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         // Counted once it is served.
         return Reply::Nil;
     }
-    if result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.server.blocked.count() > 0 {
-        let ks = ctx.client.db.keyspace.as_bytes();
-        for &i in &key_positions {
-            ctx.client.ready_keys.push((ks.to_vec(), argv[i].clone()));
-        }
-    }
     if !joins {
         if let Err(e) = ctx.finish_writes() {
             result = Err(e);

@@ -42,6 +42,9 @@ pub fn load(file: Option<&Path>, overrides: &[(String, String)]) -> Result<Confi
         apply(&mut config, name, value)
             .map_err(|reason| ConfigError(format!("command line: directive '{name}': {reason}")))?;
     }
+    config
+        .check()
+        .map_err(|(name, reason)| ConfigError(format!("directive '{name}': {reason}")))?;
     Ok(config)
 }
 

@@ -9,7 +9,7 @@ pub use directives::{Config, Directive, DIRECTIVES, KVROCKS_ONLY};
 pub use file::{load, rewrite, ConfigError};
 
 use parking_lot::RwLock;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// What the storage layer needs from the configuration.
@@ -24,6 +24,36 @@ pub struct StorageConfig {
 }
 
 impl Config {
+    /// Where BGSAVE writes its backups: `backup-dir`, or `<dir>/backup`.
+    pub fn backup_path(&self) -> PathBuf {
+        if self.backup_dir.is_empty() {
+            PathBuf::from(&self.dir).join("backup")
+        } else {
+            PathBuf::from(&self.backup_dir)
+        }
+    }
+
+    /// The rules that tie directives together, checked once a file and the
+    /// command line are read and on every CONFIG SET: the directive at
+    /// fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let live = crate::storage::database_path(Path::new(&self.dir));
+        let backup = self.backup_path();
+        if crate::storage::paths_overlap(&backup, &live) {
+            return Err((
+                "backup-dir",
+                format!(
+                    "'{}' overlaps the live database {}: BGSAVE replaces <backup-dir>/db, \
+                     so backup-dir must not be the data directory, a directory inside its \
+                     database, or a parent of it",
+                    backup.display(),
+                    live.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The storage settings derived from the directives.
     pub fn storage(&self) -> StorageConfig {
         StorageConfig {
@@ -113,6 +143,9 @@ impl SharedConfig {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
             })?;
         }
+        updated.check().map_err(|(name, reason)| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+        })?;
         self.proto_max_bulk_len
             .store(updated.proto_max_bulk_len, Ordering::Relaxed);
         self.slowlog_log_slower_than

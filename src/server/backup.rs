@@ -73,12 +73,7 @@ impl Backups {
 
 /// Where the backups of `server` go.
 pub fn backup_dir(server: &Server) -> PathBuf {
-    let config = server.config.read();
-    if config.backup_dir.is_empty() {
-        PathBuf::from(&config.dir).join("backup")
-    } else {
-        PathBuf::from(&config.backup_dir)
-    }
+    server.config.read().backup_path()
 }
 
 /// Starts a backup; `false` if one is already running.

@@ -30,9 +30,6 @@ pub struct ClientState {
     pub replica_reads: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<BlockRequest>,
-    /// Keys written by this client's pending writes that blocked clients
-    /// may wait on: they are woken once the writes are committed.
-    pub ready_keys: Vec<(Vec<u8>, Bytes)>,
 }
 
 impl ClientState {
@@ -116,7 +113,6 @@ impl Connection {
                 close_silently: false,
                 replica_reads: false,
                 block: None,
-                ready_keys: Vec::new(),
             },
             input: BytesMut::with_capacity(16 * 1024),
             output: BytesMut::with_capacity(16 * 1024),
@@ -199,15 +195,19 @@ impl Connection {
     }
 
     /// Commits the pending writes, releasing their locks, and wakes the
-    /// clients blocked on the keys they wrote.
+    /// clients blocked on the keys they wrote, in whichever database.
     fn commit(&mut self) -> std::io::Result<()> {
-        let finished = self.writes.borrow_mut().finish();
-        if finished.is_err() || self.writes.borrow().failed() {
+        let mut writes = self.writes.borrow_mut();
+        let finished = writes.finish();
+        if finished.is_err() || writes.failed() {
             tracing::error!("a pipelined write failed; closing the connection unanswered");
             return Err(std::io::Error::other("write failed"));
         }
-        for (ks, key) in self.state.ready_keys.drain(..) {
-            self.server.blocked.key_ready(&ks, &key);
+        let written = writes.take_written_keys();
+        if self.server.blocked.count() > 0 {
+            for (ks, key) in written {
+                self.server.blocked.key_ready(&ks, &key);
+            }
         }
         Ok(())
     }
@@ -218,8 +218,10 @@ impl Connection {
         if self.output.is_empty() {
             return Ok(());
         }
-        // Acknowledged writes must be in the OS before the reply.
-        if let Err(e) = self.server.storage.flush_wal() {
+        // This connection's acknowledged writes must be in the OS before
+        // the reply, whoever else is flushing.
+        let written = self.writes.borrow().written_sequence();
+        if let Err(e) = self.server.storage.flush_wal_to(written) {
             tracing::error!("WAL flush failed: {e}");
             return Err(std::io::Error::other(e.to_string()));
         }

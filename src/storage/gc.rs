@@ -121,7 +121,8 @@ impl CompactionFilter for MemberFilter {
 /// pass over until a compaction drops it with the member; a set drained by
 /// SPOP or a hash emptied field by field would otherwise make every later
 /// seek in it slower. After [`DELETIONS_BEFORE_COMPACTION`] deletions in one
-/// key, a background thread compacts just that key's range.
+/// key, a background thread compacts just that key's range, in the member
+/// and the score column families.
 pub struct MemberCompactor {
     deletions: parking_lot::Mutex<std::collections::HashMap<Vec<u8>, u64>>,
     requests: parking_lot::Mutex<std::sync::mpsc::Sender<Vec<u8>>>,
@@ -144,8 +145,12 @@ impl MemberCompactor {
                     let Some(end) = redrock_encoding::prefix_successor(&prefix) else {
                         continue;
                     };
-                    if let Some(cf) = db.cf_handle("subkey") {
-                        db.compact_range_cf(cf, Some(&prefix[..]), Some(&end[..]));
+                    // A sorted set's score index shares the prefix and
+                    // collects as many markers as its members.
+                    for name in ["subkey", "zset_score"] {
+                        if let Some(cf) = db.cf_handle(name) {
+                            db.compact_range_cf(cf, Some(&prefix[..]), Some(&end[..]));
+                        }
                     }
                 }
             })

@@ -16,13 +16,14 @@ pub use writes::WriteSet;
 
 use crate::config::StorageConfig;
 use counts::{count_key, encode_changes};
+use parking_lot::Mutex;
 use redrock_encoding::Keyspace;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     DBPinnableSlice, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -102,8 +103,27 @@ pub struct Storage {
     counts: KeyCounts,
     locks: KeyLocks,
     last_version: AtomicU64,
-    /// Set by a commit; cleared when the WAL is flushed to the OS.
-    wal_dirty: AtomicBool,
+    /// Versions below this were possibly handed out before; it is saved
+    /// (synced) before any version at or above it is, so a restart with the
+    /// clock set back never hands out a version twice.
+    version_ceiling: AtomicU64,
+    /// Held while the ceiling is raised and saved.
+    raising_version_ceiling: Mutex<()>,
+    /// The highest sequence number whose WAL record has been handed to the
+    /// OS: a connection flushes only when its own writes are beyond it.
+    wal_flushed: AtomicU64,
+    /// Serialises WAL flushes, so one flush serves every writer waiting.
+    wal_flush_lock: Mutex<()>,
+    /// Tests stretch a flush to hold it in flight (milliseconds) and see
+    /// when one is.
+    #[cfg(test)]
+    wal_flush_delay_ms: AtomicU64,
+    #[cfg(test)]
+    wal_flushes_in_flight: AtomicU64,
+    /// The earliest expiry time written to the expire index since active
+    /// expiry last asked (`u64::MAX` for none): entries that land behind
+    /// its scan position are found without rescanning.
+    earliest_new_expiry: AtomicU64,
     /// Keys removed by active expiry since start or CONFIG RESETSTAT.
     pub expired_keys: crate::metrics::Tally,
     /// Reads of keys that found them (hits) or not (misses).
@@ -138,12 +158,14 @@ pub struct RocksDbStats {
 pub struct Batch {
     inner: WriteBatch,
     counts: Vec<(Arc<KeyspaceCounts>, u16, i64, i64)>,
+    /// The earliest expire-at this batch adds to the expire index.
+    earliest_expiry: u64,
 }
 
 impl Storage {
     /// Opens (or creates) the database under `dir/db`.
     pub fn open(dir: &Path, config: &StorageConfig) -> Result<Storage> {
-        let path = dir.join("db");
+        let path = database_path(dir);
         std::fs::create_dir_all(&path)
             .map_err(|e| StorageError(format!("cannot create {}: {e}", path.display())))?;
         let block_cache = Cache::new_lru_cache(config.block_cache_bytes);
@@ -200,7 +222,15 @@ impl Storage {
             counts: KeyCounts::default(),
             locks: KeyLocks::new(),
             last_version: AtomicU64::new(0),
-            wal_dirty: AtomicBool::new(false),
+            version_ceiling: AtomicU64::new(0),
+            raising_version_ceiling: Mutex::new(()),
+            wal_flushed: AtomicU64::new(0),
+            wal_flush_lock: Mutex::new(()),
+            #[cfg(test)]
+            wal_flush_delay_ms: AtomicU64::new(0),
+            #[cfg(test)]
+            wal_flushes_in_flight: AtomicU64::new(0),
+            earliest_new_expiry: AtomicU64::new(u64::MAX),
             expired_keys: Default::default(),
             keyspace_hits: Default::default(),
             keyspace_misses: Default::default(),
@@ -208,7 +238,21 @@ impl Storage {
             db_options,
         };
         storage.load_counts()?;
+        storage.load_version_ceiling()?;
         Ok(storage)
+    }
+
+    fn load_version_ceiling(&self) -> Result<()> {
+        if let Some(saved) = self.server_state(VERSION_CEILING)? {
+            let ceiling = saved
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StorageError("the saved version ceiling is corrupt".into()))?;
+            self.last_version.store(ceiling, Ordering::Relaxed);
+            self.version_ceiling.store(ceiling, Ordering::Release);
+        }
+        Ok(())
     }
 
     fn load_counts(&self) -> Result<()> {
@@ -295,14 +339,16 @@ impl Storage {
         Batch {
             inner: WriteBatch::default(),
             counts: Vec::new(),
+            earliest_expiry: u64::MAX,
         }
     }
 
     /// Commits a batch atomically with its count changes (one merge operand
-    /// per keyspace), then applies them in memory.
-    pub fn commit(&self, mut batch: Batch) -> Result<()> {
+    /// per keyspace), then applies them in memory. Returns a sequence number
+    /// at or past the batch's own, for [`Storage::flush_wal_to`].
+    pub fn commit(&self, mut batch: Batch) -> Result<u64> {
         if batch.inner.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut by_keyspace: Vec<&Arc<KeyspaceCounts>> = Vec::new();
         for (counts, ..) in &batch.counts {
@@ -325,11 +371,24 @@ impl Storage {
             }
         }
         self.db.write_opt(batch.inner, &self.write_options)?;
-        self.wal_dirty.store(true, Ordering::Release);
+        // Read after the write: every write up to here is in the WAL buffer.
+        let sequence = self.db.latest_sequence_number();
         for (counts, slot, keys, expires) in batch.counts {
             counts.apply(slot, keys, expires);
         }
-        Ok(())
+        if batch.earliest_expiry != u64::MAX {
+            self.earliest_new_expiry
+                .fetch_min(batch.earliest_expiry, Ordering::AcqRel);
+        }
+        Ok(sequence)
+    }
+
+    /// The earliest expire-at committed to the expire index since the last
+    /// call (`u64::MAX` for none). Called after the write, so an entry is
+    /// either seen by a scan that starts after this call or reported by the
+    /// next one.
+    pub fn take_earliest_new_expiry(&self) -> u64 {
+        self.earliest_new_expiry.swap(u64::MAX, Ordering::AcqRel)
     }
 
     /// A piece of server state kept in the default column family (the
@@ -353,6 +412,15 @@ impl Storage {
     /// flushed first. Built beside the old one and renamed into place, so
     /// a failure leaves the previous backup whole.
     pub fn checkpoint(&self, target: &Path) -> Result<()> {
+        // Checked again here, right before anything is renamed or removed:
+        // the backup directory must never reach into the live database.
+        if paths_overlap(target, &self.path) {
+            return Err(StorageError(format!(
+                "refusing to write a backup into {}: it overlaps the live database {}",
+                target.display(),
+                self.path.display()
+            )));
+        }
         std::fs::create_dir_all(target)
             .map_err(|e| StorageError(format!("cannot create {}: {e}", target.display())))?;
         let partial = target.join(format!("db.partial-{}", std::process::id()));
@@ -360,7 +428,7 @@ impl Storage {
             std::fs::remove_dir_all(&partial)
                 .map_err(|e| StorageError(format!("cannot clear {}: {e}", partial.display())))?;
         }
-        self.flush_wal()?;
+        self.flush_wal_to(u64::MAX)?;
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(&partial)?;
         let final_dir = target.join("db");
         let old = target.join("db.old");
@@ -376,13 +444,30 @@ impl Storage {
         Ok(())
     }
 
-    /// Hands the buffered WAL to the operating system, so that every write
-    /// committed so far survives a crash of the process. Connections call
-    /// this before replying to writes.
-    pub fn flush_wal(&self) -> Result<()> {
-        if self.wal_dirty.swap(false, Ordering::AcqRel) {
-            self.db.flush_wal(false)?;
+    /// Hands the buffered WAL to the operating system up to at least
+    /// `sequence` (as returned by [`Storage::commit`]), so that those writes
+    /// survive a crash of the process. Connections call this before replying
+    /// to writes. A flush already done or under way that covers `sequence`
+    /// is waited for, not repeated: one flush serves many connections.
+    pub fn flush_wal_to(&self, sequence: u64) -> Result<()> {
+        if sequence <= self.wal_flushed.load(Ordering::Acquire) {
+            return Ok(());
         }
+        let _flushing = self.wal_flush_lock.lock();
+        if sequence <= self.wal_flushed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // Every write up to this sequence is in the WAL buffer now.
+        let upto = self.db.latest_sequence_number();
+        #[cfg(test)]
+        {
+            self.wal_flushes_in_flight.fetch_add(1, Ordering::AcqRel);
+            let delay = self.wal_flush_delay_ms.load(Ordering::Acquire);
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            self.wal_flushes_in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.db.flush_wal(false)?;
+        self.wal_flushed.fetch_max(upto, Ordering::AcqRel);
         Ok(())
     }
 
@@ -397,15 +482,17 @@ impl Storage {
     }
 
     /// A version no key of this data directory has had: microsecond clock
-    /// shifted left by 11 bits, never below the last one handed out.
-    pub fn next_version(&self) -> u64 {
+    /// shifted left by 11 bits, never below the last one handed out, nor
+    /// below the saved ceiling of an earlier run (the clock may have been
+    /// set back since).
+    pub fn next_version(&self) -> Result<u64> {
         let now_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0);
         let candidate = now_us << 11;
         let mut last = self.last_version.load(Ordering::Relaxed);
-        loop {
+        let next = loop {
             let next = candidate.max(last + 1);
             match self.last_version.compare_exchange_weak(
                 last,
@@ -413,16 +500,27 @@ impl Storage {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return next,
+                Ok(_) => break next,
                 Err(actual) => last = actual,
             }
+        };
+        if next >= self.version_ceiling.load(Ordering::Acquire) {
+            let _raising = self.raising_version_ceiling.lock();
+            if next >= self.version_ceiling.load(Ordering::Acquire) {
+                // One synced write per minute of clock: the ceiling is saved
+                // before a version at or above the old one is used.
+                let raised = next + (VERSION_RESERVE_US << 11);
+                self.set_server_state(VERSION_CEILING, &raised.to_be_bytes())?;
+                self.version_ceiling.store(raised, Ordering::Release);
+            }
         }
+        Ok(next)
     }
 
     /// Removes every key of `ks` in one atomic write. The caller holds every
     /// key lock ([`WriteSet::lock_all`]). Collection members are left to the compaction filter and
     /// expiry entries to active expiry, which drops entries whose key is gone.
-    pub fn delete_keyspace(&self, ks: &Keyspace) -> Result<()> {
+    pub fn delete_keyspace(&self, ks: &Keyspace) -> Result<u64> {
         let mut batch = WriteBatch::default();
         let prefix = ks.as_bytes();
         let end = redrock_encoding::prefix_successor(prefix)
@@ -430,9 +528,8 @@ impl Storage {
         batch.delete_range_cf(self.cf(Cf::Metadata), prefix, &end[..]);
         batch.delete_cf(self.cf(Cf::Default), count_key(ks));
         self.db.write_opt(batch, &self.write_options)?;
-        self.wal_dirty.store(true, Ordering::Release);
         self.counts.keyspace(ks).reset();
-        Ok(())
+        Ok(self.db.latest_sequence_number())
     }
 
     /// Block cache usage and capacity in bytes.
@@ -558,6 +655,12 @@ fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache, gc_slot: &gc::DbSlo
 
 impl Batch {
     pub fn put(&mut self, storage: &Storage, cf: Cf, key: &[u8], value: &[u8]) {
+        if cf == Cf::Expire {
+            // An expire key starts with its time (u64, big-endian).
+            if let Some(at) = key.get(..8).and_then(|t| t.try_into().ok()) {
+                self.earliest_expiry = self.earliest_expiry.min(u64::from_be_bytes(at));
+            }
+        }
         self.inner.put_cf(storage.cf(cf), key, value);
     }
 
@@ -578,10 +681,248 @@ impl Batch {
     }
 }
 
+/// The server state that holds the version ceiling.
+const VERSION_CEILING: &str = "version-ceiling";
+/// How far (in clock microseconds) each raise of the ceiling reaches.
+const VERSION_RESERVE_US: u64 = 60_000_000;
+
+/// Where the RocksDB database of the data directory `dir` lives.
+pub fn database_path(dir: &Path) -> PathBuf {
+    dir.join("db")
+}
+
+/// Whether one of two paths is the other or lies inside it, once both are
+/// made absolute with symbolic links resolved (as far as they exist).
+pub fn paths_overlap(a: &Path, b: &Path) -> bool {
+    let (a, b) = (resolve(a), resolve(b));
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
+/// `path` made absolute with `.` and `..` applied, then its longest
+/// existing ancestor canonicalised (symbolic links resolved).
+fn resolve(path: &Path) -> PathBuf {
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let mut lexical = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let mut missing = Vec::new();
+    let mut existing = lexical;
+    let mut resolved = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        match existing.file_name() {
+            Some(name) => {
+                missing.push(name.to_owned());
+                existing.pop();
+            }
+            None => break existing,
+        }
+    };
+    resolved.extend(missing.iter().rev());
+    resolved
+}
+
 /// The default-CF key of a piece of server state: `S` then its name (key
 /// counts use `K`).
 fn state_key(name: &str) -> Vec<u8> {
     let mut key = vec![b'S'];
     key.extend_from_slice(name.as_bytes());
     key
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Config;
+    use rocksdb::perf::{set_perf_stats, PerfContext, PerfMetric, PerfStatsLevel};
+
+    /// A storage in a new temporary directory, with a small block cache.
+    pub(crate) fn storage() -> (tempfile::TempDir, Arc<Storage>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default().storage();
+        config.block_cache_bytes = 8 << 20;
+        let storage = Arc::new(Storage::open(dir.path(), &config).unwrap());
+        (dir, storage)
+    }
+
+    /// The record payloads of every WAL file of the database, as the OS has
+    /// them, with the log format's block and fragment headers taken out (a
+    /// record may be split where a 32 KB block ends).
+    fn wal_on_disk(storage: &Storage) -> Vec<u8> {
+        const BLOCK: usize = 32 * 1024;
+        const HEADER: usize = 7;
+        let mut payloads = Vec::new();
+        for entry in std::fs::read_dir(storage.path()).unwrap().flatten() {
+            if entry.path().extension().is_none_or(|x| x != "log") {
+                continue;
+            }
+            let file = std::fs::read(entry.path()).unwrap_or_default();
+            let mut pos = 0;
+            while pos + HEADER <= file.len() {
+                let left_in_block = BLOCK - pos % BLOCK;
+                if left_in_block < HEADER {
+                    pos += left_in_block;
+                    continue;
+                }
+                let len = u16::from_le_bytes([file[pos + 4], file[pos + 5]]) as usize;
+                let end = (pos + HEADER + len).min(file.len());
+                payloads.extend_from_slice(&file[pos + HEADER..end]);
+                pos = end;
+            }
+        }
+        payloads
+    }
+
+    fn commit_marker(storage: &Storage, marker: &str) -> u64 {
+        let mut batch = storage.batch();
+        batch.put(storage, Cf::Default, marker.as_bytes(), b"");
+        storage.commit(batch).unwrap()
+    }
+
+    fn on_disk(storage: &Storage, marker: &str) -> bool {
+        let wal = wal_on_disk(storage);
+        wal.windows(marker.len()).any(|w| w == marker.as_bytes())
+    }
+
+    #[test]
+    fn a_write_is_in_the_os_before_its_flush_returns_while_another_flushes() {
+        let (_dir, storage) = storage();
+        let first = commit_marker(&storage, "marker-first");
+        let second = commit_marker(&storage, "marker-second");
+        assert!(
+            !on_disk(&storage, "marker-second"),
+            "buffered until flushed"
+        );
+        // The first writer's flush (which carries both records) is held in
+        // flight while the second writer flushes.
+        storage.wal_flush_delay_ms.store(300, Ordering::Release);
+        let flusher = {
+            let storage = storage.clone();
+            std::thread::spawn(move || storage.flush_wal_to(first).unwrap())
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while storage.wal_flushes_in_flight.load(Ordering::Acquire) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no flush started");
+            std::thread::yield_now();
+        }
+        storage.flush_wal_to(second).unwrap();
+        assert!(
+            on_disk(&storage, "marker-second"),
+            "acknowledged while the flush carrying it was still in flight"
+        );
+        flusher.join().unwrap();
+    }
+
+    #[test]
+    fn a_flushed_write_is_in_the_os_whoever_flushes_at_the_same_time() {
+        let (_dir, storage) = storage();
+        let threads: Vec<_> = (0..8u32)
+            .map(|t| {
+                let storage = storage.clone();
+                std::thread::spawn(move || {
+                    for i in 0..150u32 {
+                        let marker = format!("marker-{t:02}-{i:05}");
+                        let sequence = commit_marker(&storage, &marker);
+                        storage.flush_wal_to(sequence).unwrap();
+                        assert!(
+                            on_disk(&storage, &marker),
+                            "{marker} acknowledged but not in the WAL on disk"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn versions_stay_above_the_saved_ceiling_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default().storage();
+        let first = {
+            let storage = Storage::open(dir.path(), &config).unwrap();
+            let first = storage.next_version().unwrap();
+            assert!(storage.next_version().unwrap() > first);
+            first
+        };
+        // As if the clock had been far ahead when the last run handed out
+        // versions, and has been set back since.
+        let ahead = first + (3_600_000_000u64 << 11);
+        {
+            let storage = Storage::open(dir.path(), &config).unwrap();
+            storage
+                .set_server_state(VERSION_CEILING, &ahead.to_be_bytes())
+                .unwrap();
+        }
+        let storage = Storage::open(dir.path(), &config).unwrap();
+        assert!(storage.next_version().unwrap() > ahead);
+    }
+
+    #[test]
+    fn backups_never_overlap_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database_path(dir.path());
+        std::fs::create_dir_all(&db).unwrap();
+        assert!(paths_overlap(dir.path(), &db), "the data dir itself");
+        assert!(paths_overlap(&db.join("inner"), &db), "inside the database");
+        assert!(paths_overlap(dir.path().parent().unwrap(), &db), "a parent");
+        assert!(paths_overlap(&dir.path().join("x/../db/y"), &db), "dot-dot");
+        assert!(!paths_overlap(&dir.path().join("backup"), &db));
+        assert!(!paths_overlap(&dir.path().join("db2"), &db));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        assert!(paths_overlap(&link, &db), "through a symbolic link");
+        let (_other, storage) = storage();
+        let refused = storage.checkpoint(storage.path().parent().unwrap());
+        assert!(refused.is_err());
+        assert!(storage.path().join("CURRENT").exists());
+    }
+
+    #[test]
+    fn many_score_deletions_get_the_score_index_compacted() {
+        let (_dir, storage) = storage();
+        let prefix = b"\x01\x00\x00member-prefix".to_vec();
+        let members = 10_000u32;
+        let key = |i: u32| [&prefix[..], &i.to_be_bytes()].concat();
+        let mut batch = storage.batch();
+        for i in 0..members {
+            batch.put(&storage, Cf::ZsetScore, &key(i), b"");
+        }
+        storage.commit(batch).unwrap();
+        let mut batch = storage.batch();
+        for i in 0..members {
+            batch.delete(&storage, Cf::ZsetScore, &key(i));
+        }
+        storage.commit(batch).unwrap();
+        set_perf_stats(PerfStatsLevel::EnableCount);
+        let mut perf = PerfContext::default();
+        let markers_walked = |perf: &mut PerfContext| {
+            perf.reset();
+            let end = redrock_encoding::prefix_successor(&prefix);
+            assert_eq!(storage.range(Cf::ZsetScore, &prefix, end).count(), 0);
+            perf.metric(PerfMetric::InternalDeleteSkippedCount)
+        };
+        assert!(markers_walked(&mut perf) > 0);
+        storage.note_member_deletions(&prefix, u64::from(members));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while markers_walked(&mut perf) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the score index was not compacted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }

@@ -10,6 +10,10 @@
 //! nobody is answered before the write is committed. Deadlock is avoided by
 //! never blocking on a lock while holding others: a busy lock makes the set
 //! commit and release first.
+//!
+//! A command that locks a key an earlier command of the pipeline already
+//! locked (in any keyspace: COPY and MOVE write another database) first
+//! writes what is pending, so it reads its own pipeline's writes.
 
 use super::{Batch, KeyspaceCounts, Result, Storage};
 use rocksdb::WriteBatch;
@@ -28,6 +32,16 @@ pub struct WriteSet {
     records: Vec<u8>,
     record_count: u32,
     counts: Vec<(Arc<KeyspaceCounts>, u16, i64, i64)>,
+    /// The earliest expiry the pending records add to the expire index.
+    earliest_expiry: u64,
+    /// A sequence number at or past every write made so far: the WAL must
+    /// be flushed up to it before they are acknowledged.
+    written_sequence: u64,
+    /// Whether anything was written since the last `finish`.
+    wrote: bool,
+    /// The keys locked by finished writes that wrote something, for waking
+    /// clients blocked on them.
+    written_keys: Vec<(Vec<u8>, Vec<u8>)>,
     /// The stripes held.
     held: Vec<usize>,
     /// The (keyspace, key) pairs locked since the last `finish`.
@@ -45,6 +59,10 @@ impl WriteSet {
             records: Vec::new(),
             record_count: 0,
             counts: Vec::new(),
+            earliest_expiry: u64::MAX,
+            written_sequence: 0,
+            wrote: false,
+            written_keys: Vec::new(),
             held: Vec::new(),
             touched: Vec::new(),
             failed: false,
@@ -56,15 +74,36 @@ impl WriteSet {
         self.failed
     }
 
+    /// A sequence number at or past every write this set has made.
+    pub fn written_sequence(&self) -> u64 {
+        self.written_sequence
+    }
+
+    /// The keys of writes finished since the last call (see
+    /// `written_keys`).
+    pub fn take_written_keys(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        std::mem::take(&mut self.written_keys)
+    }
+
     /// Locks the given (keyspace, key) pairs, in addition to those held.
+    /// A pair locked before by a command whose writes are pending gets
+    /// those writes written first, so the caller reads them.
     pub fn lock<'k>(&mut self, keys: impl IntoIterator<Item = (&'k [u8], &'k [u8])>) -> Result<()> {
         let mut wanted = Vec::new();
+        let mut relocked = false;
+        let already_touched = self.touched.len();
         for (ks, key) in keys {
             let stripe = super::KeyLocks::stripe(ks, key);
             if !self.held.contains(&stripe) && !wanted.contains(&stripe) {
                 wanted.push(stripe);
             }
+            relocked |= self.touched[..already_touched]
+                .iter()
+                .any(|(k, v)| k == ks && v == key);
             self.touched.push((ks.to_vec(), key.to_vec()));
+        }
+        if relocked {
+            self.write_pending()?;
         }
         if wanted.is_empty() {
             return Ok(());
@@ -90,9 +129,11 @@ impl WriteSet {
                 // SAFETY: taken by try_lock just above.
                 unsafe { locks.unlock(stripe) };
             }
-            let touched = std::mem::take(&mut self.touched);
+            // Earlier commands' keys go with their writes; this call's
+            // pairs stay touched.
+            let current = self.touched.split_off(already_touched);
             self.finish()?;
-            self.touched = touched;
+            self.touched = current;
         }
         for &stripe in &wanted {
             locks.lock(stripe);
@@ -127,12 +168,13 @@ impl WriteSet {
             return Ok(());
         }
         if !self.deferred {
-            return self.storage.commit(batch);
+            return self.write(batch);
         }
         self.records
             .extend_from_slice(&batch.inner.data()[BATCH_HEADER..]);
         self.record_count += batch.inner.len() as u32;
         self.counts.extend(batch.counts);
+        self.earliest_expiry = self.earliest_expiry.min(batch.earliest_expiry);
         Ok(())
     }
 
@@ -140,7 +182,23 @@ impl WriteSet {
     /// command reads it (used for the lazy removal of an expired key).
     pub fn commit_now(&mut self, batch: Batch) -> Result<()> {
         self.write_pending()?;
-        self.storage.commit(batch)
+        self.write(batch)
+    }
+
+    /// Removes every key of `ks` (FLUSHDB); the caller holds every lock
+    /// ([`WriteSet::lock_all`]).
+    pub fn delete_keyspace(&mut self, ks: &redrock_encoding::Keyspace) -> Result<()> {
+        let sequence = self.storage.delete_keyspace(ks)?;
+        self.written_sequence = self.written_sequence.max(sequence);
+        self.wrote = true;
+        Ok(())
+    }
+
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        let sequence = self.storage.commit(batch)?;
+        self.written_sequence = self.written_sequence.max(sequence);
+        self.wrote = true;
+        Ok(())
     }
 
     fn write_pending(&mut self) -> Result<()> {
@@ -155,8 +213,9 @@ impl WriteSet {
         let batch = Batch {
             inner: WriteBatch::from_data(&data),
             counts: std::mem::take(&mut self.counts),
+            earliest_expiry: std::mem::replace(&mut self.earliest_expiry, u64::MAX),
         };
-        let written = self.storage.commit(batch);
+        let written = self.write(batch);
         self.failed |= written.is_err();
         written
     }
@@ -169,7 +228,11 @@ impl WriteSet {
             // SAFETY: every held stripe was locked by this set.
             unsafe { locks.unlock(stripe) };
         }
-        self.touched.clear();
+        if std::mem::take(&mut self.wrote) {
+            self.written_keys.append(&mut self.touched);
+        } else {
+            self.touched.clear();
+        }
         written
     }
 }
@@ -185,15 +248,7 @@ impl Drop for WriteSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-
-    fn storage() -> (tempfile::TempDir, Arc<Storage>) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default().storage();
-        config.block_cache_bytes = 8 << 20;
-        let storage = Arc::new(Storage::open(dir.path(), &config).unwrap());
-        (dir, storage)
-    }
+    use crate::storage::tests::storage;
 
     #[test]
     fn deferred_batches_become_one_write_at_finish() {

@@ -75,7 +75,7 @@ impl<'a> Db<'a> {
         }
         Ok(Collection {
             slot,
-            meta: Metadata::new(data_type, self.storage.next_version()),
+            meta: Metadata::new(data_type, self.storage.next_version()?),
             stored: header,
         })
     }

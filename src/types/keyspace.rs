@@ -369,8 +369,9 @@ impl<'a> Db<'a> {
 
     /// FLUSHDB: removes every key of this keyspace at once.
     pub fn flush(&self) -> Result<()> {
-        self.writes.borrow_mut().lock_all()?;
-        Ok(self.storage.delete_keyspace(&self.ks.keyspace)?)
+        let mut writes = self.writes.borrow_mut();
+        writes.lock_all()?;
+        Ok(writes.delete_keyspace(&self.ks.keyspace)?)
     }
 
     /// The number of keys (DBSIZE), O(1).
@@ -399,7 +400,7 @@ fn copy_value(
     }
     let mut meta = Metadata::decode(&stored.raw)?;
     let src_prefix = subkey_prefix(&src.ks.keyspace, stored.slot, src_key, meta.version);
-    meta.version = dst.storage.next_version();
+    meta.version = dst.storage.next_version()?;
     let dst_prefix = subkey_prefix(&dst.ks.keyspace, dst_slot, dst_key, meta.version);
     for cf in [Cf::Subkey, Cf::ZsetScore] {
         for item in src
@@ -485,9 +486,10 @@ pub fn flush_all(
     storage: &crate::storage::Storage,
     writes: &std::cell::RefCell<crate::storage::WriteSet>,
 ) -> Result<()> {
-    writes.borrow_mut().lock_all()?;
+    let mut writes = writes.borrow_mut();
+    writes.lock_all()?;
     for (ks, _) in storage.counts().all() {
-        storage.delete_keyspace(&ks)?;
+        writes.delete_keyspace(&ks)?;
     }
     Ok(())
 }

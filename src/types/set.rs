@@ -297,7 +297,7 @@ impl<'a> Db<'a> {
         }
         let mut set = super::collection::Collection {
             slot: redrock_cluster::key_slot(dst),
-            meta: Metadata::new(DataType::Set, self.storage.next_version()),
+            meta: Metadata::new(DataType::Set, self.storage.next_version()?),
             stored,
         };
         for member in &result {

@@ -608,7 +608,7 @@ impl<'a> Db<'a> {
         let stored = self.read(dst)?.map(|s| s.header);
         let mut z = Collection {
             slot,
-            meta: Metadata::new(DataType::ZSet, self.storage.next_version()),
+            meta: Metadata::new(DataType::ZSet, self.storage.next_version()?),
             stored,
         };
         for (member, score) in &members {
