@@ -28,9 +28,13 @@ pub struct BlockedClients {
 }
 
 impl BlockedClients {
-    /// How many clients are blocked (INFO's blocked_clients).
+    /// How many clients are blocked (INFO's blocked_clients). A writer
+    /// asks after its write; a client blocking counts itself before its
+    /// retry reads: the fence (with the counting's SeqCst) makes sure one
+    /// of the two sees the other.
     pub fn count(&self) -> usize {
-        self.blocked.load(Ordering::Relaxed)
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.blocked.load(Ordering::SeqCst)
     }
 
     /// Queues a client on `keys` of keyspace `ks`; it stays queued until
@@ -47,7 +51,7 @@ impl BlockedClients {
                 queue.push_back(waiter.clone());
             }
         }
-        self.blocked.fetch_add(1, Ordering::Relaxed);
+        self.blocked.fetch_add(1, Ordering::SeqCst);
         Registration {
             clients: self.clone(),
             waiter,

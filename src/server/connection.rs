@@ -218,10 +218,9 @@ impl Connection {
         if self.output.is_empty() {
             return Ok(());
         }
-        // This connection's acknowledged writes must be in the OS before
-        // the reply, whoever else is flushing.
-        let written = self.writes.borrow().written_sequence();
-        if let Err(e) = self.server.storage.flush_wal_to(written) {
+        // Every write a reply acknowledges or shows must be in the OS
+        // before it, whoever else is flushing.
+        if let Err(e) = self.server.storage.flush_wal() {
             tracing::error!("WAL flush failed: {e}");
             return Err(std::io::Error::other(e.to_string()));
         }

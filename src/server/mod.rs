@@ -213,7 +213,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     }
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
-    if let Err(e) = storage.flush_wal_to(u64::MAX) {
+    if let Err(e) = storage.flush_wal() {
         tracing::error!("flushing the WAL at shutdown failed: {e}");
     }
     drop(server);

@@ -344,11 +344,10 @@ impl Storage {
     }
 
     /// Commits a batch atomically with its count changes (one merge operand
-    /// per keyspace), then applies them in memory. Returns a sequence number
-    /// at or past the batch's own, for [`Storage::flush_wal_to`].
-    pub fn commit(&self, mut batch: Batch) -> Result<u64> {
+    /// per keyspace), then applies them in memory.
+    pub fn commit(&self, mut batch: Batch) -> Result<()> {
         if batch.inner.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         let mut by_keyspace: Vec<&Arc<KeyspaceCounts>> = Vec::new();
         for (counts, ..) in &batch.counts {
@@ -371,8 +370,6 @@ impl Storage {
             }
         }
         self.db.write_opt(batch.inner, &self.write_options)?;
-        // Read after the write: every write up to here is in the WAL buffer.
-        let sequence = self.db.latest_sequence_number();
         for (counts, slot, keys, expires) in batch.counts {
             counts.apply(slot, keys, expires);
         }
@@ -380,7 +377,7 @@ impl Storage {
             self.earliest_new_expiry
                 .fetch_min(batch.earliest_expiry, Ordering::AcqRel);
         }
-        Ok(sequence)
+        Ok(())
     }
 
     /// The earliest expire-at committed to the expire index since the last
@@ -428,7 +425,7 @@ impl Storage {
             std::fs::remove_dir_all(&partial)
                 .map_err(|e| StorageError(format!("cannot clear {}: {e}", partial.display())))?;
         }
-        self.flush_wal_to(u64::MAX)?;
+        self.flush_wal()?;
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(&partial)?;
         let final_dir = target.join("db");
         let old = target.join("db.old");
@@ -444,12 +441,14 @@ impl Storage {
         Ok(())
     }
 
-    /// Hands the buffered WAL to the operating system up to at least
-    /// `sequence` (as returned by [`Storage::commit`]), so that those writes
-    /// survive a crash of the process. Connections call this before replying
-    /// to writes. A flush already done or under way that covers `sequence`
-    /// is waited for, not repeated: one flush serves many connections.
-    pub fn flush_wal_to(&self, sequence: u64) -> Result<()> {
+    /// Hands the buffered WAL to the operating system up to every write
+    /// committed so far, so that they survive a crash of the process.
+    /// Connections call this before they reply: to their own writes, and
+    /// to reads that may show another connection's write. A flush already
+    /// done or under way that covers them is waited for, not repeated: one
+    /// flush serves many connections.
+    pub fn flush_wal(&self) -> Result<()> {
+        let sequence = self.db.latest_sequence_number();
         if sequence <= self.wal_flushed.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -520,7 +519,7 @@ impl Storage {
     /// Removes every key of `ks` in one atomic write. The caller holds every
     /// key lock ([`WriteSet::lock_all`]). Collection members are left to the compaction filter and
     /// expiry entries to active expiry, which drops entries whose key is gone.
-    pub fn delete_keyspace(&self, ks: &Keyspace) -> Result<u64> {
+    pub fn delete_keyspace(&self, ks: &Keyspace) -> Result<()> {
         let mut batch = WriteBatch::default();
         let prefix = ks.as_bytes();
         let end = redrock_encoding::prefix_successor(prefix)
@@ -529,7 +528,7 @@ impl Storage {
         batch.delete_cf(self.cf(Cf::Default), count_key(ks));
         self.db.write_opt(batch, &self.write_options)?;
         self.counts.keyspace(ks).reset();
-        Ok(self.db.latest_sequence_number())
+        Ok(())
     }
 
     /// Block cache usage and capacity in bytes.
@@ -698,37 +697,29 @@ pub fn paths_overlap(a: &Path, b: &Path) -> bool {
     a.starts_with(&b) || b.starts_with(&a)
 }
 
-/// `path` made absolute with `.` and `..` applied, then its longest
-/// existing ancestor canonicalised (symbolic links resolved).
+/// `path` made absolute with symbolic links resolved, as the OS resolves
+/// it: component by component, so a `..` after a link climbs from where
+/// the link leads. Components that do not exist yet are taken as written.
 fn resolve(path: &Path) -> PathBuf {
     let absolute = std::env::current_dir()
         .map(|cwd| cwd.join(path))
         .unwrap_or_else(|_| path.to_path_buf());
-    let mut lexical = PathBuf::new();
+    let mut resolved = PathBuf::new();
     for component in absolute.components() {
         match component {
-            Component::ParentDir => {
-                lexical.pop();
-            }
             Component::CurDir => {}
-            other => lexical.push(other),
+            // `resolved` has no links left, so its parent is the real one.
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            other => {
+                resolved.push(other);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
         }
     }
-    let mut missing = Vec::new();
-    let mut existing = lexical;
-    let mut resolved = loop {
-        if let Ok(real) = existing.canonicalize() {
-            break real;
-        }
-        match existing.file_name() {
-            Some(name) => {
-                missing.push(name.to_owned());
-                existing.pop();
-            }
-            None => break existing,
-        }
-    };
-    resolved.extend(missing.iter().rev());
     resolved
 }
 
@@ -783,10 +774,10 @@ pub(crate) mod tests {
         payloads
     }
 
-    fn commit_marker(storage: &Storage, marker: &str) -> u64 {
+    fn commit_marker(storage: &Storage, marker: &str) {
         let mut batch = storage.batch();
         batch.put(storage, Cf::Default, marker.as_bytes(), b"");
-        storage.commit(batch).unwrap()
+        storage.commit(batch).unwrap();
     }
 
     fn on_disk(storage: &Storage, marker: &str) -> bool {
@@ -797,8 +788,8 @@ pub(crate) mod tests {
     #[test]
     fn a_write_is_in_the_os_before_its_flush_returns_while_another_flushes() {
         let (_dir, storage) = storage();
-        let first = commit_marker(&storage, "marker-first");
-        let second = commit_marker(&storage, "marker-second");
+        commit_marker(&storage, "marker-first");
+        commit_marker(&storage, "marker-second");
         assert!(
             !on_disk(&storage, "marker-second"),
             "buffered until flushed"
@@ -808,14 +799,14 @@ pub(crate) mod tests {
         storage.wal_flush_delay_ms.store(300, Ordering::Release);
         let flusher = {
             let storage = storage.clone();
-            std::thread::spawn(move || storage.flush_wal_to(first).unwrap())
+            std::thread::spawn(move || storage.flush_wal().unwrap())
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while storage.wal_flushes_in_flight.load(Ordering::Acquire) == 0 {
             assert!(std::time::Instant::now() < deadline, "no flush started");
             std::thread::yield_now();
         }
-        storage.flush_wal_to(second).unwrap();
+        storage.flush_wal().unwrap();
         assert!(
             on_disk(&storage, "marker-second"),
             "acknowledged while the flush carrying it was still in flight"
@@ -832,8 +823,8 @@ pub(crate) mod tests {
                 std::thread::spawn(move || {
                     for i in 0..150u32 {
                         let marker = format!("marker-{t:02}-{i:05}");
-                        let sequence = commit_marker(&storage, &marker);
-                        storage.flush_wal_to(sequence).unwrap();
+                        commit_marker(&storage, &marker);
+                        storage.flush_wal().unwrap();
                         assert!(
                             on_disk(&storage, &marker),
                             "{marker} acknowledged but not in the WAL on disk"
@@ -884,6 +875,14 @@ pub(crate) mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path(), &link).unwrap();
         assert!(paths_overlap(&link, &db), "through a symbolic link");
+        let into_backup = dir.path().join("into-backup");
+        std::fs::create_dir_all(dir.path().join("backup")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("backup"), &into_backup).unwrap();
+        assert!(!paths_overlap(&into_backup, &db));
+        assert!(
+            paths_overlap(&into_backup.join(".."), &db),
+            "a `..` after a link climbs from where the link leads"
+        );
         let (_other, storage) = storage();
         let refused = storage.checkpoint(storage.path().parent().unwrap());
         assert!(refused.is_err());

@@ -34,9 +34,6 @@ pub struct WriteSet {
     counts: Vec<(Arc<KeyspaceCounts>, u16, i64, i64)>,
     /// The earliest expiry the pending records add to the expire index.
     earliest_expiry: u64,
-    /// A sequence number at or past every write made so far: the WAL must
-    /// be flushed up to it before they are acknowledged.
-    written_sequence: u64,
     /// Whether anything was written since the last `finish`.
     wrote: bool,
     /// The keys locked by finished writes that wrote something, for waking
@@ -60,7 +57,6 @@ impl WriteSet {
             record_count: 0,
             counts: Vec::new(),
             earliest_expiry: u64::MAX,
-            written_sequence: 0,
             wrote: false,
             written_keys: Vec::new(),
             held: Vec::new(),
@@ -74,11 +70,6 @@ impl WriteSet {
         self.failed
     }
 
-    /// A sequence number at or past every write this set has made.
-    pub fn written_sequence(&self) -> u64 {
-        self.written_sequence
-    }
-
     /// The keys of writes finished since the last call (see
     /// `written_keys`).
     pub fn take_written_keys(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -88,6 +79,10 @@ impl WriteSet {
     /// Locks the given (keyspace, key) pairs, in addition to those held.
     /// A pair locked before by a command whose writes are pending gets
     /// those writes written first, so the caller reads them.
+    ///
+    /// A command takes every lock it writes under in one call, before it
+    /// reads: on contention the set writes and releases everything it
+    /// holds, locks taken earlier by the same command included.
     pub fn lock<'k>(&mut self, keys: impl IntoIterator<Item = (&'k [u8], &'k [u8])>) -> Result<()> {
         let mut wanted = Vec::new();
         let mut relocked = false;
@@ -188,15 +183,13 @@ impl WriteSet {
     /// Removes every key of `ks` (FLUSHDB); the caller holds every lock
     /// ([`WriteSet::lock_all`]).
     pub fn delete_keyspace(&mut self, ks: &redrock_encoding::Keyspace) -> Result<()> {
-        let sequence = self.storage.delete_keyspace(ks)?;
-        self.written_sequence = self.written_sequence.max(sequence);
+        self.storage.delete_keyspace(ks)?;
         self.wrote = true;
         Ok(())
     }
 
     fn write(&mut self, batch: Batch) -> Result<()> {
-        let sequence = self.storage.commit(batch)?;
-        self.written_sequence = self.written_sequence.max(sequence);
+        self.storage.commit(batch)?;
         self.wrote = true;
         Ok(())
     }
