@@ -1,16 +1,19 @@
 //! RocksDB behind a narrow interface: column families, options, write
-//! batches that carry key-count changes, iteration, key locks and the
-//! background jobs (active expiry).
+//! batches that carry key-count changes, iteration, key locks, the
+//! background jobs (active expiry) and whether writes are accepted
+//! ([`Health`]).
 //!
 //! Code above this layer reads as database logic: it asks for a value, an
 //! iterator over a range, or commits a [`Batch`].
 
 mod counts;
 mod gc;
+mod health;
 mod locks;
 mod writes;
 
 pub use counts::{KeyCounts, KeyspaceCounts};
+pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
 pub use writes::WriteSet;
 
@@ -22,7 +25,7 @@ use rocksdb::{
     DBPinnableSlice, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -94,6 +97,10 @@ pub fn now_ms() -> u64 {
 
 /// The open database.
 pub struct Storage {
+    /// Held for its drop, which stops it; declared first so that it stops
+    /// before the database closes.
+    _monitor: health::Monitor,
+    health: Arc<Health>,
     db: Arc<DB>,
     path: PathBuf,
     write_options: WriteOptions,
@@ -102,8 +109,6 @@ pub struct Storage {
     counts: KeyCounts,
     locks: KeyLocks,
     last_version: AtomicU64,
-    /// Set by a commit; cleared when the WAL is flushed to the OS.
-    wal_dirty: AtomicBool,
     /// Keys removed by active expiry since start or CONFIG RESETSTAT.
     pub expired_keys: crate::metrics::Tally,
     /// Reads of keys that found them (hits) or not (misses).
@@ -131,6 +136,9 @@ pub struct RocksDbStats {
     pub delayed_write_rate: u64,
     pub stall_micros: u64,
     pub wal_bytes: u64,
+    /// Background errors RocksDB met since start (failed flushes,
+    /// compactions, WAL writes).
+    pub background_errors: u64,
 }
 
 /// A write batch plus the key-count changes it makes; committed as one
@@ -153,9 +161,12 @@ impl Storage {
         db_options.create_missing_column_families(true);
         db_options.set_max_open_files(config.max_open_files);
         db_options.increase_parallelism(2);
-        // Writes reach the WAL buffer; connections flush it to the OS before
-        // they reply, once per pipeline instead of once per write.
-        db_options.set_manual_wal_flush(true);
+        // Each write hands its WAL record to the OS before it returns (one
+        // write per pipeline: see WriteSet). Not `manual_wal_flush`: with it
+        // RocksDB makes a failed WAL write (a full disk) a fatal error that
+        // only reopening the database clears (db/error_handler.cc); without
+        // it, writes resume by themselves once space is freed.
+        db_options.set_manual_wal_flush(false);
         // Tickers only (block cache hits, stalls): no per-operation timers.
         db_options.enable_statistics();
         db_options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
@@ -191,7 +202,11 @@ impl Storage {
         write_options.disable_wal(config.disable_wal);
 
         let compactor = gc::MemberCompactor::start(Arc::downgrade(&db));
+        let health = Arc::new(Health::default());
+        health.set_max_db_size(config.max_db_size);
         let storage = Storage {
+            _monitor: health::Monitor::start(Arc::downgrade(&db), health.clone()),
+            health,
             db,
             path,
             write_options,
@@ -200,7 +215,6 @@ impl Storage {
             counts: KeyCounts::default(),
             locks: KeyLocks::new(),
             last_version: AtomicU64::new(0),
-            wal_dirty: AtomicBool::new(false),
             expired_keys: Default::default(),
             keyspace_hits: Default::default(),
             keyspace_misses: Default::default(),
@@ -324,12 +338,26 @@ impl Storage {
                     .merge_cf(self.cf(Cf::Default), count_key(counts.keyspace()), operand);
             }
         }
-        self.db.write_opt(batch.inner, &self.write_options)?;
-        self.wal_dirty.store(true, Ordering::Release);
+        self.write(batch.inner)?;
         for (counts, slot, keys, expires) in batch.counts {
             counts.apply(slot, keys, expires);
         }
         Ok(())
+    }
+
+    /// Writes a batch; a failure is recorded as the fault that stops
+    /// writes (RocksDB refuses every write after it anyway).
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.db.write_opt(batch, &self.write_options).map_err(|e| {
+            let message = e.into_string();
+            self.health.record_failure(&message);
+            StorageError(message)
+        })
+    }
+
+    /// Whether writes are accepted now, and why not.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// A piece of server state kept in the default column family (the
@@ -360,7 +388,6 @@ impl Storage {
             std::fs::remove_dir_all(&partial)
                 .map_err(|e| StorageError(format!("cannot clear {}: {e}", partial.display())))?;
         }
-        self.flush_wal()?;
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(&partial)?;
         let final_dir = target.join("db");
         let old = target.join("db.old");
@@ -373,16 +400,6 @@ impl Storage {
         std::fs::rename(&partial, &final_dir)
             .map_err(|e| StorageError(format!("cannot move the backup into place: {e}")))?;
         let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    }
-
-    /// Hands the buffered WAL to the operating system, so that every write
-    /// committed so far survives a crash of the process. Connections call
-    /// this before replying to writes.
-    pub fn flush_wal(&self) -> Result<()> {
-        if self.wal_dirty.swap(false, Ordering::AcqRel) {
-            self.db.flush_wal(false)?;
-        }
         Ok(())
     }
 
@@ -429,8 +446,7 @@ impl Storage {
             .expect("keyspace prefix has a length byte below 0xff");
         batch.delete_range_cf(self.cf(Cf::Metadata), prefix, &end[..]);
         batch.delete_cf(self.cf(Cf::Default), count_key(ks));
-        self.db.write_opt(batch, &self.write_options)?;
-        self.wal_dirty.store(true, Ordering::Release);
+        self.write(batch)?;
         self.counts.keyspace(ks).reset();
         Ok(())
     }
@@ -474,6 +490,7 @@ impl Storage {
             delayed_write_rate: db_wide("rocksdb.actual-delayed-write-rate"),
             stall_micros: ticker(Ticker::StallMicros),
             wal_bytes,
+            background_errors: ticker(Ticker::ErrorHandlerBgErrorCount),
         }
     }
 
@@ -510,7 +527,6 @@ impl Storage {
 impl Drop for Storage {
     fn drop(&mut self) {
         // A clean close leaves nothing for WAL replay to do.
-        let _ = self.db.flush_wal(true);
         let _ = self.db.flush();
     }
 }

@@ -32,6 +32,8 @@ pub struct WriteSet {
     held: Vec<usize>,
     /// The (keyspace, key) pairs locked since the last `finish`.
     touched: Vec<(Vec<u8>, Vec<u8>)>,
+    /// How many times pending batches were written (or failed to be).
+    written: u64,
     /// Set when a deferred write failed: replies already given for its
     /// commands must not reach the client.
     failed: bool,
@@ -47,13 +49,26 @@ impl WriteSet {
             counts: Vec::new(),
             held: Vec::new(),
             touched: Vec::new(),
+            written: 0,
             failed: false,
         }
     }
 
-    /// Whether a deferred write failed (see the `failed` field).
-    pub fn failed(&self) -> bool {
-        self.failed
+    /// Whether a deferred write failed since the last call (see the
+    /// `failed` field).
+    pub fn take_failed(&mut self) -> bool {
+        std::mem::take(&mut self.failed)
+    }
+
+    /// Whether committed batches wait to be written.
+    pub fn has_pending(&self) -> bool {
+        self.record_count > 0
+    }
+
+    /// Counts the writes of pending batches: a change means the batches
+    /// pending before were written, or failed.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Locks the given (keyspace, key) pairs, in addition to those held.
@@ -157,6 +172,7 @@ impl WriteSet {
             counts: std::mem::take(&mut self.counts),
         };
         let written = self.storage.commit(batch);
+        self.written += 1;
         self.failed |= written.is_err();
         written
     }

@@ -30,10 +30,13 @@ pub fn spawn_active_expiry(
             let mut watermark = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let now = super::now_ms();
-                match expire_due(&storage, watermark, now) {
-                    Ok(true) => continue,
-                    Ok(false) => watermark = now.saturating_sub(LOOKBACK_MS),
-                    Err(e) => tracing::warn!("active expiry failed: {e}"),
+                // While the storage refuses writes, removals would only fail.
+                if !storage.health().stopped() {
+                    match expire_due(&storage, watermark, now) {
+                        Ok(true) => continue,
+                        Ok(false) => watermark = now.saturating_sub(LOOKBACK_MS),
+                        Err(e) => tracing::warn!("active expiry failed: {e}"),
+                    }
                 }
                 std::thread::sleep(PERIOD);
             }
