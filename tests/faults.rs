@@ -222,6 +222,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_when_space_is_freed() {
     let rocksdb = info(&mut raw, "rocksdb");
     assert_eq!(rocksdb["writes_refused"], "1");
     assert_eq!(rocksdb["writes_refused_reason"], "disk-full");
+    assert_ne!(rocksdb["writes_refused_since"], "0");
     assert!(rocksdb["writes_refused_error"].contains("No space left on device"));
     assert_eq!(
         info(&mut raw, "persistence")["aof_last_write_status"],
@@ -310,6 +311,7 @@ fn max_db_size_refuses_commands_that_add_data() {
     let rocksdb = info(&mut raw, "rocksdb");
     assert_eq!(rocksdb["writes_refused_reason"], "max-db-size");
     assert_eq!(rocksdb["max_db_size_reached"], "1");
+    assert_ne!(rocksdb["writes_refused_since"], "0");
     assert_eq!(rocksdb["max_db_size"], (2 << 20).to_string());
     assert_eq!(
         metric(

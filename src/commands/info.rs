@@ -308,15 +308,16 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
             );
             let health = server.storage.health();
             let fault = health.fault();
+            let refusal = health.refusal();
             let _ = write!(
                 out,
                 "background_errors:{}\r\nwrites_refused:{}\r\nwrites_refused_reason:{}\r\n\
                  writes_refused_since:{}\r\nwrites_refused_error:{}\r\nmax_db_size:{}\r\n\
                  max_db_size_reached:{}\r\n",
                 r.background_errors,
-                u8::from(health.refusal_reason().is_some()),
-                health.refusal_reason().unwrap_or("none"),
-                fault.as_ref().map_or(0, |f| f.since_ms / 1000),
+                u8::from(refusal.is_some()),
+                refusal.map_or("none", |(reason, _)| reason),
+                refusal.map_or(0, |(_, since)| since / 1000),
                 fault
                     .as_ref()
                     .map(|f| f.message.replace(['\r', '\n'], " "))

@@ -386,7 +386,7 @@ fn refresh(server: &Server) {
     gauge!("redrock_rocksdb_write_stall_seconds").set(rocks.stall_micros as f64 / 1e6);
     counter!("redrock_rocksdb_background_errors_total").absolute(rocks.background_errors);
     let health = server.storage.health();
-    let refused = health.refusal_reason();
+    let refused = health.refusal().map(|(reason, _)| reason);
     let reasons = FaultKind::ALL.iter().map(|k| k.name()).chain([MAX_DB_SIZE]);
     for reason in reasons {
         gauge!("redrock_writes_refused", "reason" => reason)

@@ -92,8 +92,9 @@ pub struct Health {
     stopped: AtomicBool,
     /// `max-db-size` in bytes; 0 = no limit.
     max_db_size: AtomicU64,
-    /// Set while the SST files are larger than `max_db_size`.
-    over_max_db_size: AtomicBool,
+    /// Since when (Unix ms) the SST files are larger than `max_db_size`;
+    /// 0 while they are not. Only the monitor writes it.
+    over_max_db_size_since: AtomicU64,
     /// Set when the storage closes: the monitor ends.
     closing: AtomicBool,
 }
@@ -148,19 +149,22 @@ impl Health {
         self.fault.lock().clone()
     }
 
-    /// Why writes are refused now, as INFO and the metrics name it: the
-    /// fault's kind, else `max-db-size` (which refuses only commands that
-    /// add data).
-    pub fn refusal_reason(&self) -> Option<&'static str> {
+    /// Why writes are refused now, as INFO and the metrics name it, and
+    /// since when (Unix ms): the fault's kind, else `max-db-size` (which
+    /// refuses only commands that add data).
+    pub fn refusal(&self) -> Option<(&'static str, u64)> {
         match self.fault() {
-            Some(fault) => Some(fault.kind.name()),
-            None => self.over_max_db_size().then_some(MAX_DB_SIZE),
+            Some(fault) => Some((fault.kind.name(), fault.since_ms)),
+            None => match self.over_max_db_size_since.load(Ordering::Acquire) {
+                0 => None,
+                since => Some((MAX_DB_SIZE, since)),
+            },
         }
     }
 
     /// Whether the SST files exceed `max-db-size` (one atomic read).
     pub fn over_max_db_size(&self) -> bool {
-        self.over_max_db_size.load(Ordering::Acquire)
+        self.over_max_db_size_since.load(Ordering::Acquire) != 0
     }
 
     /// `max-db-size` in bytes (0 = no limit).
@@ -178,16 +182,23 @@ impl Health {
     fn check_db_size(&self, sst_bytes: u64) {
         let limit = self.max_db_size();
         let over = limit > 0 && sst_bytes > limit;
-        let was = self.over_max_db_size.swap(over, Ordering::AcqRel);
+        let was = self.over_max_db_size();
         if over && !was {
+            self.over_max_db_size_since
+                .store(now_ms(), Ordering::Release);
             tracing::warn!(
                 "max-db-size reached: SST files take {sst_bytes} bytes, the limit is {limit}; \
                  commands that add data are refused until keys are deleted and compacted \
                  away or max-db-size is raised"
             );
         } else if was && !over {
+            self.over_max_db_size_since.store(0, Ordering::Release);
+            let limit = match limit {
+                0 => "no limit".to_string(),
+                bytes => format!("the limit is {bytes}"),
+            };
             tracing::warn!(
-                "below max-db-size again ({sst_bytes} of {limit} bytes): writes accepted"
+                "max-db-size no longer reached: SST files take {sst_bytes} bytes, {limit};                  commands that add data are accepted again"
             );
         }
     }
@@ -312,6 +323,9 @@ mod tests {
         health.set_max_db_size(1 << 20);
         health.check_db_size(2 << 20);
         assert!(health.over_max_db_size());
+        let (reason, since) = health.refusal().unwrap();
+        assert_eq!(reason, MAX_DB_SIZE);
+        assert!(since > 0);
         health.check_db_size(1 << 20);
         assert!(!health.over_max_db_size(), "exactly the limit is allowed");
     }
