@@ -37,8 +37,12 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         })
         .collect();
     ctx.server.config.set(&pairs).map_err(Error::coded)?;
-    let level = ctx.server.config.read().log_level.clone();
+    let (level, max_db_size) = {
+        let config = ctx.server.config.read();
+        (config.log_level.clone(), config.max_db_size)
+    };
     crate::logging::set_level(&level);
+    ctx.server.storage.health().set_max_db_size(max_db_size);
     Ok(Reply::ok())
 }
 

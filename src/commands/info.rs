@@ -167,13 +167,15 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                  rdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\n\
                  aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
                  aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n\
-                 aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_last_write_status:ok\r\n",
+                 aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_last_write_status:{}\r\n",
                 u8::from(backups.in_progress()),
                 backups.last_save(),
                 if backups.last_ok() { "ok" } else { "err" },
                 backups.last_duration(),
                 backups.current_duration(),
                 backups.saves(),
+                // Writes reach RocksDB's log as Redis's reach the AOF.
+                if server.storage.health().stopped() { "err" } else { "ok" },
             )
         }
         "stats" => {
@@ -303,6 +305,25 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 r.delayed_write_rate,
                 r.stall_micros,
                 r.wal_bytes,
+            );
+            let health = server.storage.health();
+            let fault = health.fault();
+            let refusal = health.refusal();
+            let _ = write!(
+                out,
+                "background_errors:{}\r\nwrites_refused:{}\r\nwrites_refused_reason:{}\r\n\
+                 writes_refused_since:{}\r\nwrites_refused_error:{}\r\nmax_db_size:{}\r\n\
+                 max_db_size_reached:{}\r\n",
+                r.background_errors,
+                u8::from(refusal.is_some()),
+                refusal.map_or("none", |(reason, _)| reason),
+                refusal.map_or(0, |(_, since)| since / 1000),
+                fault
+                    .as_ref()
+                    .map(|f| f.message.replace(['\r', '\n'], " "))
+                    .unwrap_or_default(),
+                health.max_db_size(),
+                u8::from(health.over_max_db_size()),
             );
             for (cf, keys) in server
                 .storage

@@ -11,6 +11,7 @@ mod client;
 mod cluster;
 mod config;
 mod connection;
+mod faults;
 mod hash;
 mod info;
 mod introspection;
@@ -25,6 +26,7 @@ mod zset;
 
 pub use args::Args;
 pub use connection::REDIS_VERSION;
+pub use faults::fault_error;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 
 use crate::error::{Error, Result};
@@ -136,6 +138,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         if let Err(e) = cluster::check_route(cluster, slots, read_only, ctx.client.replica_reads) {
             return reject(ctx, spec, e);
         }
+    }
+    if let Some(e) = faults::write_refusal(&ctx.server.storage, spec.flags) {
+        return reject(ctx, spec, e);
     }
     ctx.client.handle.set_last_command(spec.full_name);
     let joins = joins_pipeline(spec);

@@ -34,6 +34,9 @@ pub struct Config {
     pub compression: String,
     pub sync: bool,
     pub disable_wal: bool,
+    /// Refuse commands that add data once the SST files exceed this many
+    /// bytes (0 = no limit).
+    pub max_db_size: u64,
     /// Kvrocks directives found in the config that RedRock does not
     /// implement: accepted, and logged as ignored once logging is up.
     pub ignored_kvrocks_directives: Vec<String>,
@@ -110,6 +113,30 @@ fn parse_bytes(value: &str, min: u64, max: u64) -> Result<u64, String> {
         ));
     }
     Ok(bytes)
+}
+
+/// `max-db-size`: a number of gigabytes as in Kvrocks, or a size with a
+/// `kb`, `mb` or `gb` unit.
+fn parse_db_size(value: &str) -> Result<u64, String> {
+    let lower = value.to_ascii_lowercase();
+    let (digits, unit) = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)]
+        .iter()
+        .find_map(|(suffix, unit)| lower.strip_suffix(suffix).map(|d| (d, *unit)))
+        .unwrap_or((lower.as_str(), 1 << 30));
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| "argument must be a number of GB, or a size in kb, mb or gb".to_string())
+}
+
+/// `max-db-size` as set: whole gigabytes as a plain number.
+fn render_db_size(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => (b >> 30).to_string(),
+        b if b % (1 << 20) == 0 => format!("{}mb", b >> 20),
+        b => format!("{}kb", b >> 10),
+    }
 }
 
 fn parse_choice(value: &str, choices: &[&str]) -> Result<String, String> {
@@ -323,6 +350,13 @@ pub static DIRECTIVES: &[Directive] = &[
         |c, v| c.disable_wal = parse_bool(v)?,
         |c| render_bool(c.disable_wal)
     ),
+    directive!(
+        "max-db-size",
+        "0",
+        true,
+        |c, v| c.max_db_size = parse_db_size(v)?,
+        |c| render_db_size(c.max_db_size)
+    ),
 ];
 
 /// Kvrocks directives RedRock does not implement. An existing kvrocks.conf
@@ -365,7 +399,6 @@ pub const KVROCKS_ONLY: &[&str] = &[
     "max-replication-mb",
     "purge-backup-on-fullsync",
     "max-io-mb",
-    "max-db-size",
     "max-backup-to-keep",
     "max-backup-keep-hours",
     "max-bitmap-to-string-mb",
@@ -472,6 +505,7 @@ impl Default for Config {
             compression: String::new(),
             sync: false,
             disable_wal: false,
+            max_db_size: 0,
             ignored_kvrocks_directives: Vec::new(),
         };
         for directive in DIRECTIVES {
@@ -510,5 +544,18 @@ mod tests {
         assert_eq!(config.proto_max_bulk_len, 2 << 20);
         let sync = Directive::find("rocksdb.write_options.sync").unwrap();
         assert!((sync.set)(&mut config, "maybe").is_err());
+        let db_size = Directive::find("max-db-size").unwrap();
+        for (value, bytes, shown) in [
+            ("2", 2 << 30, "2"),
+            ("64mb", 64 << 20, "64mb"),
+            ("1GB", 1 << 30, "1"),
+            ("512kb", 512 << 10, "512kb"),
+        ] {
+            (db_size.set)(&mut config, value).unwrap();
+            assert_eq!(config.max_db_size, bytes, "{value}");
+            assert_eq!((db_size.get)(&config), shown);
+        }
+        assert!((db_size.set)(&mut config, "-1").is_err());
+        assert!((db_size.set)(&mut config, "10 mb").is_err());
     }
 }

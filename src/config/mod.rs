@@ -21,6 +21,8 @@ pub struct StorageConfig {
     pub compression: rocksdb::DBCompressionType,
     pub sync: bool,
     pub disable_wal: bool,
+    /// `max-db-size` in bytes (0 = no limit).
+    pub max_db_size: u64,
 }
 
 impl Config {
@@ -69,6 +71,7 @@ impl Config {
             },
             sync: self.sync,
             disable_wal: self.disable_wal,
+            max_db_size: self.max_db_size,
         }
     }
 }

@@ -8,6 +8,7 @@ mod histogram;
 pub use histogram::LatencyHistogram;
 
 use crate::server::Server;
+use crate::storage::{FaultKind, MAX_DB_SIZE};
 use metrics::{counter, gauge, Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +73,7 @@ const ERROR_CODES: &[&str] = &[
     "READONLY",
     "LOADING",
     "OOM",
+    "MISCONF",
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -140,6 +142,10 @@ fn describe() {
         (
             "redrock_rocksdb_block_cache_misses_total",
             "RocksDB block cache misses.",
+        ),
+        (
+            "redrock_rocksdb_background_errors_total",
+            "Background errors RocksDB met (failed flushes, compactions, WAL writes).",
         ),
     ] {
         describe_counter!(name, help);
@@ -230,6 +236,15 @@ fn describe() {
         (
             "redrock_cluster_slots_served",
             "Hash slots this node serves.",
+        ),
+        (
+            "redrock_writes_refused",
+            "1 while writes are refused for the reason in the label (disk-full, io-error, \
+             corruption, storage-error: every write; max-db-size: commands that add data).",
+        ),
+        (
+            "redrock_max_db_size_bytes",
+            "The max-db-size limit on the SST files (0 = none).",
         ),
     ] {
         describe_gauge!(name, help);
@@ -369,6 +384,15 @@ fn refresh(server: &Server) {
     counter!("redrock_rocksdb_block_cache_hits_total").absolute(rocks.block_cache_hits);
     counter!("redrock_rocksdb_block_cache_misses_total").absolute(rocks.block_cache_misses);
     gauge!("redrock_rocksdb_write_stall_seconds").set(rocks.stall_micros as f64 / 1e6);
+    counter!("redrock_rocksdb_background_errors_total").absolute(rocks.background_errors);
+    let health = server.storage.health();
+    let refused = health.refusal().map(|(reason, _)| reason);
+    let reasons = FaultKind::ALL.iter().map(|k| k.name()).chain([MAX_DB_SIZE]);
+    for reason in reasons {
+        gauge!("redrock_writes_refused", "reason" => reason)
+            .set(f64::from(refused == Some(reason)));
+    }
+    gauge!("redrock_max_db_size_bytes").set(health.max_db_size() as f64);
     let (enabled, version, slots) = match &server.cluster {
         Some(cluster) => {
             let topology = cluster.topology();

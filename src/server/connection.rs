@@ -93,6 +93,10 @@ struct Connection {
     writes: RefCell<WriteSet>,
     input: BytesMut,
     output: BytesMut,
+    /// Replies in `output` that acknowledge writes not yet written: where
+    /// the first starts, and how many replies there are from there on. If
+    /// the write fails, they are replaced by errors.
+    unwritten: Option<(usize, usize)>,
 }
 
 impl Connection {
@@ -116,6 +120,7 @@ impl Connection {
             },
             input: BytesMut::with_capacity(16 * 1024),
             output: BytesMut::with_capacity(16 * 1024),
+            unwritten: None,
         }
     }
 
@@ -131,18 +136,24 @@ impl Connection {
                 match parse_request(&mut self.input, limits) {
                     Ok(Some(argv)) if argv.is_empty() => continue,
                     Ok(Some(argv)) => {
+                        let written = self.writes.borrow().written();
                         let mut reply = self.run(&argv);
                         if let Some(block) = self.state.block.take() {
                             match self.wait_blocked(&argv, block).await? {
                                 Some(served) => reply = served,
                                 None => return Ok(()),
                             }
+                        } else {
+                            self.track_unwritten(written);
                         }
                         if self.state.close_silently {
                             closing = true;
                             break;
                         }
                         encode_reply(&reply, self.state.protocol, &mut self.output);
+                        if let Some((_, replies)) = &mut self.unwritten {
+                            *replies += 1;
+                        }
                         if self.state.close_after_reply || self.state.handle.is_killed() {
                             closing = true;
                             break;
@@ -194,35 +205,75 @@ impl Connection {
         execute(&mut ctx, argv)
     }
 
+    /// After a command, before its reply is added to the output: notes
+    /// whether the reply acknowledges a write still pending, and replaces
+    /// the replies of the earlier pending writes if writing them failed
+    /// meanwhile. `written` is the write set's count before the command.
+    fn track_unwritten(&mut self, written: u64) {
+        let mut writes = self.writes.borrow_mut();
+        if writes.take_failed() {
+            drop(writes);
+            self.retract_unwritten();
+            writes = self.writes.borrow_mut();
+        } else if writes.written() != written {
+            self.unwritten = None;
+        }
+        if writes.has_pending() && self.unwritten.is_none() {
+            self.unwritten = Some((self.output.len(), 0));
+        }
+    }
+
+    /// Replaces the replies that acknowledged writes which then failed by
+    /// the error that stops writes: no client is told a failed write
+    /// succeeded.
+    fn retract_unwritten(&mut self) {
+        let Some((start, replies)) = self.unwritten.take() else {
+            return;
+        };
+        let error = self.failed_write_reply();
+        self.output.truncate(start);
+        for _ in 0..replies {
+            encode_reply(&error, self.state.protocol, &mut self.output);
+        }
+    }
+
+    /// The reply to a write that failed in the storage (and so was not
+    /// applied): why writes fail now.
+    fn failed_write_reply(&self) -> Reply {
+        Reply::Error(match self.server.storage.health().fault() {
+            Some(fault) => crate::commands::fault_error(&fault).text(),
+            None => "MISCONF the write failed in the storage and was not applied".into(),
+        })
+    }
+
     /// Commits the pending writes, releasing their locks, and wakes the
-    /// clients blocked on the keys they wrote, in whichever database.
-    fn commit(&mut self) -> std::io::Result<()> {
+    /// clients blocked on the keys they wrote, in whichever database. If
+    /// the write fails, the replies that acknowledged it become errors;
+    /// returns whether it succeeded.
+    fn commit(&mut self) -> bool {
         let mut writes = self.writes.borrow_mut();
         let finished = writes.finish();
-        if finished.is_err() || writes.failed() {
-            tracing::error!("a pipelined write failed; closing the connection unanswered");
-            return Err(std::io::Error::other("write failed"));
-        }
+        let failed = writes.take_failed() || finished.is_err();
         let written = writes.take_written_keys();
+        drop(writes);
+        if failed {
+            self.retract_unwritten();
+            return false;
+        }
+        self.unwritten = None;
         if self.server.blocked.count() > 0 {
             for (ks, key) in written {
                 self.server.blocked.key_ready(&ks, &key);
             }
         }
-        Ok(())
+        true
     }
 
     /// Commits, then writes the replies gathered so far.
     async fn send(&mut self) -> std::io::Result<()> {
-        self.commit()?;
+        self.commit();
         if self.output.is_empty() {
             return Ok(());
-        }
-        // Every write a reply acknowledges or shows must be in the OS
-        // before it, whoever else is flushing.
-        if let Err(e) = self.server.storage.flush_wal() {
-            tracing::error!("WAL flush failed: {e}");
-            return Err(std::io::Error::other(e.to_string()));
         }
         self.server
             .stats
@@ -254,7 +305,9 @@ impl Connection {
         let outcome = loop {
             let reply = self.run(argv);
             let waits = self.state.block.take().is_some();
-            self.commit()?;
+            if !self.commit() {
+                break Some(self.failed_write_reply());
+            }
             // A key that now holds another type is not served: wait on.
             let wrong_type = matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"));
             if !waits && !wrong_type {

@@ -213,9 +213,6 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     }
     stop_expiry.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = expiry.join();
-    if let Err(e) = storage.flush_wal() {
-        tracing::error!("flushing the WAL at shutdown failed: {e}");
-    }
     drop(server);
     drop(storage);
     if let Some(path) = pidfile {

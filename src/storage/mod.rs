@@ -1,16 +1,19 @@
 //! RocksDB behind a narrow interface: column families, options, write
-//! batches that carry key-count changes, iteration, key locks and the
-//! background jobs (active expiry).
+//! batches that carry key-count changes, iteration, key locks, the
+//! background jobs (active expiry) and whether writes are accepted
+//! ([`Health`]).
 //!
 //! Code above this layer reads as database logic: it asks for a value, an
 //! iterator over a range, or commits a [`Batch`].
 
 mod counts;
 mod gc;
+mod health;
 mod locks;
 mod writes;
 
 pub use counts::{KeyCounts, KeyspaceCounts};
+pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
 pub use writes::WriteSet;
 
@@ -95,6 +98,10 @@ pub fn now_ms() -> u64 {
 
 /// The open database.
 pub struct Storage {
+    /// Held for its drop, which stops it; declared first so that it stops
+    /// before the database closes.
+    _monitor: health::Monitor,
+    health: Arc<Health>,
     db: Arc<DB>,
     path: PathBuf,
     write_options: WriteOptions,
@@ -109,17 +116,6 @@ pub struct Storage {
     version_ceiling: AtomicU64,
     /// Held while the ceiling is raised and saved.
     raising_version_ceiling: Mutex<()>,
-    /// The highest sequence number whose WAL record has been handed to the
-    /// OS: a connection flushes only when its own writes are beyond it.
-    wal_flushed: AtomicU64,
-    /// Serialises WAL flushes, so one flush serves every writer waiting.
-    wal_flush_lock: Mutex<()>,
-    /// Tests stretch a flush to hold it in flight (milliseconds) and see
-    /// when one is.
-    #[cfg(test)]
-    wal_flush_delay_ms: AtomicU64,
-    #[cfg(test)]
-    wal_flushes_in_flight: AtomicU64,
     /// The earliest expiry time written to the expire index since active
     /// expiry last asked (`u64::MAX` for none): entries that land behind
     /// its scan position are found without rescanning.
@@ -151,6 +147,9 @@ pub struct RocksDbStats {
     pub delayed_write_rate: u64,
     pub stall_micros: u64,
     pub wal_bytes: u64,
+    /// Background errors RocksDB met since start (failed flushes,
+    /// compactions, WAL writes).
+    pub background_errors: u64,
 }
 
 /// A write batch plus the key-count changes it makes; committed as one
@@ -175,9 +174,12 @@ impl Storage {
         db_options.create_missing_column_families(true);
         db_options.set_max_open_files(config.max_open_files);
         db_options.increase_parallelism(2);
-        // Writes reach the WAL buffer; connections flush it to the OS before
-        // they reply, once per pipeline instead of once per write.
-        db_options.set_manual_wal_flush(true);
+        // Each write hands its WAL record to the OS before it returns (one
+        // write per pipeline: see WriteSet). Not `manual_wal_flush`: with it
+        // RocksDB makes a failed WAL write (a full disk) a fatal error that
+        // only reopening the database clears (db/error_handler.cc); without
+        // it, writes resume by themselves once space is freed.
+        db_options.set_manual_wal_flush(false);
         // Tickers only (block cache hits, stalls): no per-operation timers.
         db_options.enable_statistics();
         db_options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
@@ -213,7 +215,11 @@ impl Storage {
         write_options.disable_wal(config.disable_wal);
 
         let compactor = gc::MemberCompactor::start(Arc::downgrade(&db));
+        let health = Arc::new(Health::default());
+        health.set_max_db_size(config.max_db_size);
         let storage = Storage {
+            _monitor: health::Monitor::start(Arc::downgrade(&db), health.clone()),
+            health,
             db,
             path,
             write_options,
@@ -224,12 +230,6 @@ impl Storage {
             last_version: AtomicU64::new(0),
             version_ceiling: AtomicU64::new(0),
             raising_version_ceiling: Mutex::new(()),
-            wal_flushed: AtomicU64::new(0),
-            wal_flush_lock: Mutex::new(()),
-            #[cfg(test)]
-            wal_flush_delay_ms: AtomicU64::new(0),
-            #[cfg(test)]
-            wal_flushes_in_flight: AtomicU64::new(0),
             earliest_new_expiry: AtomicU64::new(u64::MAX),
             expired_keys: Default::default(),
             keyspace_hits: Default::default(),
@@ -369,7 +369,7 @@ impl Storage {
                     .merge_cf(self.cf(Cf::Default), count_key(counts.keyspace()), operand);
             }
         }
-        self.db.write_opt(batch.inner, &self.write_options)?;
+        self.write(batch.inner)?;
         for (counts, slot, keys, expires) in batch.counts {
             counts.apply(slot, keys, expires);
         }
@@ -386,6 +386,21 @@ impl Storage {
     /// next one.
     pub fn take_earliest_new_expiry(&self) -> u64 {
         self.earliest_new_expiry.swap(u64::MAX, Ordering::AcqRel)
+    }
+
+    /// Writes a batch; a failure is recorded as the fault that stops
+    /// writes (RocksDB refuses every write after it anyway).
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.db.write_opt(batch, &self.write_options).map_err(|e| {
+            let message = e.into_string();
+            self.health.record_failure(&message);
+            StorageError(message)
+        })
+    }
+
+    /// Whether writes are accepted now, and why not.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// A piece of server state kept in the default column family (the
@@ -425,7 +440,6 @@ impl Storage {
             std::fs::remove_dir_all(&partial)
                 .map_err(|e| StorageError(format!("cannot clear {}: {e}", partial.display())))?;
         }
-        self.flush_wal()?;
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(&partial)?;
         let final_dir = target.join("db");
         let old = target.join("db.old");
@@ -438,35 +452,6 @@ impl Storage {
         std::fs::rename(&partial, &final_dir)
             .map_err(|e| StorageError(format!("cannot move the backup into place: {e}")))?;
         let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    }
-
-    /// Hands the buffered WAL to the operating system up to every write
-    /// committed so far, so that they survive a crash of the process.
-    /// Connections call this before they reply: to their own writes, and
-    /// to reads that may show another connection's write. A flush already
-    /// done or under way that covers them is waited for, not repeated: one
-    /// flush serves many connections.
-    pub fn flush_wal(&self) -> Result<()> {
-        let sequence = self.db.latest_sequence_number();
-        if sequence <= self.wal_flushed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _flushing = self.wal_flush_lock.lock();
-        if sequence <= self.wal_flushed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        // Every write up to this sequence is in the WAL buffer now.
-        let upto = self.db.latest_sequence_number();
-        #[cfg(test)]
-        {
-            self.wal_flushes_in_flight.fetch_add(1, Ordering::AcqRel);
-            let delay = self.wal_flush_delay_ms.load(Ordering::Acquire);
-            std::thread::sleep(std::time::Duration::from_millis(delay));
-            self.wal_flushes_in_flight.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.db.flush_wal(false)?;
-        self.wal_flushed.fetch_max(upto, Ordering::AcqRel);
         Ok(())
     }
 
@@ -526,7 +511,7 @@ impl Storage {
             .expect("keyspace prefix has a length byte below 0xff");
         batch.delete_range_cf(self.cf(Cf::Metadata), prefix, &end[..]);
         batch.delete_cf(self.cf(Cf::Default), count_key(ks));
-        self.db.write_opt(batch, &self.write_options)?;
+        self.write(batch)?;
         self.counts.keyspace(ks).reset();
         Ok(())
     }
@@ -570,6 +555,7 @@ impl Storage {
             delayed_write_rate: db_wide("rocksdb.actual-delayed-write-rate"),
             stall_micros: ticker(Ticker::StallMicros),
             wal_bytes,
+            background_errors: ticker(Ticker::ErrorHandlerBgErrorCount),
         }
     }
 
@@ -606,7 +592,6 @@ impl Storage {
 impl Drop for Storage {
     fn drop(&mut self) {
         // A clean close leaves nothing for WAL replay to do.
-        let _ = self.db.flush_wal(true);
         let _ = self.db.flush();
     }
 }
@@ -785,37 +770,12 @@ pub(crate) mod tests {
         wal.windows(marker.len()).any(|w| w == marker.as_bytes())
     }
 
+    /// Acknowledged means handed to the OS: a commit returns only once its
+    /// WAL record is in the file (a WAL kept in a buffer to flush by hand
+    /// before replying let one connection reply while another's flush
+    /// carrying its record was still in flight).
     #[test]
-    fn a_write_is_in_the_os_before_its_flush_returns_while_another_flushes() {
-        let (_dir, storage) = storage();
-        commit_marker(&storage, "marker-first");
-        commit_marker(&storage, "marker-second");
-        assert!(
-            !on_disk(&storage, "marker-second"),
-            "buffered until flushed"
-        );
-        // The first writer's flush (which carries both records) is held in
-        // flight while the second writer flushes.
-        storage.wal_flush_delay_ms.store(300, Ordering::Release);
-        let flusher = {
-            let storage = storage.clone();
-            std::thread::spawn(move || storage.flush_wal().unwrap())
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while storage.wal_flushes_in_flight.load(Ordering::Acquire) == 0 {
-            assert!(std::time::Instant::now() < deadline, "no flush started");
-            std::thread::yield_now();
-        }
-        storage.flush_wal().unwrap();
-        assert!(
-            on_disk(&storage, "marker-second"),
-            "acknowledged while the flush carrying it was still in flight"
-        );
-        flusher.join().unwrap();
-    }
-
-    #[test]
-    fn a_flushed_write_is_in_the_os_whoever_flushes_at_the_same_time() {
+    fn a_committed_write_is_in_the_os_whoever_writes_at_the_same_time() {
         let (_dir, storage) = storage();
         let threads: Vec<_> = (0..8u32)
             .map(|t| {
@@ -824,7 +784,6 @@ pub(crate) mod tests {
                     for i in 0..150u32 {
                         let marker = format!("marker-{t:02}-{i:05}");
                         commit_marker(&storage, &marker);
-                        storage.flush_wal().unwrap();
                         assert!(
                             on_disk(&storage, &marker),
                             "{marker} acknowledged but not in the WAL on disk"

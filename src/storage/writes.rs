@@ -43,6 +43,8 @@ pub struct WriteSet {
     held: Vec<usize>,
     /// The (keyspace, key) pairs locked since the last `finish`.
     touched: Vec<(Vec<u8>, Vec<u8>)>,
+    /// How many times pending batches were written (or failed to be).
+    written: u64,
     /// Set when a deferred write failed: replies already given for its
     /// commands must not reach the client.
     failed: bool,
@@ -61,13 +63,26 @@ impl WriteSet {
             written_keys: Vec::new(),
             held: Vec::new(),
             touched: Vec::new(),
+            written: 0,
             failed: false,
         }
     }
 
-    /// Whether a deferred write failed (see the `failed` field).
-    pub fn failed(&self) -> bool {
-        self.failed
+    /// Whether a deferred write failed since the last call (see the
+    /// `failed` field).
+    pub fn take_failed(&mut self) -> bool {
+        std::mem::take(&mut self.failed)
+    }
+
+    /// Whether committed batches wait to be written.
+    pub fn has_pending(&self) -> bool {
+        self.record_count > 0
+    }
+
+    /// Counts the writes of pending batches: a change means the batches
+    /// pending before were written, or failed.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// The keys of writes finished since the last call (see
@@ -209,6 +224,7 @@ impl WriteSet {
             earliest_expiry: std::mem::replace(&mut self.earliest_expiry, u64::MAX),
         };
         let written = self.write(batch);
+        self.written += 1;
         self.failed |= written.is_err();
         written
     }

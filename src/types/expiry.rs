@@ -26,10 +26,13 @@ pub fn spawn_active_expiry(
         .spawn(move || {
             let mut scan = ExpiryScan::default();
             while !stop.load(Ordering::Relaxed) {
-                match scan.step(&storage, super::now_ms()) {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!("active expiry failed: {e}"),
+                // While the storage refuses writes, removals would only fail.
+                if !storage.health().stopped() {
+                    match scan.step(&storage, super::now_ms()) {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!("active expiry failed: {e}"),
+                    }
                 }
                 std::thread::sleep(PERIOD);
             }

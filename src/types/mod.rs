@@ -126,6 +126,11 @@ impl<'a> Db<'a> {
     /// [`Db::lookup`] for callers that hold the key's lock.
     pub fn lookup_locked(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
         match self.read(key)? {
+            // While the storage refuses writes, an expired key is only
+            // hidden: reads go on, its removal waits.
+            Some(stored) if stored.header.is_expired(now) && self.storage.health().stopped() => {
+                Ok(None)
+            }
             Some(stored) if stored.header.is_expired(now) => {
                 let mut batch = self.batch();
                 self.remove(&mut batch, stored.slot, key, &stored.header);
