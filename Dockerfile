@@ -7,7 +7,10 @@
 #
 # The server listens on 0.0.0.0:6666 in the container, reads
 # /etc/redrock/redrock.conf (kvrocks.conf.example: every default) and keeps
-# its data in /var/lib/redrock. Extra directives go after the image name:
+# its data in /var/lib/redrock. REDROCK_PASSWORD becomes requirepass through
+# a private config file, never the command line; without it the server is
+# in protected mode (only loopback clients served, others get DENIED).
+# Extra directives go after the image name:
 #   docker run redrock redrock-server -c /etc/redrock/redrock.conf \
 #     --bind 0.0.0.0 --dir /var/lib/redrock --cluster-enabled yes
 

@@ -177,54 +177,30 @@ fn container_image_contract_holds_without_a_container_engine() {
             "Dockerfile lacks {line:?}"
         );
     }
-    // Run the runtime stage's command line here: the entry point with CMD,
-    // the container paths mapped to this checkout and a temp dir, and a
-    // free loopback port instead of 0.0.0.0:6666.
     let entrypoint = exec_form(&dockerfile, "ENTRYPOINT");
     assert_eq!(entrypoint, ["docker-entrypoint.sh"]);
-    let cmd = exec_form(&dockerfile, "CMD");
-    let data = tempfile::tempdir().unwrap();
-    let conf = repo("kvrocks.conf.example");
-    let mapped: Vec<String> = cmd
-        .iter()
-        .map(|arg| match arg.as_str() {
-            "/etc/redrock/redrock.conf" => conf.to_str().unwrap().to_string(),
-            "/var/lib/redrock" => data.path().to_str().unwrap().to_string(),
-            other => other.to_string(),
-        })
-        .collect();
-    let port = free_port();
-    let bin_dir = server_binary().parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut child = Command::new(repo("deploy/docker-entrypoint.sh"))
-        .args(&mapped)
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .env("PATH", &path)
-        .env("REDROCK_PASSWORD", "s3cret")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut raw = loop {
-        if let Ok(raw) = RawClient::try_connect(port) {
-            break raw;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the image's command did not start a server"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut image = ImageRun::start(&dockerfile, Some("s3cret"));
+    let port = image.port;
+    let mut raw = RawClient::connect(port);
     assert!(
         raw.command(&["PING"]).starts_with(b"-NOAUTH"),
         "REDROCK_PASSWORD is requirepass"
     );
     assert_eq!(raw.command(&["AUTH", "s3cret"]), b"+OK\r\n");
+    // ... given through a private file, never the command line, where any
+    // local user could read it.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", image.child.id())).unwrap();
+    assert!(
+        cmdline.starts_with(b"redrock-server\0"),
+        "{}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    assert!(
+        !cmdline.windows(6).any(|w| w == b"s3cret"),
+        "the password is on the command line: {}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    let bin_dir = server_binary().parent().unwrap().to_path_buf();
     // The health check, with the password the container's environment gives it.
     let health = exec_form(&dockerfile, "HEALTHCHECK");
     assert_eq!(health, ["redrock", "ping"]);
@@ -246,10 +222,97 @@ fn container_image_contract_holds_without_a_container_engine() {
         "a health check without the password must fail"
     );
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(image.child.id() as i32, libc::SIGTERM);
     }
-    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    assert!(wait_exit(&mut image.child, Duration::from_secs(30)).success());
     assert!(!run_health(Some("s3cret")), "a stopped server is unhealthy");
+}
+
+/// The runtime stage's command line run here: the entry point with CMD,
+/// the container paths mapped to this checkout and a temp dir, and a free
+/// loopback port instead of 0.0.0.0:6666.
+struct ImageRun {
+    child: std::process::Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl ImageRun {
+    fn start(dockerfile: &str, password: Option<&str>) -> ImageRun {
+        let cmd = exec_form(dockerfile, "CMD");
+        let data = tempfile::tempdir().unwrap();
+        let conf = repo("kvrocks.conf.example");
+        let mapped: Vec<String> = cmd
+            .iter()
+            .map(|arg| match arg.as_str() {
+                "/etc/redrock/redrock.conf" => conf.to_str().unwrap().to_string(),
+                "/var/lib/redrock" => data.path().to_str().unwrap().to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        let port = free_port();
+        let bin_dir = server_binary().parent().unwrap().to_path_buf();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut command = Command::new(repo("deploy/docker-entrypoint.sh"));
+        command
+            .args(&mapped)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .env("PATH", &path)
+            .env("TMPDIR", data.path())
+            .env_remove("REDROCK_PASSWORD")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(password) = password {
+            command.env("REDROCK_PASSWORD", password);
+        }
+        let child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while RawClient::try_connect(port).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the image's command did not start a server"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ImageRun {
+            child,
+            port,
+            _data: data,
+        }
+    }
+}
+
+impl Drop for ImageRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_image_without_a_password_serves_loopback_clients_only() {
+    let dockerfile = read("Dockerfile");
+    let mut image = ImageRun::start(&dockerfile, None);
+    // 127.0.0.1 is served; any other address, even 127.0.0.2, is refused
+    // with Redis's protected-mode error.
+    assert_eq!(
+        RawClient::connect(image.port).command(&["PING"]),
+        b"+PONG\r\n"
+    );
+    let denied = read_until_closed(&mut connect_from("127.0.0.2", image.port));
+    assert!(
+        denied.starts_with(b"-DENIED Redis is running in protected mode"),
+        "{}",
+        show(&denied)
+    );
+    unsafe {
+        libc::kill(image.child.id() as i32, libc::SIGTERM);
+    }
+    assert!(wait_exit(&mut image.child, Duration::from_secs(30)).success());
 }
 
 fn wait_for_backup(con: &mut redis::Connection) {

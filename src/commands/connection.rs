@@ -32,7 +32,8 @@ pub fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
 /// the `default` user).
 fn check_password(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> Result<()> {
     let required = ctx.server.config.read().requirepass.clone();
-    let valid = user == b"default" && (required.is_empty() || password == required.as_bytes());
+    let valid = user == b"default"
+        && (required.is_empty() || constant_time_eq(password, required.as_bytes()));
     if valid {
         Ok(())
     } else {
@@ -40,6 +41,19 @@ fn check_password(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> Result<()> {
             "WRONGPASS invalid username-password pair or user is disabled.",
         ))
     }
+}
+
+/// Compares a password with the one required in time that depends on
+/// their lengths only, not on where they first differ, so the time of a
+/// reply does not reveal the password a byte at a time.
+fn constant_time_eq(given: &[u8], required: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != required.len());
+    for i in 0..given.len().max(required.len()) {
+        let a = given.get(i).copied().unwrap_or(0);
+        let b = required.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(a ^ b);
+    }
+    diff == 0
 }
 
 pub fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
@@ -134,4 +148,21 @@ pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         .ok_or_else(|| Error::err("DB index is out of range"))?;
     ctx.client.select(db);
     Ok(Reply::ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn passwords_compare_whole() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"s3cre", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret\0", b"s3cret"));
+        assert!(!constant_time_eq(b"x3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3creT", b"s3cret"));
+        assert!(!constant_time_eq(b"", b"s3cret"));
+    }
 }

@@ -9,29 +9,50 @@ use crate::glob::glob_match;
 use crate::protocol::Reply;
 use bytes::Bytes;
 
-/// The ACL categories of a command, derived from its flags and group.
+/// Redis's ACL categories, in the order COMMAND INFO lists them.
+const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// The ACL categories of a command, derived from its flags and group as
+/// Redis derives them (a group such as `server` that is no category adds
+/// none).
 fn categories(spec: &CommandSpec) -> Vec<String> {
-    let mut out = Vec::new();
-    if spec.flags & flags::WRITE != 0 {
-        out.push("@write".to_owned());
-    }
-    if spec.flags & flags::READONLY != 0 {
-        out.push("@read".to_owned());
-    }
-    if spec.flags & flags::ADMIN != 0 {
-        out.push("@admin".to_owned());
-        out.push("@dangerous".to_owned());
-    }
-    out.push(format!("@{}", spec.group));
-    out.push(
-        if spec.flags & flags::FAST != 0 {
-            "@fast"
-        } else {
-            "@slow"
-        }
-        .to_owned(),
-    );
-    out
+    let has = |category: &str| match category {
+        "read" => spec.flags & flags::READONLY != 0,
+        "write" => spec.flags & flags::WRITE != 0,
+        "admin" => spec.flags & flags::ADMIN != 0,
+        "fast" => spec.flags & flags::FAST != 0,
+        "slow" => spec.flags & flags::FAST == 0,
+        "blocking" => spec.flags & flags::BLOCKING != 0,
+        "dangerous" => spec.flags & (flags::ADMIN | flags::DANGEROUS) != 0,
+        group => spec.group == group,
+    };
+    CATEGORIES
+        .iter()
+        .filter(|category| has(category))
+        .map(|category| format!("@{category}"))
+        .collect()
 }
 
 fn info_entry(spec: &CommandSpec) -> Reply {

@@ -56,20 +56,28 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 10;
     /// May wait for other clients' writes (BLPOP, BZPOPMIN, ...).
     pub const BLOCKING: u32 = 1 << 11;
+    /// In the `@dangerous` ACL category without being an admin command
+    /// (FLUSHALL, KEYS, INFO, ...): an ACL category, not a COMMAND INFO
+    /// flag, so ACLs can gate it as Redis does.
+    pub const DANGEROUS: u32 = 1 << 12;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 13;
+    pub const ALLOW_BUSY: u32 = 1 << 14;
 
-    /// The names COMMAND INFO gives each flag.
+    /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
-        (BLOCKING, "blocking"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
@@ -185,22 +193,59 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     reply
 }
 
-/// Adds the command to the slow log if it ran longer than the threshold.
-/// Commands that carry passwords (AUTH, HELLO) are never logged.
+/// Adds the command to the slow log if it ran longer than the threshold,
+/// with its passwords redacted.
 fn log_if_slow(ctx: &Ctx<'_>, spec: &CommandSpec, argv: &[Bytes], elapsed: std::time::Duration) {
     let threshold = ctx.server.config.slowlog_log_slower_than();
     let micros = elapsed.as_micros() as u64;
-    if threshold < 0 || micros < threshold as u64 || spec.flags & flags::NO_AUTH != 0 {
+    if threshold < 0 || micros < threshold as u64 {
         return;
     }
     let handle = &ctx.client.handle;
     ctx.server.slowlog.record(
         ctx.server.config.slowlog_max_len(),
         micros,
-        argv,
+        &redacted(spec, argv),
         handle.addr.to_string(),
         handle.name(),
     );
+}
+
+/// The arguments with those that carry secrets replaced by `(redacted)`,
+/// as Redis shows them in SLOWLOG: every argument of AUTH, the user and
+/// password of HELLO's AUTH option, and the values of sensitive directives
+/// in CONFIG SET.
+fn redacted(spec: &CommandSpec, argv: &[Bytes]) -> Vec<Bytes> {
+    let mut out = argv.to_vec();
+    let mut redact = |i: usize| out[i] = Bytes::from_static(b"(redacted)");
+    match spec.full_name {
+        "auth" => (1..argv.len()).for_each(&mut redact),
+        "hello" => {
+            let mut i = 2;
+            while i < argv.len() {
+                let more = argv.len() - i - 1;
+                if args::is(&argv[i], "auth") && more >= 2 {
+                    redact(i + 1);
+                    redact(i + 2);
+                    i += 3;
+                } else if args::is(&argv[i], "setname") && more >= 1 {
+                    i += 2;
+                } else {
+                    break;
+                }
+            }
+        }
+        "config|set" => {
+            for i in (2..argv.len().saturating_sub(1)).step_by(2) {
+                let name = String::from_utf8_lossy(&argv[i]);
+                if crate::config::is_sensitive(&name) {
+                    redact(i + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn reject(ctx: &Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {

@@ -629,7 +629,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "quit",
         -1,
-        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         "connection",
         NONE,
         connection::quit
@@ -637,7 +637,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "hello",
         -1,
-        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         "connection",
         NONE,
         connection::hello
@@ -645,7 +645,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "auth",
         -2,
-        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         "connection",
         NONE,
         connection::auth
@@ -681,11 +681,18 @@ pub static COMMANDS: [CommandSpec; 158] = [
         cluster::readwrite
     ),
     // server
-    cmd!("info", -1, LOADING | STALE, "server", NONE, info::info),
+    cmd!(
+        "info",
+        -1,
+        LOADING | STALE | DANGEROUS,
+        "server",
+        NONE,
+        info::info
+    ),
     cmd!(
         "bgsave",
         -1,
-        ADMIN | NOSCRIPT,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
         "server",
         NONE,
         server::bgsave
@@ -704,7 +711,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "flushdb",
         -1,
-        WRITE | SLOW,
+        WRITE | SLOW | DANGEROUS,
         "keyspace",
         NONE,
         server::flushdb
@@ -712,7 +719,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "flushall",
         -1,
-        WRITE | SLOW,
+        WRITE | SLOW | DANGEROUS,
         "keyspace",
         NONE,
         server::flushall
@@ -729,7 +736,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
         "server",
         NONE,
         server::shutdown
@@ -923,7 +930,14 @@ pub static COMMANDS: [CommandSpec; 158] = [
         keys(1, 1, 1),
         keyspace::move_key
     ),
-    cmd!("keys", 2, READONLY | SLOW, "keyspace", NONE, keyspace::keys),
+    cmd!(
+        "keys",
+        2,
+        READONLY | SLOW | DANGEROUS,
+        "keyspace",
+        NONE,
+        keyspace::keys
+    ),
     cmd!("scan", -2, READONLY, "keyspace", NONE, keyspace::scan),
     cmd!(
         "randomkey",

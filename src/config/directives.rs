@@ -2,6 +2,8 @@
 //! and whether CONFIG SET may change it at run time. kvrocks.conf names are
 //! kept so an existing Kvrocks configuration starts RedRock.
 
+use super::buffer_limits::OutputBufferLimits;
+
 /// Every directive value, typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -28,6 +30,13 @@ pub struct Config {
     pub log_level: String,
     pub log_dir: String,
     pub proto_max_bulk_len: u64,
+    /// A client whose unparsed input passes this many bytes is closed.
+    pub client_query_buffer_limit: u64,
+    /// When a client's unsent replies close it, per client class.
+    pub client_output_buffer_limit: OutputBufferLimits,
+    /// Without a password, refuse clients that are not on the loopback
+    /// interface (Redis's protected mode).
+    pub protected_mode: bool,
     pub block_cache_size_mb: u64,
     pub write_buffer_size_mb: u64,
     pub max_open_files: i32,
@@ -85,14 +94,15 @@ fn parse_int<T: TryFrom<i128>>(value: &str, min: i128, max: i128) -> Result<T, S
     T::try_from(n).map_err(|_| "argument couldn't be parsed into an integer".to_string())
 }
 
-/// A size in bytes with an optional Redis memory unit (`kb`, `mb`, `gb`,
-/// `k`, `m`, `g`).
-fn parse_bytes(value: &str, min: u64, max: u64) -> Result<u64, String> {
+/// A size in bytes with an optional Redis memory unit (`b`, `kb`, `mb`,
+/// `gb`, `k`, `m`, `g`).
+pub(super) fn parse_bytes(value: &str, min: u64, max: u64) -> Result<u64, String> {
     let lower = value.to_ascii_lowercase();
-    let units: [(&str, u64); 6] = [
+    let units: [(&str, u64); 7] = [
         ("gb", 1 << 30),
         ("mb", 1 << 20),
         ("kb", 1 << 10),
+        ("b", 1),
         ("g", 1_000_000_000),
         ("m", 1_000_000),
         ("k", 1000),
@@ -259,6 +269,13 @@ pub static DIRECTIVES: &[Directive] = &[
         |c| c.slowlog_max_len.to_string()
     ),
     directive!(
+        "protected-mode",
+        "yes",
+        true,
+        |c, v| c.protected_mode = parse_bool(v)?,
+        |c| render_bool(c.protected_mode)
+    ),
+    directive!(
         "requirepass",
         "",
         true,
@@ -307,6 +324,20 @@ pub static DIRECTIVES: &[Directive] = &[
         true,
         |c, v| c.proto_max_bulk_len = parse_bytes(v, 1024 * 1024, 1 << 40)?,
         |c| c.proto_max_bulk_len.to_string()
+    ),
+    directive!(
+        "client-query-buffer-limit",
+        "1073741824",
+        true,
+        |c, v| c.client_query_buffer_limit = parse_bytes(v, 1024 * 1024, i64::MAX as u64)?,
+        |c| c.client_query_buffer_limit.to_string()
+    ),
+    directive!(
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        true,
+        |c, v| c.client_output_buffer_limit.update(v)?,
+        |c| c.client_output_buffer_limit.to_string()
     ),
     directive!(
         "rocksdb.block_cache_size",
@@ -470,6 +501,15 @@ pub const KVROCKS_ONLY: &[&str] = &[
     "rocksdb.read_options.async_io",
 ];
 
+/// Directives whose values are secrets: Redis redacts them from CONFIG SET
+/// in SLOWLOG, and so does RedRock.
+const SENSITIVE: &[&str] = &["requirepass", "masterauth"];
+
+/// Whether the value of directive `name` is a secret.
+pub fn is_sensitive(name: &str) -> bool {
+    SENSITIVE.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
 /// Whether `name` is a Kvrocks directive RedRock accepts but ignores
 /// (`namespace.<name>` lines included).
 pub fn is_kvrocks_only(name: &str) -> bool {
@@ -499,6 +539,9 @@ impl Default for Config {
             log_level: String::new(),
             log_dir: String::new(),
             proto_max_bulk_len: 0,
+            client_query_buffer_limit: 0,
+            client_output_buffer_limit: OutputBufferLimits::default(),
+            protected_mode: false,
             block_cache_size_mb: 0,
             write_buffer_size_mb: 0,
             max_open_files: 0,

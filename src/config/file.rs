@@ -104,10 +104,39 @@ pub fn rewrite(path: &Path, config: &Config) -> Result<(), ConfigError> {
             out.push('\n');
         }
     }
-    let tmp = path.with_extension("rewrite.tmp");
-    std::fs::write(&tmp, out)
-        .and_then(|_| std::fs::rename(&tmp, path))
+    replace_file(path, out.as_bytes())
         .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Replaces `path` with `contents` whole: written to a temp file in the
+/// same directory with the file's mode (and owner, where the process may
+/// set it), then renamed over it. A config holding requirepass that only
+/// its owner may read stays that way, and a crash mid-write leaves the old
+/// file.
+fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let meta = std::fs::metadata(path)?;
+    let tmp = path.with_extension("rewrite.tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    // Created with the mode from the start, so the contents are never
+    // readable by more than the old file allowed.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(meta.mode() & 0o7777)
+        .open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    // The umask may have cleared bits of the mode.
+    file.set_permissions(meta.permissions())?;
+    // Only root may give a file away; otherwise it stays the writer's.
+    let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+    drop(file);
+    std::fs::rename(&tmp, path)
 }
 
 fn format_line(directive: &Directive, config: &Config) -> String {
@@ -150,6 +179,24 @@ mod tests {
         let config = load(Some(&path), &[("port".into(), "7001".into())]).unwrap();
         assert_eq!(config.port, 7001);
         assert_eq!(config.bind, vec!["127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn rewrite_keeps_the_file_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.conf");
+        std::fs::write(&path, "requirepass secret\n").unwrap();
+        for mode in [0o600, 0o640, 0o664] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut config = load(Some(&path), &[]).unwrap();
+            config.timeout += 1;
+            rewrite(&path, &config).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, mode);
+            assert_eq!(load(Some(&path), &[]).unwrap(), config);
+        }
+        assert!(!path.with_extension("rewrite.tmp").exists());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! may change them), kvrocks.conf parsing, command-line overrides, and
 //! CONFIG REWRITE.
 
+mod buffer_limits;
 mod directives;
 mod file;
 
-pub use directives::{Config, Directive, DIRECTIVES, KVROCKS_ONLY};
+pub use buffer_limits::{BufferLimit, OutputBufferLimits};
+pub use directives::{is_sensitive, Config, Directive, DIRECTIVES, KVROCKS_ONLY};
 pub use file::{load, rewrite, ConfigError};
 
 use parking_lot::RwLock;
@@ -83,6 +85,7 @@ pub struct SharedConfig {
     values: RwLock<Config>,
     file: Option<PathBuf>,
     proto_max_bulk_len: AtomicU64,
+    client_query_buffer_limit: AtomicU64,
     slowlog_log_slower_than: AtomicI64,
     slowlog_max_len: AtomicU64,
 }
@@ -91,6 +94,7 @@ impl SharedConfig {
     pub fn new(config: Config, file: Option<PathBuf>) -> SharedConfig {
         SharedConfig {
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            client_query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             slowlog_log_slower_than: AtomicI64::new(config.slowlog_log_slower_than),
             slowlog_max_len: AtomicU64::new(config.slowlog_max_len),
             values: RwLock::new(config),
@@ -116,6 +120,11 @@ impl SharedConfig {
     /// `proto-max-bulk-len`, read on every request.
     pub fn proto_max_bulk_len(&self) -> u64 {
         self.proto_max_bulk_len.load(Ordering::Relaxed)
+    }
+
+    /// `client-query-buffer-limit`, read after every read from a client.
+    pub fn client_query_buffer_limit(&self) -> u64 {
+        self.client_query_buffer_limit.load(Ordering::Relaxed)
     }
 
     /// `slowlog-log-slower-than` (µs, negative = off), read on every command.
@@ -151,6 +160,8 @@ impl SharedConfig {
         })?;
         self.proto_max_bulk_len
             .store(updated.proto_max_bulk_len, Ordering::Relaxed);
+        self.client_query_buffer_limit
+            .store(updated.client_query_buffer_limit, Ordering::Relaxed);
         self.slowlog_log_slower_than
             .store(updated.slowlog_log_slower_than, Ordering::Relaxed);
         self.slowlog_max_len

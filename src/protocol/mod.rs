@@ -5,4 +5,4 @@ mod reply;
 mod request;
 
 pub use reply::{encode_reply, format_double, Reply};
-pub use request::{parse_request, ProtocolError, RequestLimits};
+pub use request::{ProtocolError, RequestLimits, RequestParser};

@@ -5,19 +5,27 @@
 //! replies and closes, as Redis does.
 
 use bytes::{Buf, Bytes, BytesMut};
-use redis_protocol::resp2::types::{BytesFrame, Resp2Frame};
 
 /// Limits a client's requests must respect.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestLimits {
     /// `proto-max-bulk-len`: the largest argument accepted.
     pub max_bulk_len: u64,
+    /// Whether the client has yet to authenticate: Redis then refuses
+    /// requests of more than [`MAX_UNAUTH_ARGS`] arguments or arguments
+    /// longer than [`MAX_UNAUTH_BULK_LEN`], so a stranger cannot make the
+    /// server buffer much.
+    pub unauthenticated: bool,
 }
 
 /// The longest inline request or header line Redis accepts.
 const MAX_INLINE_LEN: usize = 64 * 1024;
 /// The most arguments one request may have.
 const MAX_MULTIBULK_LEN: i64 = 1024 * 1024;
+/// The most arguments a request may have before AUTH (Redis's value).
+pub const MAX_UNAUTH_ARGS: i64 = 10;
+/// The longest argument a request may have before AUTH (Redis's value).
+pub const MAX_UNAUTH_BULK_LEN: i64 = 16 * 1024;
 
 /// A malformed request; its text is Redis's error reply (without `ERR`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,137 +37,209 @@ impl ProtocolError {
     }
 }
 
-/// Parses one request from the front of `buf`.
+/// Parses the requests of one connection's read buffer.
 ///
-/// Returns `Ok(Some(args))` and consumes its bytes when a whole request is
-/// there (`args` may be empty for a blank inline line or `*0`), `Ok(None)`
-/// when more bytes are needed (reserving room for them in `buf`), or the
-/// protocol error to reply with before closing.
-pub fn parse_request(
-    buf: &mut BytesMut,
-    limits: RequestLimits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    if buf[0] != b'*' {
-        return parse_inline(buf);
-    }
-    match redis_protocol::resp2::decode::decode_bytes_mut(buf) {
-        Ok(Some((frame, _, _))) => frame_to_args(frame, limits).map(Some),
-        Ok(None) => {
-            // Incomplete: check the headers seen so far so that a huge
-            // declared length is refused before it is buffered.
-            let needed = scan_headers(buf, limits)?;
-            if needed > buf.len() {
-                buf.reserve(needed - buf.len());
-            }
-            Ok(None)
-        }
-        Err(_) => {
-            // The crate refused the frame; find Redis's word for why.
-            scan_headers(buf, limits)?;
-            Err(ProtocolError::new("invalid multibulk length"))
-        }
-    }
+/// It remembers how far it got in an incomplete request (the lines already
+/// searched, the arguments already found, the length of the argument being
+/// received), so a request that takes many reads is examined once, not
+/// from its first byte at every read: a 500 MB SET arriving in 64 KB reads
+/// costs linear time. The bytes of an argument are never examined at all.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Bytes of the buffer already searched for the end of the current
+    /// line (an inline request or a header).
+    scanned: usize,
+    /// The multibulk request under way, once its count line is read.
+    multibulk: Option<Multibulk>,
+    /// Bytes examined so far, for the tests that prove the parse linear.
+    #[cfg(test)]
+    examined: usize,
 }
 
-fn frame_to_args(frame: BytesFrame, limits: RequestLimits) -> Result<Vec<Bytes>, ProtocolError> {
-    let items = match frame {
-        BytesFrame::Array(items) => items,
-        // `*-1` is a null array, which Redis treats as no command.
-        BytesFrame::Null => return Ok(Vec::new()),
-        _ => return Err(ProtocolError::new("invalid multibulk length")),
-    };
-    if items.len() as i64 > MAX_MULTIBULK_LEN {
-        return Err(ProtocolError::new("invalid multibulk length"));
-    }
-    items
-        .into_iter()
-        .map(|item| match item {
-            BytesFrame::BulkString(data) if data.len() as u64 <= limits.max_bulk_len => Ok(data),
-            BytesFrame::BulkString(_) | BytesFrame::Null => {
-                Err(ProtocolError::new("invalid bulk length"))
-            }
-            other => Err(ProtocolError::new(format!(
-                "expected '$', got '{}'",
-                other.kind().to_byte() as char
-            ))),
-        })
-        .collect()
+/// An incomplete multibulk request.
+#[derive(Debug)]
+struct Multibulk {
+    /// Arguments still to come.
+    remaining: usize,
+    /// Where the next header, or the awaited argument, starts.
+    pos: usize,
+    /// The length of the argument awaited at `pos`, once its header is read.
+    bulk: Option<usize>,
+    /// Start and length of each argument found so far.
+    args: Vec<(usize, usize)>,
 }
 
-/// Walks the headers of an incomplete multibulk request, checking each
-/// declared length; returns how many bytes the whole request will need as
-/// far as the headers tell.
-fn scan_headers(buf: &[u8], limits: RequestLimits) -> Result<usize, ProtocolError> {
-    let (count, mut pos) = match read_line(buf, 0)? {
-        Some((line, next)) => (parse_len(&line[1..], "invalid multibulk length")?, next),
-        None => return Ok(buf.len() + 1),
-    };
-    if count > MAX_MULTIBULK_LEN {
-        return Err(ProtocolError::new("invalid multibulk length"));
-    }
-    for _ in 0..count.max(0) {
-        if pos >= buf.len() {
-            return Ok(pos + 1);
+impl RequestParser {
+    /// Parses one request from the front of `buf`.
+    ///
+    /// Returns `Ok(Some(args))` and consumes its bytes when a whole request
+    /// is there (`args` may be empty for a blank inline line or `*0`),
+    /// `Ok(None)` when more bytes are needed (reserving room for a long
+    /// argument), or the protocol error to reply with before closing.
+    /// `buf` must only grow at its end until a request is returned.
+    pub fn parse(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: RequestLimits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        if buf.is_empty() {
+            return Ok(None);
         }
-        if buf[pos] != b'$' {
-            return Err(ProtocolError::new(format!(
-                "expected '$', got '{}'",
-                buf[pos] as char
-            )));
-        }
-        let (line, next) = match read_line(buf, pos)? {
-            Some(found) => found,
-            None => return Ok(buf.len() + 1),
+        let mut request = match self.multibulk.take() {
+            Some(request) => request,
+            None if buf[0] != b'*' => return self.parse_inline(buf),
+            None => match self.start_multibulk(buf, limits)? {
+                Some(request) => request,
+                None => return Ok(None),
+            },
         };
-        let len = parse_len(&line[1..], "invalid bulk length")?;
-        if len < 0 || len as u64 > limits.max_bulk_len {
-            return Err(ProtocolError::new("invalid bulk length"));
+        while request.remaining > 0 {
+            if let Some(len) = request.bulk {
+                let end = request.pos + len + 2;
+                if buf.len() < end {
+                    // Room for the rest of the argument, so it arrives in
+                    // as few reads and copies as possible.
+                    buf.reserve(end - buf.len());
+                    self.multibulk = Some(request);
+                    return Ok(None);
+                }
+                request.args.push((request.pos, len));
+                request.pos = end;
+                request.bulk = None;
+                request.remaining -= 1;
+                continue;
+            }
+            if request.pos >= buf.len() {
+                self.multibulk = Some(request);
+                return Ok(None);
+            }
+            if buf[request.pos] != b'$' {
+                return Err(ProtocolError::new(format!(
+                    "expected '$', got '{}'",
+                    buf[request.pos] as char
+                )));
+            }
+            let Some((end, next)) = self.line(buf, request.pos, "too big bulk count string")?
+            else {
+                self.multibulk = Some(request);
+                return Ok(None);
+            };
+            let len = parse_len(&buf[request.pos + 1..end])
+                .filter(|&len| len >= 0 && len as u64 <= limits.max_bulk_len)
+                .ok_or_else(|| ProtocolError::new("invalid bulk length"))?;
+            if limits.unauthenticated && len > MAX_UNAUTH_BULK_LEN {
+                return Err(ProtocolError::new("unauthenticated bulk length"));
+            }
+            request.pos = next;
+            request.bulk = Some(len as usize);
         }
-        pos = next + len as usize + 2;
+        let frame = buf.split_to(request.pos).freeze();
+        self.scanned = 0;
+        Ok(Some(
+            request
+                .args
+                .iter()
+                .map(|&(start, len)| frame.slice(start..start + len))
+                .collect(),
+        ))
     }
-    Ok(pos)
+
+    /// Reads the `*<count>` line of a multibulk request: the request under
+    /// way, `None` if the line has not all arrived. A count of zero or less
+    /// is an empty request, consumed here, as in Redis.
+    fn start_multibulk(
+        &mut self,
+        buf: &[u8],
+        limits: RequestLimits,
+    ) -> Result<Option<Multibulk>, ProtocolError> {
+        let Some((end, next)) = self.line(buf, 0, "too big mbulk count string")? else {
+            return Ok(None);
+        };
+        let count = parse_len(&buf[1..end])
+            .filter(|&count| count <= MAX_MULTIBULK_LEN)
+            .ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
+        if limits.unauthenticated && count > MAX_UNAUTH_ARGS {
+            return Err(ProtocolError::new("unauthenticated multibulk length"));
+        }
+        let count = count.max(0) as usize;
+        Ok(Some(Multibulk {
+            remaining: count,
+            pos: next,
+            bulk: None,
+            args: Vec::with_capacity(count.min(1024)),
+        }))
+    }
+
+    /// Finds the end of the line starting at `start`: the position of its
+    /// `\r` and the position after its `\r\n`, or `None` if it has not all
+    /// arrived. Bytes searched before are not searched again; a line longer
+    /// than Redis's inline limit is the error `too_long`.
+    fn line(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        too_long: &str,
+    ) -> Result<Option<(usize, usize)>, ProtocolError> {
+        let from = self.scanned.max(start);
+        let found = buf[from..].iter().position(|&b| b == b'\r');
+        #[cfg(test)]
+        {
+            self.examined += found.map_or(buf.len() - from, |i| i + 1);
+        }
+        match found {
+            Some(i) if from + i + 1 < buf.len() => {
+                self.scanned = from + i + 2;
+                Ok(Some((from + i, from + i + 2)))
+            }
+            Some(i) => {
+                self.scanned = from + i;
+                Ok(None)
+            }
+            None if buf.len() - start > MAX_INLINE_LEN => Err(ProtocolError::new(too_long)),
+            None => {
+                self.scanned = buf.len();
+                Ok(None)
+            }
+        }
+    }
+
+    fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let from = self.scanned;
+        let found = buf[from..].iter().position(|&b| b == b'\n');
+        #[cfg(test)]
+        {
+            self.examined += found.map_or(buf.len() - from, |i| i + 1);
+        }
+        let Some(newline) = found.map(|i| from + i) else {
+            if buf.len() > MAX_INLINE_LEN {
+                return Err(ProtocolError::new("too big inline request"));
+            }
+            self.scanned = buf.len();
+            return Ok(None);
+        };
+        self.scanned = 0;
+        let line = buf.split_to(newline + 1);
+        let mut line = &line[..newline];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        split_args(line)
+            .map(Some)
+            .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+    }
 }
 
-/// The line starting at `start` (without its `\r\n`) and the position after
-/// it, or `None` if it has not all arrived.
-fn read_line(buf: &[u8], start: usize) -> Result<Option<(&[u8], usize)>, ProtocolError> {
-    match buf[start..].iter().position(|&b| b == b'\r') {
-        Some(end) if start + end + 1 < buf.len() => {
-            Ok(Some((&buf[start..start + end], start + end + 2)))
-        }
-        Some(_) => Ok(None),
-        None if buf.len() - start > MAX_INLINE_LEN => {
-            Err(ProtocolError::new("too big mbulk count string"))
-        }
-        None => Ok(None),
+/// A length as Redis's `string2ll` reads it: an optional `-` and digits,
+/// no sign, spaces or leading zeros otherwise.
+fn parse_len(digits: &[u8]) -> Option<i64> {
+    let body = digits.strip_prefix(b"-").unwrap_or(digits);
+    let canonical = !body.is_empty()
+        && body.iter().all(u8::is_ascii_digit)
+        && (body[0] != b'0' || digits == b"0");
+    if !canonical {
+        return None;
     }
-}
-
-fn parse_len(digits: &[u8], what: &str) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| ProtocolError::new(what))
-}
-
-fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
-        if buf.len() > MAX_INLINE_LEN {
-            return Err(ProtocolError::new("too big inline request"));
-        }
-        return Ok(None);
-    };
-    let line = buf.split_to(newline + 1);
-    let mut line = &line[..newline];
-    if line.last() == Some(&b'\r') {
-        line = &line[..line.len() - 1];
-    }
-    split_args(line)
-        .map(Some)
-        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// Splits an inline request into arguments with Redis's quoting rules:
@@ -259,15 +339,40 @@ mod tests {
 
     const LIMITS: RequestLimits = RequestLimits {
         max_bulk_len: 512 * 1024 * 1024,
+        unauthenticated: false,
     };
 
-    fn parse_all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
+    fn parse_all_with(
+        input: &[u8],
+        limits: RequestLimits,
+    ) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
         let mut buf = BytesMut::from(input);
+        let mut parser = RequestParser::default();
         let mut out = Vec::new();
-        while let Some(args) = parse_request(&mut buf, LIMITS)? {
+        while let Some(args) = parser.parse(&mut buf, limits)? {
             out.push(args);
         }
         Ok(out)
+    }
+
+    fn parse_all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
+        parse_all_with(input, LIMITS)
+    }
+
+    /// Feeds `input` in `chunk`-byte reads, as a socket would deliver it:
+    /// the requests parsed and the bytes the parser examined.
+    fn parse_in_chunks(input: &[u8], chunk: usize) -> (Vec<Vec<Bytes>>, usize) {
+        let mut buf = BytesMut::new();
+        let mut parser = RequestParser::default();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            while let Some(args) = parser.parse(&mut buf, LIMITS).unwrap() {
+                out.push(args);
+            }
+        }
+        assert!(buf.is_empty());
+        (out, parser.examined)
     }
 
     #[test]
@@ -322,21 +427,119 @@ mod tests {
             parse_all(b"*99999999\r\n").unwrap_err().0,
             "Protocol error: invalid multibulk length"
         );
-        let small = RequestLimits { max_bulk_len: 4 };
-        let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
+        let small = RequestLimits {
+            max_bulk_len: 4,
+            unauthenticated: false,
+        };
         assert_eq!(
-            parse_request(&mut buf, small).unwrap_err().0,
+            parse_all_with(b"*1\r\n$5\r\nhello\r\n", small)
+                .unwrap_err()
+                .0,
             "Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$+5\r\nhello\r\n").unwrap_err().0,
+            "Protocol error: invalid bulk length"
+        );
+        let long_header = format!("*1\r\n${}", "1".repeat(70_000));
+        assert_eq!(
+            parse_all(long_header.as_bytes()).unwrap_err().0,
+            "Protocol error: too big bulk count string"
+        );
+        assert_eq!(
+            parse_all("*".repeat(70_000).as_bytes()).unwrap_err().0,
+            "Protocol error: too big mbulk count string"
         );
     }
 
     #[test]
+    fn empty_multibulk_requests_are_no_command() {
+        let parsed = parse_all(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n").unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert!(parsed[0].is_empty() && parsed[1].is_empty());
+        assert_eq!(parsed[2], vec![Bytes::from("PING")]);
+    }
+
+    #[test]
+    fn unauthenticated_requests_are_small() {
+        let stranger = RequestLimits {
+            unauthenticated: true,
+            ..LIMITS
+        };
+        let eleven = request_of(11, 1);
+        assert_eq!(
+            parse_all_with(&eleven, stranger).unwrap_err().0,
+            "Protocol error: unauthenticated multibulk length"
+        );
+        assert_eq!(parse_all_with(&eleven, LIMITS).unwrap().len(), 1);
+        assert_eq!(
+            parse_all_with(&request_of(10, 1), stranger).unwrap().len(),
+            1
+        );
+        // The header alone is refused: the argument is never buffered.
+        assert_eq!(
+            parse_all_with(b"*2\r\n$4\r\nAUTH\r\n$16385\r\n", stranger)
+                .unwrap_err()
+                .0,
+            "Protocol error: unauthenticated bulk length"
+        );
+        assert_eq!(
+            parse_all_with(&request_of(2, 16384), stranger)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    /// `count` arguments of `len` bytes each, as one RESP request.
+    fn request_of(count: usize, len: usize) -> Vec<u8> {
+        let mut out = format!("*{count}\r\n").into_bytes();
+        for _ in 0..count {
+            out.extend_from_slice(format!("${len}\r\n").as_bytes());
+            out.extend(std::iter::repeat_n(b'x', len));
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    #[test]
     fn incomplete_requests_wait_for_more() {
+        let mut parser = RequestParser::default();
         let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$10\r\nab"[..]);
-        assert_eq!(parse_request(&mut buf, LIMITS).unwrap(), None);
+        assert_eq!(parser.parse(&mut buf, LIMITS).unwrap(), None);
         assert!(buf.capacity() >= 31);
         buf.extend_from_slice(b"cdefghij\r\n");
-        assert_eq!(parse_request(&mut buf, LIMITS).unwrap().unwrap().len(), 2);
+        assert_eq!(parser.parse(&mut buf, LIMITS).unwrap().unwrap().len(), 2);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_big_request_in_small_reads_is_examined_once() {
+        // A 10 MB SET in 64 KB reads: only its headers are examined, once,
+        // however many reads it takes (a parse from byte 0 at every read
+        // would examine about 160 reads x 5 MB on average).
+        let mut request = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$10485760\r\n".to_vec();
+        request.extend(std::iter::repeat_n(b'v', 10 << 20));
+        request.extend_from_slice(b"\r\n");
+        let (parsed, examined) = parse_in_chunks(&request, 64 * 1024);
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0][2].len(), 10 << 20);
+        assert!(examined <= 40, "examined {examined} bytes");
+
+        // Many small arguments a byte at a time: each byte examined once.
+        let many = request_of(5000, 3);
+        let (parsed, examined) = parse_in_chunks(&many, 1);
+        assert_eq!(parsed[0].len(), 5000);
+        assert!(
+            examined <= many.len(),
+            "examined {examined} of {}",
+            many.len()
+        );
+
+        // An inline request a byte at a time, likewise.
+        let inline = format!("SET k {}\r\n", "v".repeat(60_000));
+        let (parsed, examined) = parse_in_chunks(inline.as_bytes(), 1);
+        assert_eq!(parsed[0].len(), 3);
+        assert!(examined <= inline.len(), "examined {examined}");
     }
 }

@@ -3,16 +3,28 @@
 
 use super::{BlockRequest, ClientHandle, Server, Unblock};
 use crate::commands::{execute, Ctx};
-use crate::protocol::{encode_reply, parse_request, Reply, RequestLimits};
+use crate::protocol::{encode_reply, Reply, RequestLimits, RequestParser};
 use crate::storage::WriteSet;
 use crate::types::KeyspaceHandle;
 use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// Replies are written out once this many bytes are pending, even in the
+/// middle of a pipeline, so that one read of 600 `GET big` does not hold
+/// 600 values in memory.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+
+/// A connection's buffers start at this size, and go back to it once
+/// empty if a big request or reply grew them, so an idle client does not
+/// keep the memory of its biggest request.
+const BUFFER_SIZE: usize = 16 * 1024;
 
 /// A connection's session state.
 pub struct ClientState {
@@ -62,7 +74,12 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
         let maxclients = server.config.read().maxclients;
         if server.clients.count() as u64 >= maxclients {
             server.stats.connections_rejected.add(1);
-            tokio::spawn(reject(stream));
+            tokio::spawn(reject(stream, MAXCLIENTS_REACHED));
+            continue;
+        }
+        if is_protected_from(&server, addr) {
+            server.stats.connections_rejected.add(1);
+            tokio::spawn(reject(stream, PROTECTED_MODE_DENIED));
             continue;
         }
         let local = stream.local_addr().unwrap_or(addr);
@@ -79,10 +96,26 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
     }
 }
 
-async fn reject(mut stream: TcpStream) {
-    let _ = stream
-        .write_all(b"-ERR max number of clients reached\r\n")
-        .await;
+const MAXCLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Redis's refusal, word for word, of a client that is not local while
+/// protected mode is on and no password is set.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Whether protected mode refuses a client from `peer`: the mode is on, no
+/// password is set, and the peer is not 127.0.0.1 or ::1 (Redis's notion
+/// of a local client).
+fn is_protected_from(server: &Server, peer: SocketAddr) -> bool {
+    let config = server.config.read();
+    let local = match peer.ip().to_canonical() {
+        IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+    };
+    config.protected_mode && config.requirepass.is_empty() && !local
+}
+
+async fn reject(mut stream: TcpStream, reply: &'static [u8]) {
+    let _ = stream.write_all(reply).await;
 }
 
 struct Connection {
@@ -92,6 +125,8 @@ struct Connection {
     /// Key locks and the writes of the pipeline being executed.
     writes: RefCell<WriteSet>,
     input: BytesMut,
+    /// Where parsing of `input` stands.
+    parser: RequestParser,
     output: BytesMut,
     /// Replies in `output` that acknowledge writes not yet written: where
     /// the first starts, and how many replies there are from there on. If
@@ -118,8 +153,9 @@ impl Connection {
                 replica_reads: false,
                 block: None,
             },
-            input: BytesMut::with_capacity(16 * 1024),
-            output: BytesMut::with_capacity(16 * 1024),
+            input: BytesMut::with_capacity(BUFFER_SIZE),
+            parser: RequestParser::default(),
+            output: BytesMut::with_capacity(BUFFER_SIZE),
             unwritten: None,
         }
     }
@@ -128,12 +164,15 @@ impl Connection {
         let mut shutdown = self.server.shutdown_signal();
         let mut first_read = true;
         loop {
-            let limits = RequestLimits {
-                max_bulk_len: self.server.config.proto_max_bulk_len(),
-            };
+            let max_bulk_len = self.server.config.proto_max_bulk_len();
+            let output_limit = self.server.config.read().client_output_buffer_limit.normal;
             let mut closing = false;
             loop {
-                match parse_request(&mut self.input, limits) {
+                let limits = RequestLimits {
+                    max_bulk_len,
+                    unauthenticated: !self.state.authenticated,
+                };
+                match self.parser.parse(&mut self.input, limits) {
                     Ok(Some(argv)) if argv.is_empty() => continue,
                     Ok(Some(argv)) => {
                         let written = self.writes.borrow().written();
@@ -154,9 +193,18 @@ impl Connection {
                         if let Some((_, replies)) = &mut self.unwritten {
                             *replies += 1;
                         }
+                        if output_limit.hard_reached(self.output.len()) {
+                            // What ran takes effect, as in Redis; the
+                            // replies are dropped with the client.
+                            self.commit();
+                            return Err(self.output_limit_reached());
+                        }
                         if self.state.close_after_reply || self.state.handle.is_killed() {
                             closing = true;
                             break;
+                        }
+                        if self.output.len() >= FLUSH_THRESHOLD {
+                            self.send().await?;
                         }
                     }
                     Ok(None) => break,
@@ -173,6 +221,7 @@ impl Connection {
             if closing || *shutdown.borrow() {
                 return Ok(());
             }
+            shrink(&mut self.input);
             let timeout = self.server.config.read().timeout;
             let read = self.stream.read_buf(&mut self.input);
             let n = tokio::select! {
@@ -190,6 +239,9 @@ impl Connection {
                 return Ok(());
             }
             self.server.stats.net_input_bytes.add(n as u64);
+            if self.query_buffer_limit_reached() {
+                return Ok(());
+            }
         }
     }
 }
@@ -269,6 +321,31 @@ impl Connection {
         true
     }
 
+    /// Whether the unparsed input passes `client-query-buffer-limit`: the
+    /// client is then closed, as Redis does, with a log line saying so.
+    fn query_buffer_limit_reached(&self) -> bool {
+        if self.input.len() as u64 <= self.server.config.client_query_buffer_limit() {
+            return false;
+        }
+        let start = &self.input[..self.input.len().min(64)];
+        tracing::warn!(
+            "Closing client that reached max query buffer length: {} (qbuf initial bytes: {:?})",
+            self.state.handle.describe(),
+            String::from_utf8_lossy(start)
+        );
+        true
+    }
+
+    /// Logs that the client passed its output buffer limit, as Redis does;
+    /// the error closes the connection.
+    fn output_limit_reached(&self) -> std::io::Error {
+        tracing::warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            self.state.handle.describe()
+        );
+        std::io::Error::other("output buffer limit reached")
+    }
+
     /// Commits, then writes the replies gathered so far.
     async fn send(&mut self) -> std::io::Result<()> {
         self.commit();
@@ -279,8 +356,39 @@ impl Connection {
             .stats
             .net_output_bytes
             .add(self.output.len() as u64);
-        self.stream.write_all(&self.output).await?;
+        self.write_output().await?;
         self.output.clear();
+        shrink(&mut self.output);
+        Ok(())
+    }
+
+    /// Writes the output buffer out. A client that leaves more than the
+    /// soft limit unsent for longer than the limit's seconds is closed (an
+    /// error), as Redis does.
+    async fn write_output(&mut self) -> std::io::Result<()> {
+        let limit = self.server.config.read().client_output_buffer_limit.normal;
+        let mut written = 0;
+        let mut above_soft_since = None;
+        while written < self.output.len() {
+            let write = self.stream.write(&self.output[written..]);
+            let n = match limit.soft_grace(self.output.len() - written) {
+                None => {
+                    above_soft_since = None;
+                    write.await?
+                }
+                Some(grace) => {
+                    let since = *above_soft_since.get_or_insert_with(Instant::now);
+                    match tokio::time::timeout_at(since + grace, write).await {
+                        Ok(n) => n?,
+                        Err(_) => return Err(self.output_limit_reached()),
+                    }
+                }
+            };
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+        }
         Ok(())
     }
 
@@ -327,6 +435,11 @@ impl Connection {
                     Ok(0) | Err(_) => break None,
                     Ok(n) => {
                         self.server.stats.net_input_bytes.add(n as u64);
+                        // What a blocked client sends waits, bounded like
+                        // any query buffer.
+                        if self.query_buffer_limit_reached() {
+                            break None;
+                        }
                     }
                 },
                 _ = handle.kill_signal.notified() => break None,
@@ -337,6 +450,15 @@ impl Connection {
         // Leaving the queues passes the turn to the next waiter.
         drop(registration);
         Ok(outcome)
+    }
+}
+
+/// Gives an empty buffer that grew past [`FLUSH_THRESHOLD`] a fresh
+/// allocation of [`BUFFER_SIZE`]: the old one may also be kept alive by
+/// the last request's arguments, which share it.
+fn shrink(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > FLUSH_THRESHOLD {
+        *buf = BytesMut::with_capacity(BUFFER_SIZE);
     }
 }
 

@@ -269,7 +269,13 @@ fn log_startup_facts(server: &Server, listeners: &[TcpListener]) {
         .bind
         .iter()
         .any(|b| !matches!(b.as_str(), "127.0.0.1" | "::1" | "localhost"));
-    if exposed && config.requirepass.is_empty() {
+    if exposed && config.requirepass.is_empty() && config.protected_mode {
+        tracing::warn!(
+            "listening on {} without a password: protected mode refuses every client not on \
+             the loopback interface; set requirepass",
+            config.bind.join(" ")
+        );
+    } else if exposed && config.requirepass.is_empty() {
         tracing::warn!(
             "listening on {} without a password: anyone who reaches the port can read and \
              change every key; set requirepass",

@@ -388,3 +388,51 @@ pub fn nil() -> redis::Value {
 pub fn array(items: Vec<redis::Value>) -> redis::Value {
     redis::Value::Array(items)
 }
+
+/// A TCP connection to `127.0.0.1:port` from the local address `source`
+/// (another loopback address such as 127.0.0.2, which Redis's protected
+/// mode does not count as local).
+pub fn connect_from(source: &str, port: u16) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a runtime to connect with");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("source address"))
+            .expect("binding the source address");
+        socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("connecting")
+            .into_std()
+            .expect("a std stream")
+    });
+    stream.set_nonblocking(false).expect("blocking mode");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    stream
+}
+
+/// Reads until the server closes the connection (EOF or reset), waiting
+/// at most 30 s: everything it sent first.
+pub fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!(
+                "the server did not close the connection ({e}); it sent {}",
+                show(&out)
+            ),
+        }
+    }
+}
