@@ -14,11 +14,12 @@ use bytes::Bytes;
 use std::time::Duration;
 
 /// Parses a timeout in seconds (fractions allowed, 0 = for ever) as Redis
-/// does: the milliseconds are truncated, so a tiny negative is 0.
+/// does: the milliseconds are rounded up, so a tiny positive waits 1 ms
+/// (not for ever) and a tiny negative is 0.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
     let seconds = crate::types::zset::parse_score(arg)
         .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
-    let ms = (seconds * 1000.0).trunc();
+    let ms = (seconds * 1000.0).ceil();
     if ms < 0.0 {
         return Err(Error::err("timeout is negative"));
     }
@@ -125,5 +126,20 @@ pub fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     match zpop_first(ctx, pop.keys, pop.high_end, pop.count)? {
         Some(popped) => Ok(zset::multi_pop_reply(Some(popped))),
         None => block(ctx, pop.keys, timeout, Reply::NilArray),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_the_millisecond() {
+        let ms = |arg: &str| parse_timeout(arg.as_bytes()).unwrap();
+        assert_eq!(ms("0.0001"), Some(Duration::from_millis(1)));
+        assert_eq!(ms("1.0005"), Some(Duration::from_millis(1001)));
+        assert_eq!(ms("0"), None);
+        assert_eq!(ms("-0.0001"), None);
+        assert!(parse_timeout(b"-0.002").is_err());
     }
 }

@@ -26,6 +26,10 @@ const MAX_MULTIBULK_LEN: i64 = 1024 * 1024;
 pub const MAX_UNAUTH_ARGS: i64 = 10;
 /// The longest argument a request may have before AUTH (Redis's value).
 pub const MAX_UNAUTH_BULK_LEN: i64 = 16 * 1024;
+/// The most buffer space reserved ahead of the bytes of a request: a
+/// declared length (up to `proto-max-bulk-len`, which may be a terabyte)
+/// is a promise, not an allocation to make at once.
+const MAX_RESERVE: usize = 1024 * 1024;
 
 /// A malformed request; its text is Redis's error reply (without `ERR`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,8 +102,10 @@ impl RequestParser {
                 let end = request.pos + len + 2;
                 if buf.len() < end {
                     // Room for the rest of the argument, so it arrives in
-                    // as few reads and copies as possible.
-                    buf.reserve(end - buf.len());
+                    // few reads and copies.
+                    // A declared length is a promise, not an allocation
+                    // to make at once: memory comes with the bytes.
+                    buf.reserve((end - buf.len()).min(MAX_RESERVE));
                     self.multibulk = Some(request);
                     return Ok(None);
                 }
@@ -503,6 +509,29 @@ mod tests {
     }
 
     #[test]
+    fn nested_arrays_are_refused_without_recursing() {
+        let nested = b"*1\r\n".repeat(1_000_000);
+        assert_eq!(
+            parse_all(&nested).unwrap_err().0,
+            "Protocol error: expected '$', got '*'"
+        );
+    }
+
+    #[test]
+    fn a_huge_declared_length_is_not_allocated() {
+        let huge = RequestLimits {
+            max_bulk_len: 1 << 40,
+            unauthenticated: false,
+        };
+        let mut buf = BytesMut::from(&b"*1\r\n$1000000000000\r\nab"[..]);
+        assert_eq!(
+            RequestParser::default().parse(&mut buf, huge).unwrap(),
+            None
+        );
+        assert!(buf.capacity() <= 2 * MAX_RESERVE, "{}", buf.capacity());
+    }
+
+    #[test]
     fn incomplete_requests_wait_for_more() {
         let mut parser = RequestParser::default();
         let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$10\r\nab"[..]);
@@ -541,5 +570,168 @@ mod tests {
         let (parsed, examined) = parse_in_chunks(inline.as_bytes(), 1);
         assert_eq!(parsed[0].len(), 3);
         assert!(examined <= inline.len(), "examined {examined}");
+    }
+}
+
+/// Property tests: random, mutated and split request streams, fed the way a
+/// connection feeds its read buffer.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    const LIMITS: RequestLimits = RequestLimits {
+        max_bulk_len: 512 * 1024 * 1024,
+        unauthenticated: false,
+    };
+
+    /// Bytes that steer mutations toward the protocol's own syntax.
+    const SYNTAX: &[u8] = b"*$:+-\r\n0123456789 \"'\\x";
+
+    /// How a stream ended: the protocol error, or `None` when the parser
+    /// waits for more bytes.
+    type Outcome = (Vec<Vec<Bytes>>, Option<String>);
+
+    fn requests() -> impl Strategy<Value = Vec<Vec<Vec<u8>>>> {
+        let arg = prop::collection::vec(any::<u8>(), 0..24);
+        prop::collection::vec(prop::collection::vec(arg, 1..6), 1..6)
+    }
+
+    fn encode_multibulk(request: &[Vec<u8>], out: &mut Vec<u8>) {
+        out.extend_from_slice(format!("*{}\r\n", request.len()).as_bytes());
+        for arg in request {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// An inline request quoting every byte as `\xHH`, so any argument
+    /// survives.
+    fn encode_inline(request: &[Vec<u8>], out: &mut Vec<u8>) {
+        for arg in request {
+            out.push(b'"');
+            for byte in arg {
+                out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+            }
+            out.extend_from_slice(b"\" ");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn encode(requests: &[Vec<Vec<u8>>], inline: &[bool]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, request) in requests.iter().enumerate() {
+            if inline.get(i).copied().unwrap_or(false) {
+                encode_inline(request, &mut out);
+            } else {
+                encode_multibulk(request, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Feeds `input` in pieces cut at `cuts`, parsing every complete request
+    /// after each piece, and checks each step either consumes a request or
+    /// leaves the buffer untouched to wait for more.
+    fn feed(input: &[u8], cuts: &[Index]) -> Outcome {
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        ends.push(input.len());
+        ends.sort_unstable();
+        let mut buf = BytesMut::new();
+        let mut parser = RequestParser::default();
+        let mut parsed = Vec::new();
+        let mut fed = 0;
+        for end in ends {
+            buf.extend_from_slice(&input[fed..end]);
+            fed = end;
+            loop {
+                let before = buf.clone();
+                match parser.parse(&mut buf, LIMITS) {
+                    Ok(Some(args)) => {
+                        assert!(buf.len() < before.len(), "a request consumes bytes");
+                        assert!(before.ends_with(&buf), "only the front is consumed");
+                        parsed.push(args);
+                    }
+                    Ok(None) => {
+                        assert_eq!(buf, before, "waiting leaves the buffer as it was");
+                        break;
+                    }
+                    Err(e) => return (parsed, Some(e.0)),
+                }
+            }
+        }
+        (parsed, None)
+    }
+
+    fn mutate(input: &mut Vec<u8>, mutations: &[(Index, u8, u8)]) {
+        for &(at, kind, byte) in mutations {
+            let syntax = SYNTAX[byte as usize % SYNTAX.len()];
+            let inside = at.index(input.len().max(1));
+            let anywhere = at.index(input.len() + 1);
+            match kind % 5 {
+                0 if !input.is_empty() => input[inside] = byte,
+                1 if !input.is_empty() => input[inside] = syntax,
+                2 => input.insert(anywhere, syntax),
+                3 if !input.is_empty() => {
+                    input.remove(inside);
+                }
+                _ => input.truncate(anywhere),
+            }
+        }
+    }
+
+    fn as_bytes(requests: &[Vec<Vec<u8>>]) -> Vec<Vec<Bytes>> {
+        requests
+            .iter()
+            .map(|r| r.iter().map(|a| Bytes::from(a.clone())).collect())
+            .collect()
+    }
+
+    /// 4,000 cases each, or `PROPTEST_CASES` (bench/fuzz.sh runs millions).
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(4000)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn valid_requests_round_trip_however_split(
+            requests in requests(),
+            inline in prop::collection::vec(any::<bool>(), 0..6),
+            cuts in prop::collection::vec(any::<Index>(), 0..8),
+        ) {
+            let input = encode(&requests, &inline);
+            prop_assert_eq!(feed(&input, &cuts), (as_bytes(&requests), None));
+        }
+
+        #[test]
+        fn mutated_requests_parse_the_same_however_split(
+            requests in requests(),
+            inline in prop::collection::vec(any::<bool>(), 0..6),
+            mutations in prop::collection::vec((any::<Index>(), any::<u8>(), any::<u8>()), 1..6),
+            cuts in prop::collection::vec(any::<Index>(), 1..8),
+        ) {
+            let mut input = encode(&requests, &inline);
+            mutate(&mut input, &mutations);
+            prop_assert_eq!(feed(&input, &cuts), feed(&input, &[]));
+        }
+
+        #[test]
+        fn random_bytes_parse_the_same_however_split(
+            star in any::<bool>(),
+            mut input in prop::collection::vec(any::<u8>(), 0..256),
+            cuts in prop::collection::vec(any::<Index>(), 1..8),
+        ) {
+            if star {
+                input.insert(0, b'*');
+            }
+            prop_assert_eq!(feed(&input, &cuts), feed(&input, &[]));
+        }
     }
 }
