@@ -126,3 +126,49 @@ impl<'v> View<'v> {
         storage.db.raw_iterator_cf_opt(storage.cf(cf), options)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn a_snapshot_keeps_the_state_it_was_taken_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default().storage();
+        config.block_cache_bytes = 8 << 20;
+        let storage = Storage::open(dir.path(), &config).unwrap();
+        let write = |key: &[u8], value: &[u8]| {
+            let mut batch = storage.batch();
+            batch.put(&storage, Cf::Subkey, key, value);
+            storage.commit(batch).unwrap();
+        };
+        write(b"a", b"1");
+        write(b"b", b"1");
+        let snapshot = storage.snapshot();
+        write(b"a", b"2");
+        write(b"c", b"2");
+        let values = |view: View<'_>| -> Vec<(Vec<u8>, Vec<u8>)> {
+            view.range(Cf::Subkey, b"", None)
+                .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                .collect()
+        };
+        let old = snapshot.view();
+        assert!(old.is_snapshot() && !storage.live().is_snapshot());
+        assert_eq!(&old.get(Cf::Subkey, b"a").unwrap().unwrap()[..], b"1");
+        assert!(old.get(Cf::Subkey, b"c").unwrap().is_none());
+        assert_eq!(
+            values(old),
+            [
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"1".to_vec())
+            ]
+        );
+        let live = storage.live();
+        assert_eq!(&live.get(Cf::Subkey, b"a").unwrap().unwrap()[..], b"2");
+        assert_eq!(values(live).len(), 3);
+        let mut iter = old.raw_iterator(Cf::Subkey, b"a".to_vec(), b"z".to_vec());
+        iter.seek_to_last();
+        assert_eq!(iter.key(), Some(&b"b"[..]));
+    }
+}
