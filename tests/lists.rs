@@ -261,6 +261,26 @@ fn blocked_clients_are_served_first_come_first_served() {
 }
 
 #[test]
+fn a_waiter_that_cannot_be_served_passes_the_turn() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut zset_waiter = server.raw();
+    let mut list_waiter = server.raw();
+    zset_waiter.send(&RawClient::encode(&["BZPOPMIN", "k", "0"]));
+    wait_blocked(&mut con, 1);
+    list_waiter.send(&RawClient::encode(&["BLPOP", "k", "0"]));
+    wait_blocked(&mut con, 2);
+    // The first waiter cannot take from a list: the second one is served,
+    // as in Redis, and the first keeps waiting.
+    assert_eq!(q(&mut con, &["LPUSH", "k", "x"]), int(1));
+    assert_eq!(flat(&list_waiter.read_reply()), "*2 $1 k $1 x");
+    wait_blocked(&mut con, 1);
+    assert_eq!(q(&mut con, &["ZADD", "k", "1", "m"]), int(1));
+    assert_eq!(flat(&zset_waiter.read_reply()), "*3 $1 k $1 m $1 1");
+    wait_blocked(&mut con, 0);
+}
+
+#[test]
 fn timeouts_disconnects_and_client_unblock() {
     let server = Server::start();
     let mut con = server.client();

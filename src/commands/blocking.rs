@@ -2,8 +2,8 @@
 //! nothing to serve, asks the connection to wait on its keys and run it
 //! again (see `server::blocking`).
 
-use super::list::{multi_pop_end, multi_pop_reply, pop_first};
-use super::zset::{self, parse_multi_pop, zpop_first};
+use super::list::{multi_pop_end, multi_pop_reply};
+use super::zset::{self, parse_multi_pop};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
@@ -47,7 +47,7 @@ fn block(
 fn blocking_pop(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End) -> Result<Reply> {
     let timeout = parse_timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    match pop_first(ctx, keys, end, 1)? {
+    match ctx.db().pop_first(keys, end, 1)? {
         Some((key, popped)) => {
             let mut reply = vec![Reply::Bulk(key)];
             reply.extend(popped.into_iter().map(Reply::Bulk));
@@ -93,7 +93,10 @@ pub fn blmove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 pub fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let pop = parse_multi_pop(argv, 2, ("left", "right"))?;
     let timeout = parse_timeout(&argv[1])?;
-    match pop_first(ctx, pop.keys, multi_pop_end(pop.high_end), pop.count)? {
+    match ctx
+        .db()
+        .pop_first(pop.keys, multi_pop_end(pop.high_end), pop.count)?
+    {
         Some(popped) => Ok(multi_pop_reply(Some(popped))),
         None => block(ctx, pop.keys, timeout, Reply::NilArray),
     }
@@ -102,7 +105,7 @@ pub fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 fn blocking_zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Result<Reply> {
     let timeout = parse_timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    match zpop_first(ctx, keys, max, 1)? {
+    match ctx.db().zpop_first(keys, max, 1)? {
         Some((key, popped)) => {
             let mut reply = vec![Reply::Bulk(key)];
             reply.extend(zset::flat_scored(popped));
@@ -123,7 +126,7 @@ pub fn bzpopmax(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 pub fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let pop = parse_multi_pop(argv, 2, ("min", "max"))?;
     let timeout = parse_timeout(&argv[1])?;
-    match zpop_first(ctx, pop.keys, pop.high_end, pop.count)? {
+    match ctx.db().zpop_first(pop.keys, pop.high_end, pop.count)? {
         Some(popped) => Ok(zset::multi_pop_reply(Some(popped))),
         None => block(ctx, pop.keys, timeout, Reply::NilArray),
     }

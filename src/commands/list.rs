@@ -180,21 +180,6 @@ pub fn rpoplpush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     )?))
 }
 
-/// Pops from the first non-empty list of `keys`: the key and the elements.
-pub fn pop_first(
-    ctx: &Ctx<'_>,
-    keys: &[Bytes],
-    end: End,
-    count: u64,
-) -> Result<Option<(Bytes, Vec<Bytes>)>> {
-    for key in keys {
-        if let Some(popped) = ctx.db().pop(key, end, count)? {
-            return Ok(Some((key.clone(), popped)));
-        }
-    }
-    Ok(None)
-}
-
 /// The reply of LMPOP/BLMPOP.
 pub fn multi_pop_reply(popped: Option<(Bytes, Vec<Bytes>)>) -> Reply {
     match popped {
@@ -214,6 +199,8 @@ pub fn multi_pop_end(high_end: bool) -> End {
 
 pub fn lmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let pop = parse_multi_pop(argv, 1, ("left", "right"))?;
-    let popped = pop_first(ctx, pop.keys, multi_pop_end(pop.high_end), pop.count)?;
+    let popped = ctx
+        .db()
+        .pop_first(pop.keys, multi_pop_end(pop.high_end), pop.count)?;
     Ok(multi_pop_reply(popped))
 }

@@ -32,7 +32,7 @@ pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::{ClientState, Server};
-use crate::storage::WriteSet;
+use crate::storage::{Snapshot, WriteSet};
 use crate::types::Db;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -62,6 +62,10 @@ pub mod flags {
     pub const DANGEROUS: u32 = 1 << 12;
     pub const NO_ASYNC_LOADING: u32 = 1 << 13;
     pub const ALLOW_BUSY: u32 = 1 << 14;
+    /// Reads one key's metadata and at most one of its members (GET,
+    /// HGET, ...): consistent without a snapshot, since the member's
+    /// sub-key carries the version the metadata named.
+    pub const POINT_READ: u32 = 1 << 15;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -81,18 +85,25 @@ pub mod flags {
     ];
 }
 
-/// What a command runs with: the server, the calling client, and the
-/// client's write set (its key locks and pending writes).
+/// What a command runs with: the server, the calling client, the
+/// client's write set (its key locks and pending writes) and, while a read
+/// command runs, the snapshot it reads.
 pub struct Ctx<'a> {
     pub server: &'a Arc<Server>,
     pub client: &'a mut ClientState,
     pub writes: &'a RefCell<WriteSet>,
+    pub snapshot: Option<Snapshot<'a>>,
 }
 
 impl<'a> Ctx<'a> {
-    /// The client's current keyspace.
+    /// The client's current keyspace, read through the command's snapshot
+    /// if it has one.
     pub fn db(&self) -> Db<'_> {
-        Db::new(&self.server.storage, &self.client.db, self.writes)
+        let db = Db::new(&self.server.storage, &self.client.db, self.writes);
+        match &self.snapshot {
+            Some(snapshot) => db.reading(snapshot.view()),
+            None => db,
+        }
     }
 
     /// Writes what the client's earlier commands left pending and releases
@@ -100,6 +111,12 @@ impl<'a> Ctx<'a> {
     fn finish_writes(&self) -> Result<()> {
         Ok(self.writes.borrow_mut().finish()?)
     }
+}
+
+/// Whether a command reads through a snapshot: a read that may read more
+/// than one entry, so that its reply shows one state of the database.
+fn reads_snapshot(spec: &CommandSpec) -> bool {
+    spec.flags & flags::READONLY != 0 && spec.flags & flags::POINT_READ == 0
 }
 
 /// Whether a command may run while earlier commands of the same pipeline
@@ -163,11 +180,15 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     let started = Instant::now();
+    let server = ctx.server;
+    // Taken after the pipeline's pending writes are written: it sees them.
+    ctx.snapshot = reads_snapshot(spec).then(|| server.storage.snapshot());
     let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
     } else {
         (spec.handler)(ctx, argv)
     };
+    ctx.snapshot = None;
     if ctx.client.block.is_some() {
         // Counted once it is served.
         return Reply::Nil;

@@ -235,6 +235,8 @@ fn container(_: &mut Ctx<'_>, _: &[Bytes]) -> Result<Reply> {
 }
 
 const RO_FAST: u32 = READONLY | FAST;
+/// A fast read of one key's metadata and at most one member.
+const RO_POINT: u32 = RO_FAST | POINT_READ;
 const W_FAST: u32 = WRITE | DENYOOM | FAST;
 const W: u32 = WRITE | DENYOOM;
 
@@ -707,7 +709,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     ),
     cmd!("slowlog", -2, 0, "server", NONE, container, subs: &SLOWLOG_SUBCOMMANDS),
     cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),
-    cmd!("dbsize", 1, RO_FAST, "keyspace", NONE, server::dbsize),
+    cmd!("dbsize", 1, RO_POINT, "keyspace", NONE, server::dbsize),
     cmd!(
         "flushdb",
         -1,
@@ -742,7 +744,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
         server::shutdown
     ),
     // strings
-    cmd!("get", 2, RO_FAST, "string", keys(1, 1, 1), string::get),
+    cmd!("get", 2, RO_POINT, "string", keys(1, 1, 1), string::get),
     cmd!("set", -3, W, "string", keys(1, 1, 1), string::set),
     cmd!("setnx", 3, W_FAST, "string", keys(1, 1, 1), string::setnx),
     cmd!("setex", 4, W, "string", keys(1, 1, 1), string::setex),
@@ -771,7 +773,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "strlen",
         2,
-        RO_FAST,
+        RO_POINT,
         "string",
         keys(1, 1, 1),
         string::strlen
@@ -779,7 +781,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "getrange",
         4,
-        READONLY,
+        READONLY | POINT_READ,
         "string",
         keys(1, 1, 1),
         string::getrange
@@ -787,7 +789,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "substr",
         4,
-        READONLY,
+        READONLY | POINT_READ,
         "string",
         keys(1, 1, 1),
         string::getrange
@@ -835,7 +837,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "type",
         2,
-        RO_FAST,
+        RO_POINT,
         "keyspace",
         keys(1, 1, 1),
         keyspace::key_type
@@ -875,7 +877,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "expiretime",
         2,
-        RO_FAST,
+        RO_POINT,
         "keyspace",
         keys(1, 1, 1),
         keyspace::expiretime
@@ -883,16 +885,16 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!(
         "pexpiretime",
         2,
-        RO_FAST,
+        RO_POINT,
         "keyspace",
         keys(1, 1, 1),
         keyspace::pexpiretime
     ),
-    cmd!("ttl", 2, RO_FAST, "keyspace", keys(1, 1, 1), keyspace::ttl),
+    cmd!("ttl", 2, RO_POINT, "keyspace", keys(1, 1, 1), keyspace::ttl),
     cmd!(
         "pttl",
         2,
-        RO_FAST,
+        RO_POINT,
         "keyspace",
         keys(1, 1, 1),
         keyspace::pttl
@@ -952,12 +954,12 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!("hset", -4, W_FAST, "hash", keys(1, 1, 1), hash::hset),
     cmd!("hsetnx", 4, W_FAST, "hash", keys(1, 1, 1), hash::hsetnx),
     cmd!("hmset", -4, W_FAST, "hash", keys(1, 1, 1), hash::hmset),
-    cmd!("hget", 3, RO_FAST, "hash", keys(1, 1, 1), hash::hget),
+    cmd!("hget", 3, RO_POINT, "hash", keys(1, 1, 1), hash::hget),
     cmd!("hmget", -3, RO_FAST, "hash", keys(1, 1, 1), hash::hmget),
     cmd!("hdel", -3, WRITE | FAST, "hash", keys(1, 1, 1), hash::hdel),
-    cmd!("hlen", 2, RO_FAST, "hash", keys(1, 1, 1), hash::hlen),
-    cmd!("hexists", 3, RO_FAST, "hash", keys(1, 1, 1), hash::hexists),
-    cmd!("hstrlen", 3, RO_FAST, "hash", keys(1, 1, 1), hash::hstrlen),
+    cmd!("hlen", 2, RO_POINT, "hash", keys(1, 1, 1), hash::hlen),
+    cmd!("hexists", 3, RO_POINT, "hash", keys(1, 1, 1), hash::hexists),
+    cmd!("hstrlen", 3, RO_POINT, "hash", keys(1, 1, 1), hash::hstrlen),
     cmd!("hgetall", 2, READONLY, "hash", keys(1, 1, 1), hash::hgetall),
     cmd!("hkeys", 2, READONLY, "hash", keys(1, 1, 1), hash::hkeys),
     cmd!("hvals", 2, READONLY, "hash", keys(1, 1, 1), hash::hvals),
@@ -982,11 +984,11 @@ pub static COMMANDS: [CommandSpec; 158] = [
     // sets
     cmd!("sadd", -3, W_FAST, "set", keys(1, 1, 1), set::sadd),
     cmd!("srem", -3, WRITE | FAST, "set", keys(1, 1, 1), set::srem),
-    cmd!("scard", 2, RO_FAST, "set", keys(1, 1, 1), set::scard),
+    cmd!("scard", 2, RO_POINT, "set", keys(1, 1, 1), set::scard),
     cmd!(
         "sismember",
         3,
-        RO_FAST,
+        RO_POINT,
         "set",
         keys(1, 1, 1),
         set::sismember
@@ -1056,11 +1058,18 @@ pub static COMMANDS: [CommandSpec; 158] = [
         keys(1, 1, 1),
         zset::zrem
     ),
-    cmd!("zcard", 2, RO_FAST, "sortedset", keys(1, 1, 1), zset::zcard),
+    cmd!(
+        "zcard",
+        2,
+        RO_POINT,
+        "sortedset",
+        keys(1, 1, 1),
+        zset::zcard
+    ),
     cmd!(
         "zscore",
         3,
-        RO_FAST,
+        RO_POINT,
         "sortedset",
         keys(1, 1, 1),
         zset::zscore
@@ -1307,7 +1316,7 @@ pub static COMMANDS: [CommandSpec; 158] = [
     cmd!("rpushx", -3, W_FAST, "list", keys(1, 1, 1), list::rpushx),
     cmd!("lpop", -2, WRITE | FAST, "list", keys(1, 1, 1), list::lpop),
     cmd!("rpop", -2, WRITE | FAST, "list", keys(1, 1, 1), list::rpop),
-    cmd!("llen", 2, RO_FAST, "list", keys(1, 1, 1), list::llen),
+    cmd!("llen", 2, RO_POINT, "list", keys(1, 1, 1), list::llen),
     cmd!("lindex", 3, READONLY, "list", keys(1, 1, 1), list::lindex),
     cmd!("lrange", 4, READONLY, "list", keys(1, 1, 1), list::lrange),
     cmd!("lset", 4, W, "list", keys(1, 1, 1), list::lset),

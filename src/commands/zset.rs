@@ -397,23 +397,6 @@ pub fn parse_multi_pop<'a>(
     })
 }
 
-/// Pops from the first non-empty sorted set of `keys`: the key and what
-/// was popped.
-pub fn zpop_first(
-    ctx: &Ctx<'_>,
-    keys: &[Bytes],
-    max: bool,
-    count: u64,
-) -> Result<Option<(Bytes, Vec<Scored>)>> {
-    for key in keys {
-        let popped = ctx.db().zpop(key, max, count)?;
-        if !popped.is_empty() {
-            return Ok(Some((key.clone(), popped)));
-        }
-    }
-    Ok(None)
-}
-
 /// The reply of ZMPOP/BZMPOP: the key and its members with scores, in
 /// pairs.
 pub fn multi_pop_reply(popped: Option<(Bytes, Vec<Scored>)>) -> Reply {
@@ -425,7 +408,7 @@ pub fn multi_pop_reply(popped: Option<(Bytes, Vec<Scored>)>) -> Reply {
 
 pub fn zmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let pop = parse_multi_pop(argv, 1, ("min", "max"))?;
-    let popped = zpop_first(ctx, pop.keys, pop.high_end, pop.count)?;
+    let popped = ctx.db().zpop_first(pop.keys, pop.high_end, pop.count)?;
     Ok(multi_pop_reply(popped))
 }
 

@@ -1,8 +1,9 @@
 //! Clients blocked on keys (BLPOP, BZPOPMIN, ...): per key, a queue of
 //! waiters in the order they blocked. A write to a key wakes the first
 //! waiter only; that waiter retries its command and, served or gone, passes
-//! the turn to the next one. So clients are served first-come first-served
-//! and nothing polls.
+//! the turn to the next one; not served, it passes the turn too and keeps
+//! its place. So clients are served first-come first-served, a waiter that
+//! cannot be served starves nobody, and nothing polls.
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -85,6 +86,27 @@ impl Registration {
     /// Completes when the client should retry its command.
     pub async fn ready(&self) {
         self.waiter.ready.notified().await
+    }
+
+    /// Gives the turn this client was woken for, and could not use (the
+    /// key holds another type, or nothing is left), to the waiter after it
+    /// on each of its keys, which keeps its own place. Without this, a
+    /// waiter that can never be served would hold the turn while clients
+    /// behind it wait on data they could take.
+    pub fn pass_turn(&self) {
+        let queues = self.clients.queues.lock();
+        for key in &self.keys {
+            let Some(queue) = queues.get(key) else {
+                continue;
+            };
+            let next = queue
+                .iter()
+                .skip_while(|w| !Arc::ptr_eq(w, &self.waiter))
+                .nth(1);
+            if let Some(next) = next {
+                next.ready.notify_one();
+            }
+        }
     }
 }
 

@@ -253,6 +253,7 @@ impl Connection {
             server: &self.server,
             client: &mut self.state,
             writes: &self.writes,
+            snapshot: None,
         };
         execute(&mut ctx, argv)
     }
@@ -410,6 +411,8 @@ impl Connection {
         let handle = self.state.handle.clone();
         handle.set_blocked(true);
         let mut shutdown = self.server.shutdown_signal();
+        // Whether this retry uses a turn a write gave this client.
+        let mut turn = false;
         let outcome = loop {
             let reply = self.run(argv);
             let waits = self.state.block.take().is_some();
@@ -421,8 +424,11 @@ impl Connection {
             if !waits && !wrong_type {
                 break Some(reply);
             }
+            if std::mem::take(&mut turn) {
+                registration.pass_turn();
+            }
             tokio::select! {
-                _ = registration.ready() => {}
+                _ = registration.ready() => turn = true,
                 _ = sleep_until(deadline) => break Some(block.timeout_reply),
                 _ = handle.unblock_signal.notified() => match handle.unblock_requested() {
                     Some(Unblock::Timeout) => break Some(block.timeout_reply),

@@ -4,17 +4,20 @@
 //! ([`Health`]).
 //!
 //! Code above this layer reads as database logic: it asks for a value, an
-//! iterator over a range, or commits a [`Batch`].
+//! iterator over a range (live or from a [`Snapshot`]), or commits a
+//! [`Batch`].
 
 mod counts;
 mod gc;
 mod health;
 mod locks;
+mod view;
 mod writes;
 
 pub use counts::{KeyCounts, KeyspaceCounts};
 pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
+pub use view::{Snapshot, View};
 pub use writes::WriteSet;
 
 use crate::config::StorageConfig;
@@ -23,7 +26,7 @@ use parking_lot::Mutex;
 use redrock_encoding::Keyspace;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    DBPinnableSlice, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+    DBPinnableSlice, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -277,61 +280,29 @@ impl Storage {
             .expect("every column family is opened")
     }
 
-    /// Reads one value without copying it out of RocksDB.
+    /// Reads one value, live (see [`View::get`]).
     pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<DBPinnableSlice<'_>>> {
-        Ok(self.db.get_pinned_cf(self.cf(cf), key)?)
+        self.live().get(cf, key)
     }
 
-    /// Iterates `cf` forward from `start` (inclusive) while keys are below
-    /// `end` (exclusive).
+    /// Iterates a range, live (see [`View::range`]).
     pub fn range(
         &self,
         cf: Cf,
         start: &[u8],
         end: Option<Vec<u8>>,
     ) -> impl Iterator<Item = Result<Entry>> + '_ {
-        let mut options = ReadOptions::default();
-        if let Some(end) = end {
-            options.set_iterate_upper_bound(end);
-        }
-        options.set_iterate_lower_bound(start.to_vec());
-        self.db
-            .iterator_cf_opt(
-                self.cf(cf),
-                options,
-                IteratorMode::From(start, Direction::Forward),
-            )
-            .map(|item| item.map_err(StorageError::from))
+        self.live().range(cf, start, end)
     }
 
-    /// Iterates `cf` backward from the last key below `end` (exclusive)
-    /// down to `start` (inclusive).
+    /// Iterates a range backward, live (see [`View::range_reverse`]).
     pub fn range_reverse(
         &self,
         cf: Cf,
         start: &[u8],
         end: Vec<u8>,
     ) -> impl Iterator<Item = Result<Entry>> + '_ {
-        let mut options = ReadOptions::default();
-        options.set_iterate_lower_bound(start.to_vec());
-        options.set_iterate_upper_bound(end);
-        self.db
-            .iterator_cf_opt(self.cf(cf), options, IteratorMode::End)
-            .map(|item| item.map_err(StorageError::from))
-    }
-
-    /// A raw iterator over `cf` between `lower` (inclusive) and `upper`
-    /// (exclusive), for callers that seek many times in one range.
-    pub fn raw_iterator(
-        &self,
-        cf: Cf,
-        lower: Vec<u8>,
-        upper: Vec<u8>,
-    ) -> rocksdb::DBRawIterator<'_> {
-        let mut options = ReadOptions::default();
-        options.set_iterate_lower_bound(lower);
-        options.set_iterate_upper_bound(upper);
-        self.db.raw_iterator_cf_opt(self.cf(cf), options)
+        self.live().range_reverse(cf, start, end)
     }
 
     /// A new, empty batch.

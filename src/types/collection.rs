@@ -122,7 +122,7 @@ impl<'a> Db<'a> {
         member: &[u8],
     ) -> Result<Option<DBPinnableSlice<'a>>> {
         Ok(self
-            .storage
+            .view
             .get(Cf::Subkey, &self.member_key(slot, key, version, member))?)
     }
 
@@ -143,7 +143,7 @@ impl<'a> Db<'a> {
             start.extend_from_slice(from);
         }
         let prefix_len = prefix.len();
-        self.storage.range(cf, &start, end).map(move |item| {
+        self.view.range(cf, &start, end).map(move |item| {
             let (k, v) = item?;
             Ok((k[prefix_len..].to_vec(), v))
         })
@@ -254,7 +254,7 @@ impl<'a> Db<'a> {
         let Some(end) = prefix_successor(&base) else {
             return Ok(None);
         };
-        let mut iter = self.storage.raw_iterator(Cf::Subkey, base.clone(), end);
+        let mut iter = self.view.raw_iterator(Cf::Subkey, base.clone(), end);
         let entry = |iter: &rocksdb::DBRawIterator<'_>| -> Option<(Vec<u8>, Box<[u8]>)> {
             let k = iter.key()?;
             Some((k[base.len()..].to_vec(), iter.value()?.into()))

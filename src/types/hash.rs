@@ -101,7 +101,7 @@ impl<'a> Db<'a> {
                 continue;
             }
             let sub = self.member_key(hash.slot, key, hash.meta.version, field);
-            if self.storage.get(Cf::Subkey, &sub)?.is_some() {
+            if self.view.get(Cf::Subkey, &sub)?.is_some() {
                 batch.delete(self.storage, Cf::Subkey, &sub);
                 removed += 1;
             }

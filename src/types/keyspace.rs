@@ -261,7 +261,7 @@ impl<'a> Db<'a> {
         let mut last: Option<(u16, Vec<u8>)> = None;
         let mut expired = Vec::new();
         let mut next_cursor = 0;
-        for (examined, item) in self.storage.range(Cf::Metadata, &start, end).enumerate() {
+        for (examined, item) in self.view.range(Cf::Metadata, &start, end).enumerate() {
             if examined == count {
                 let (slot, key) = last.take().expect("count is at least one");
                 next_cursor = cursors.store(slot, key);
@@ -293,7 +293,7 @@ impl<'a> Db<'a> {
         let now = now_ms();
         let mut keys = Vec::new();
         for item in self
-            .storage
+            .view
             .range(Cf::Metadata, &prefix, prefix_successor(&prefix))
         {
             if keys.len() >= count {
@@ -313,7 +313,7 @@ impl<'a> Db<'a> {
         let ks = self.ks.keyspace.as_bytes();
         let now = now_ms();
         let mut keys = Vec::new();
-        for item in self.storage.range(Cf::Metadata, ks, prefix_successor(ks)) {
+        for item in self.view.range(Cf::Metadata, ks, prefix_successor(ks)) {
             let (raw_key, value) = item?;
             let parsed = parse_metadata_key(&raw_key).ok_or_else(|| Error::err("corrupted key"))?;
             let (header, _) = MetadataHeader::decode(&value)?;
@@ -348,7 +348,7 @@ impl<'a> Db<'a> {
             let prefix = slot_prefix(&self.ks.keyspace, slot);
             let end = prefix_successor(&prefix);
             let entry = self
-                .storage
+                .view
                 .range(Cf::Metadata, &prefix, end)
                 .nth(pick as usize)
                 .transpose()?;
@@ -404,7 +404,7 @@ fn copy_value(
     let dst_prefix = subkey_prefix(&dst.ks.keyspace, dst_slot, dst_key, meta.version);
     for cf in [Cf::Subkey, Cf::ZsetScore] {
         for item in src
-            .storage
+            .view
             .range(cf, &src_prefix, prefix_successor(&src_prefix))
         {
             let (key, value) = item?;

@@ -65,7 +65,7 @@ impl<'a> Db<'a> {
         }
         let start = self.element_key(slot, key, meta.version, from);
         let end = self.element_key(slot, key, meta.version, to);
-        self.storage
+        self.view
             .range(Cf::Subkey, &start, Some(end))
             .map(|item| {
                 item.map(|(_, v)| Bytes::from(v.into_vec()))
@@ -212,6 +212,25 @@ impl<'a> Db<'a> {
         Ok(Some(popped))
     }
 
+    /// LMPOP / BLPOP / BLMPOP: pops from the first non-empty list of
+    /// `keys`, giving its key and the elements. Every key is locked first,
+    /// in one sorted acquisition, so no other client changes one of them
+    /// while the command looks at the others.
+    pub fn pop_first(
+        &self,
+        keys: &[Bytes],
+        end: End,
+        count: u64,
+    ) -> Result<Option<(Bytes, Vec<Bytes>)>> {
+        self.lock(&keys.iter().map(|k| &k[..]).collect::<Vec<_>>())?;
+        for key in keys {
+            if let Some(popped) = self.pop(key, end, count)? {
+                return Ok(Some((key.clone(), popped)));
+            }
+        }
+        Ok(None)
+    }
+
     /// LLEN.
     pub fn llen(&self, key: &[u8]) -> Result<u64> {
         Ok(self.read_list(key)?.map_or(0, |(_, m)| m.size))
@@ -348,9 +367,9 @@ impl<'a> Db<'a> {
         let start = self.element_key(list.slot, key, meta.version, meta.head);
         let end = self.element_key(list.slot, key, meta.version, meta.tail);
         let entries: Box<dyn Iterator<Item = _>> = if from_tail {
-            Box::new(self.storage.range_reverse(Cf::Subkey, &start, end))
+            Box::new(self.view.range_reverse(Cf::Subkey, &start, end))
         } else {
-            Box::new(self.storage.range(Cf::Subkey, &start, Some(end)))
+            Box::new(self.view.range(Cf::Subkey, &start, Some(end)))
         };
         let index_at = subkey_prefix(&self.ks.keyspace, list.slot, key, meta.version).len();
         let mut out = Vec::new();

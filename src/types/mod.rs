@@ -13,7 +13,7 @@ pub mod string;
 pub mod zset;
 
 use crate::error::{Error, Result};
-use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, WriteSet};
+use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, View, WriteSet};
 use redrock_cluster::key_slot;
 use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
 use rocksdb::DBPinnableSlice;
@@ -42,10 +42,13 @@ impl KeyspaceHandle {
 }
 
 /// One keyspace of the store, used through a client's [`WriteSet`] (which
-/// holds its key locks and pending writes).
+/// holds its key locks and pending writes). Reads go through `view`: live
+/// for writes, which read the keys they hold locked, or a snapshot that a
+/// read command takes for its whole run (see [`Db::reading`]).
 #[derive(Clone, Copy)]
 pub struct Db<'a> {
     pub storage: &'a Storage,
+    pub view: View<'a>,
     pub ks: &'a KeyspaceHandle,
     pub writes: &'a RefCell<WriteSet>,
 }
@@ -72,9 +75,16 @@ impl<'a> Db<'a> {
     ) -> Db<'a> {
         Db {
             storage,
+            view: storage.live(),
             ks,
             writes,
         }
+    }
+
+    /// This keyspace read through `view` (a snapshot): every read of the
+    /// command then sees one state of the database.
+    pub fn reading(self, view: View<'a>) -> Db<'a> {
+        Db { view, ..self }
     }
 
     /// The metadata CF key of `key`.
@@ -85,10 +95,7 @@ impl<'a> Db<'a> {
     /// The stored entry of `key`, expired or not.
     pub fn read(&self, key: &[u8]) -> Result<Option<StoredKey<'a>>> {
         let slot = key_slot(key);
-        let Some(raw) = self
-            .storage
-            .get(Cf::Metadata, &self.metadata_key(slot, key))?
-        else {
+        let Some(raw) = self.view.get(Cf::Metadata, &self.metadata_key(slot, key))? else {
             return Ok(None);
         };
         let (header, _) = MetadataHeader::decode(&raw)?;
@@ -104,10 +111,18 @@ impl<'a> Db<'a> {
             Some(stored) if stored.header.is_expired(now) => {
                 drop(stored);
                 self.lock(&[key])?;
-                self.lookup_locked(key, now)
+                let live = self.live().lookup_locked(key, now)?;
+                // A snapshot reader keeps to its snapshot, where the key has
+                // expired, whatever was written since.
+                Ok(live.filter(|_| !self.view.is_snapshot()))
             }
             other => Ok(other),
         }
+    }
+
+    /// This keyspace read live: what a holder of key locks reads.
+    fn live(&self) -> Db<'a> {
+        self.reading(self.storage.live())
     }
 
     /// [`Db::lookup`] for a command that reads the key: counts a keyspace
@@ -123,7 +138,7 @@ impl<'a> Db<'a> {
         Ok(found)
     }
 
-    /// [`Db::lookup`] for callers that hold the key's lock.
+    /// [`Db::lookup`] for callers that hold the key's lock (and read live).
     pub fn lookup_locked(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
         match self.read(key)? {
             // While the storage refuses writes, an expired key is only

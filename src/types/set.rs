@@ -33,7 +33,7 @@ impl<'a> Db<'a> {
                 continue;
             }
             let sub = self.member_key(set.slot, key, set.meta.version, member);
-            if set.existed() && self.storage.get(Cf::Subkey, &sub)?.is_some() {
+            if set.existed() && self.view.get(Cf::Subkey, &sub)?.is_some() {
                 continue;
             }
             batch.put(self.storage, Cf::Subkey, &sub, b"");
@@ -62,7 +62,7 @@ impl<'a> Db<'a> {
                 continue;
             }
             let sub = self.member_key(set.slot, key, set.meta.version, member);
-            if self.storage.get(Cf::Subkey, &sub)?.is_some() {
+            if self.view.get(Cf::Subkey, &sub)?.is_some() {
                 batch.delete(self.storage, Cf::Subkey, &sub);
                 removed += 1;
             }
@@ -151,7 +151,7 @@ impl<'a> Db<'a> {
         }
         let mut to = self.open_collection(dst, DataType::Set)?;
         let from_sub = self.member_key(from.slot, src, from.meta.version, member);
-        if self.storage.get(Cf::Subkey, &from_sub)?.is_none() {
+        if self.view.get(Cf::Subkey, &from_sub)?.is_none() {
             return Ok(false);
         }
         if src == dst {
@@ -162,7 +162,7 @@ impl<'a> Db<'a> {
         from.meta.size -= 1;
         self.save_collection(&mut batch, src, &from);
         let to_sub = self.member_key(to.slot, dst, to.meta.version, member);
-        if !to.existed() || self.storage.get(Cf::Subkey, &to_sub)?.is_none() {
+        if !to.existed() || self.view.get(Cf::Subkey, &to_sub)?.is_none() {
             batch.put(self.storage, Cf::Subkey, &to_sub, b"");
             to.meta.size += 1;
             self.save_collection(&mut batch, dst, &to);

@@ -452,7 +452,7 @@ impl<'a> Db<'a> {
         let prefix = subkey_prefix(&self.ks.keyspace, slot, key, meta.version);
         let target = self.score_key(slot, key, meta.version, score, member);
         let before = self
-            .storage
+            .view
             .range(Cf::ZsetScore, &prefix, Some(target))
             .try_fold(0u64, |n, item| item.map(|_| n + 1))?;
         let rank = if rev { meta.size - 1 - before } else { before };
@@ -505,9 +505,9 @@ impl<'a> Db<'a> {
             return Ok(());
         }
         let entries: Box<dyn Iterator<Item = _>> = if rev {
-            Box::new(self.storage.range_reverse(cf, &lower, upper))
+            Box::new(self.view.range_reverse(cf, &lower, upper))
         } else {
-            Box::new(self.storage.range(cf, &lower, Some(upper)))
+            Box::new(self.view.range(cf, &lower, Some(upper)))
         };
         let p = prefix.len();
         for entry in entries {
@@ -666,6 +666,25 @@ impl<'a> Db<'a> {
             self.remove_members(key, &members)?;
         }
         Ok(members)
+    }
+
+    /// ZMPOP / BZPOPMIN / BZMPOP: pops from the first non-empty sorted
+    /// set of `keys`, giving its key and the members. Every key is locked
+    /// first, in one sorted acquisition (see [`Db::pop_first`]).
+    pub fn zpop_first(
+        &self,
+        keys: &[Bytes],
+        max: bool,
+        count: u64,
+    ) -> Result<Option<(Bytes, Vec<Scored>)>> {
+        self.lock(&keys.iter().map(|k| &k[..]).collect::<Vec<_>>())?;
+        for key in keys {
+            let popped = self.zpop(key, max, count)?;
+            if !popped.is_empty() {
+                return Ok(Some((key.clone(), popped)));
+            }
+        }
+        Ok(None)
     }
 
     /// ZRANDMEMBER with a count (see [`Db::random_members`]).

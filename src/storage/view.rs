@@ -1,0 +1,174 @@
+//! What reads see: the live database, or one snapshot of it.
+//!
+//! A command that reads several entries (MGET, HGETALL, set algebra,
+//! ranges, a scan step) reads them all through one [`Snapshot`], so its
+//! reply shows a state that existed, whatever is written meanwhile. A read
+//! of one entry is consistent by itself and reads live, which saves the
+//! snapshot's cost (RocksDB takes its mutex to create and release one).
+
+use super::{Cf, Entry, Result, Storage, StorageError};
+use rocksdb::{
+    DBPinnableSlice, DBRawIterator, Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode,
+    DB,
+};
+
+/// The database as it was when taken; released on drop.
+pub struct Snapshot<'s> {
+    storage: &'s Storage,
+    inner: SnapshotWithThreadMode<'s, DB>,
+}
+
+impl<'s> Snapshot<'s> {
+    /// Reads from this snapshot.
+    pub fn view(&self) -> View<'_> {
+        View {
+            storage: self.storage,
+            snapshot: Some(&self.inner),
+        }
+    }
+}
+
+/// Where reads go: the live database or a snapshot. Iterators and pinned
+/// values borrow the snapshot, so they cannot outlive it.
+#[derive(Clone, Copy)]
+pub struct View<'v> {
+    storage: &'v Storage,
+    snapshot: Option<&'v SnapshotWithThreadMode<'v, DB>>,
+}
+
+impl Storage {
+    /// A snapshot of the whole database as it is now.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            storage: self,
+            inner: self.db.snapshot(),
+        }
+    }
+
+    /// Reads from the live database: each read sees the latest writes.
+    pub fn live(&self) -> View<'_> {
+        View {
+            storage: self,
+            snapshot: None,
+        }
+    }
+}
+
+impl<'v> View<'v> {
+    /// Whether reads come from a snapshot rather than the live database.
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    fn options(&self) -> ReadOptions {
+        let mut options = ReadOptions::default();
+        if let Some(snapshot) = self.snapshot {
+            options.set_snapshot(snapshot);
+        }
+        options
+    }
+
+    /// Reads one value without copying it out of RocksDB.
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<DBPinnableSlice<'v>>> {
+        let db = &self.storage.db;
+        Ok(db.get_pinned_cf_opt(self.storage.cf(cf), key, &self.options())?)
+    }
+
+    /// Iterates `cf` forward from `start` (inclusive) while keys are below
+    /// `end` (exclusive).
+    pub fn range(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<Entry>> + 'v {
+        let mut options = self.options();
+        if let Some(end) = end {
+            options.set_iterate_upper_bound(end);
+        }
+        options.set_iterate_lower_bound(start.to_vec());
+        let storage = self.storage;
+        storage
+            .db
+            .iterator_cf_opt(
+                storage.cf(cf),
+                options,
+                IteratorMode::From(start, Direction::Forward),
+            )
+            .map(|item| item.map_err(StorageError::from))
+    }
+
+    /// Iterates `cf` backward from the last key below `end` (exclusive)
+    /// down to `start` (inclusive).
+    pub fn range_reverse(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: Vec<u8>,
+    ) -> impl Iterator<Item = Result<Entry>> + 'v {
+        let mut options = self.options();
+        options.set_iterate_lower_bound(start.to_vec());
+        options.set_iterate_upper_bound(end);
+        let storage = self.storage;
+        storage
+            .db
+            .iterator_cf_opt(storage.cf(cf), options, IteratorMode::End)
+            .map(|item| item.map_err(StorageError::from))
+    }
+
+    /// A raw iterator over `cf` between `lower` (inclusive) and `upper`
+    /// (exclusive), for callers that seek many times in one range.
+    pub fn raw_iterator(&self, cf: Cf, lower: Vec<u8>, upper: Vec<u8>) -> DBRawIterator<'v> {
+        let mut options = self.options();
+        options.set_iterate_lower_bound(lower);
+        options.set_iterate_upper_bound(upper);
+        let storage = self.storage;
+        storage.db.raw_iterator_cf_opt(storage.cf(cf), options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn a_snapshot_keeps_the_state_it_was_taken_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default().storage();
+        config.block_cache_bytes = 8 << 20;
+        let storage = Storage::open(dir.path(), &config).unwrap();
+        let write = |key: &[u8], value: &[u8]| {
+            let mut batch = storage.batch();
+            batch.put(&storage, Cf::Subkey, key, value);
+            storage.commit(batch).unwrap();
+        };
+        write(b"a", b"1");
+        write(b"b", b"1");
+        let snapshot = storage.snapshot();
+        write(b"a", b"2");
+        write(b"c", b"2");
+        let values = |view: View<'_>| -> Vec<(Vec<u8>, Vec<u8>)> {
+            view.range(Cf::Subkey, b"", None)
+                .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                .collect()
+        };
+        let old = snapshot.view();
+        assert!(old.is_snapshot() && !storage.live().is_snapshot());
+        assert_eq!(&old.get(Cf::Subkey, b"a").unwrap().unwrap()[..], b"1");
+        assert!(old.get(Cf::Subkey, b"c").unwrap().is_none());
+        assert_eq!(
+            values(old),
+            [
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"1".to_vec())
+            ]
+        );
+        let live = storage.live();
+        assert_eq!(&live.get(Cf::Subkey, b"a").unwrap().unwrap()[..], b"2");
+        assert_eq!(values(live).len(), 3);
+        let mut iter = old.raw_iterator(Cf::Subkey, b"a".to_vec(), b"z".to_vec());
+        iter.seek_to_last();
+        assert_eq!(iter.key(), Some(&b"b"[..]));
+    }
+}
