@@ -414,23 +414,8 @@ fn backup_dir_never_reaches_the_live_database() {
 fn a_backup_dir_on_the_database_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let mut child = std::process::Command::new(server_binary())
-        .args(["--port", &free_port().to_string(), "--dir", data_dir])
-        .args(["--backup-dir", data_dir])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(30));
-    assert!(!status.success());
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let port = free_port().to_string();
+    let stderr = start_failure(&["--port", &port, "--dir", data_dir, "--backup-dir", data_dir]);
     assert!(
         stderr.contains("directive 'backup-dir'") && stderr.contains("overlaps the live database"),
         "{stderr}"

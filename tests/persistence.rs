@@ -100,26 +100,6 @@ fn a_second_server_on_the_same_dir_refuses_to_start() {
     );
 }
 
-fn start_failure(args: &[&str]) -> String {
-    let mut child = Command::new(server_binary())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(30));
-    assert!(!status.success(), "{args:?} should not start");
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    stderr
-}
-
 #[test]
 fn config_errors_name_file_line_and_directive() {
     let dir = tempfile::tempdir().unwrap();

@@ -436,3 +436,24 @@ pub fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
         }
     }
 }
+
+/// Starts `redrock-server` with `args`, expecting it to refuse to start:
+/// its standard error.
+pub fn start_failure(args: &[&str]) -> String {
+    let mut child = Command::new(server_binary())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(!status.success(), "{args:?} should not start");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
