@@ -23,7 +23,7 @@ pub fn validate_name(name: &[u8]) -> Result<()> {
 
 pub fn setname(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     validate_name(&argv[2])?;
-    ctx.client.handle.set_name(argv[2].clone());
+    ctx.client.handle.set_name(&argv[2]);
     Ok(Reply::ok())
 }
 

@@ -115,7 +115,7 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     }
     if let Some(name) = name {
         super::client::validate_name(name)?;
-        ctx.client.handle.set_name(name.clone());
+        ctx.client.handle.set_name(name);
     }
     ctx.client.protocol = protocol;
     ctx.client

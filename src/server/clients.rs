@@ -47,8 +47,10 @@ impl ClientHandle {
         self.name.lock().clone()
     }
 
-    pub fn set_name(&self, name: Bytes) {
-        *self.name.lock() = name;
+    /// Keeps a copy: `name` is a slice of the connection's read buffer,
+    /// which it would otherwise keep alive (in SLOWLOG entries too).
+    pub fn set_name(&self, name: &[u8]) {
+        *self.name.lock() = Bytes::copy_from_slice(name);
     }
 
     pub fn set_last_command(&self, name: &'static str) {

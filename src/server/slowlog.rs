@@ -28,7 +28,9 @@ pub struct SlowLog {
 }
 
 /// The arguments as Redis logs them: at most 32 (the last one then says
-/// how many more there were), each cut to 128 bytes with a note.
+/// how many more there were), each cut to 128 bytes with a note. Each is a
+/// copy: an argument is a slice of its connection's read buffer, and an
+/// entry holding it would keep that whole buffer alive.
 fn trimmed(argv: &[Bytes]) -> Vec<Bytes> {
     let keep = if argv.len() > MAX_ARGS {
         MAX_ARGS - 1
@@ -45,7 +47,7 @@ fn trimmed(argv: &[Bytes]) -> Vec<Bytes> {
                 );
                 Bytes::from(cut)
             } else {
-                arg.clone()
+                Bytes::copy_from_slice(arg)
             }
         })
         .collect();
@@ -115,6 +117,16 @@ mod tests {
         let out = trimmed(&long);
         assert_eq!(out[0].len(), 128 + "... (72 more bytes)".len());
         assert!(out[0].ends_with(b"... (72 more bytes)"));
+    }
+
+    #[test]
+    fn entries_do_not_keep_the_read_buffer_alive() {
+        let buffer = Bytes::from(vec![b'a'; 64 * 1024]);
+        let argv = vec![buffer.slice(0..3), buffer.slice(3..8)];
+        let range = buffer.as_ptr_range();
+        for arg in trimmed(&argv) {
+            assert!(!range.contains(&arg.as_ptr()), "an entry shares the buffer");
+        }
     }
 
     #[test]
