@@ -322,4 +322,15 @@ fn lcs_all_options() {
         error(&mut raw, &["LCS", "key1", "key2", "FOO"]),
         "ERR syntax error"
     );
+    // The comparison table (4 bytes a cell) is bounded by
+    // proto-max-bulk-len, as in Redis.
+    q(&mut con, &["CONFIG", "SET", "proto-max-bulk-len", "1mb"]);
+    q(&mut con, &["SET", "long1", &"x".repeat(600)]);
+    q(&mut con, &["SET", "long2", &"x".repeat(600)]);
+    assert_eq!(
+        error(&mut raw, &["LCS", "long1", "long2", "LEN"]),
+        "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+    );
+    q(&mut con, &["SET", "long2", &"x".repeat(400)]);
+    assert_eq!(q(&mut con, &["LCS", "long1", "long2", "LEN"]), int(400));
 }

@@ -293,10 +293,6 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::Bulk(ctx.db().incr_by_float(&argv[1], &argv[2])?))
 }
 
-/// The most DP cells LCS will allocate (4 bytes each): beyond this a reply
-/// would take the server's memory, so the request is refused.
-const LCS_MAX_CELLS: u64 = 1 << 29;
-
 pub fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     // The keys are read (and their types checked) before the options, as
     // Redis does.
@@ -335,9 +331,13 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         ));
     }
     let (a, b) = (&strings[0], &strings[1]);
-    let cells = (a.len() as u64 + 1) * (b.len() as u64 + 1);
-    if cells > LCS_MAX_CELLS {
-        return Err(Error::err("String too long for LCS"));
+    // The comparison table takes 4 bytes a cell; Redis bounds it by
+    // proto-max-bulk-len, so one LCS cannot take the server's memory.
+    let table_bytes = (a.len() as u64 + 1) * (b.len() as u64 + 1) * 4;
+    if table_bytes > ctx.server.config.proto_max_bulk_len() {
+        return Err(Error::err(
+            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
     }
     Ok(lcs_reply(
         a,
