@@ -179,6 +179,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return Reply::Error(e.text());
         }
     }
+    ctx.writes.borrow_mut().begin_command();
     let started = Instant::now();
     let server = ctx.server;
     // Taken after the pipeline's pending writes are written: it sees them.

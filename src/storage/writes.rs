@@ -43,6 +43,8 @@ pub struct WriteSet {
     held: Vec<usize>,
     /// The (keyspace, key) pairs locked since the last `finish`.
     touched: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Where the current command's pairs start in `touched`.
+    command_start: usize,
     /// How many times pending batches were written (or failed to be).
     written: u64,
     /// Set when a deferred write failed: replies already given for its
@@ -63,6 +65,7 @@ impl WriteSet {
             written_keys: Vec::new(),
             held: Vec::new(),
             touched: Vec::new(),
+            command_start: 0,
             written: 0,
             failed: false,
         }
@@ -91,23 +94,29 @@ impl WriteSet {
         std::mem::take(&mut self.written_keys)
     }
 
+    /// Marks the start of a command: its own locks never make the set
+    /// write what is pending (its batches stay one write with the rest).
+    pub fn begin_command(&mut self) {
+        self.command_start = self.touched.len();
+    }
+
     /// Locks the given (keyspace, key) pairs, in addition to those held.
-    /// A pair locked before by a command whose writes are pending gets
-    /// those writes written first, so the caller reads them.
+    /// A pair locked before by an earlier command whose writes are pending
+    /// gets those writes written first, so the caller reads them.
     ///
     /// A command takes every lock it writes under in one call, before it
     /// reads: on contention the set writes and releases everything it
-    /// holds, locks taken earlier by the same command included.
+    /// holds, then locks all of the command's keys again, so a command
+    /// that read under an earlier lock may see its key change meanwhile.
     pub fn lock<'k>(&mut self, keys: impl IntoIterator<Item = (&'k [u8], &'k [u8])>) -> Result<()> {
         let mut wanted = Vec::new();
         let mut relocked = false;
-        let already_touched = self.touched.len();
         for (ks, key) in keys {
             let stripe = super::KeyLocks::stripe(ks, key);
             if !self.held.contains(&stripe) && !wanted.contains(&stripe) {
                 wanted.push(stripe);
             }
-            relocked |= self.touched[..already_touched]
+            relocked |= self.touched[..self.command_start]
                 .iter()
                 .any(|(k, v)| k == ks && v == key);
             self.touched.push((ks.to_vec(), key.to_vec()));
@@ -139,10 +148,17 @@ impl WriteSet {
                 // SAFETY: taken by try_lock just above.
                 unsafe { locks.unlock(stripe) };
             }
-            // Earlier commands' keys go with their writes; this call's
-            // pairs stay touched.
-            let current = self.touched.split_off(already_touched);
+            // Earlier commands' keys go with their writes; this command's
+            // pairs stay touched and are all locked again below, holding
+            // nothing, in stripe order.
+            let current = self.touched.split_off(self.command_start);
             self.finish()?;
+            wanted = current
+                .iter()
+                .map(|(ks, key)| super::KeyLocks::stripe(ks, key))
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
             self.touched = current;
         }
         for &stripe in &wanted {
@@ -242,6 +258,7 @@ impl WriteSet {
         } else {
             self.touched.clear();
         }
+        self.command_start = 0;
         written
     }
 }
@@ -284,6 +301,46 @@ mod tests {
             .unwrap()
             .is_some());
         assert!(!writes.touches(b"ks", b"a"));
+    }
+
+    #[test]
+    fn a_later_command_relocking_a_key_reads_the_pending_write() {
+        let (_dir, storage) = storage();
+        let mut writes = WriteSet::new(storage.clone(), true);
+        let put = |writes: &mut WriteSet, key: &[u8]| {
+            let mut batch = storage.batch();
+            batch.put(&storage, super::super::Cf::Default, key, b"v");
+            writes.commit(batch).unwrap();
+        };
+        let written = |key: &[u8]| {
+            storage
+                .get(super::super::Cf::Default, key)
+                .unwrap()
+                .is_some()
+        };
+        writes.begin_command();
+        writes.lock([(&b"ks2"[..], &b"a"[..])]).unwrap();
+        put(&mut writes, b"a");
+        // The same command locking its key again keeps its write pending.
+        writes.lock([(&b"ks2"[..], &b"a"[..])]).unwrap();
+        assert!(!written(b"a"));
+        writes.begin_command();
+        writes.lock([(&b"ks2"[..], &b"b"[..])]).unwrap();
+        assert!(!written(b"a"), "another key: still one write later");
+        writes.begin_command();
+        writes.lock([(&b"ks2"[..], &b"a"[..])]).unwrap();
+        assert!(
+            written(b"a"),
+            "a later command reads what an earlier one wrote"
+        );
+        writes.finish().unwrap();
+        let woken = writes.take_written_keys();
+        for key in [&b"a"[..], &b"b"[..]] {
+            assert!(
+                woken.iter().any(|(ks, k)| ks == b"ks2" && k == key),
+                "every locked key of the written pipeline wakes its waiters"
+            );
+        }
     }
 
     #[test]
