@@ -2,7 +2,8 @@
 # Installs the system packages RedRock needs on Debian/Ubuntu, when missing:
 #   (no argument)  what building needs: clang and libclang (RocksDB's bindings)
 #   --test         also redis-server and redis-tools (the differential tests'
-#                  oracle, redis-cli and redis-benchmark)
+#                  oracle, redis-cli and redis-benchmark) and the redis-py
+#                  client (tests that drive the server as applications do)
 #   --prometheus   also prometheus (with promtool), for
 #                  tests/prometheus_scrape.sh
 set -euo pipefail
@@ -16,6 +17,11 @@ fi
 if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+  # redis-py 5 or later speaks RESP3; Debian's python3-redis is older.
+  if ! python3 -c 'import redis, sys; sys.exit(int(redis.__version__.split(".")[0]) < 5)' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check 'redis>=5' 2>&1 \
+      | grep -v 'Running pip as the' >&2 || true
+  fi
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then
