@@ -607,6 +607,45 @@ fn commands_read_the_transactions_own_writes() {
             &["SET", "after", "1"],
             &["DBSIZE"],
             &["KEYS", "*"],
+            // commands whose keys follow a count (numkeys), or that name
+            // several keys, reading what came before them
+            &["ZADD", "za", "1", "a", "2", "b"],
+            &["ZADD", "zb", "3", "b", "4", "c"],
+            &["ZUNIONSTORE", "zu", "2", "za", "zb", "WEIGHTS", "1", "2"],
+            &["ZRANGE", "zu", "0", "-1", "WITHSCORES"],
+            &["ZINTERSTORE", "zi", "2", "za", "zb"],
+            &["ZDIFFSTORE", "zd", "2", "za", "zb"],
+            &["ZINTERCARD", "2", "za", "zb"],
+            &["ZUNION", "3", "za", "zb", "zi", "WITHSCORES"],
+            &["ZRANGESTORE", "zr", "zu", "1", "-1"],
+            &["ZMPOP", "3", "nosuch", "zr", "za", "MAX", "COUNT", "2"],
+            &["BZMPOP", "0", "2", "zr", "za", "MIN"],
+            &["ZCARD", "zr"],
+            &["RPUSH", "la", "1", "2", "3"],
+            &["LMPOP", "2", "nosuch", "la", "RIGHT", "COUNT", "2"],
+            &["BLMPOP", "0", "2", "nosuch", "la", "LEFT"],
+            &["EXISTS", "la"],
+            &["RPUSH", "lb", "x", "y"],
+            &["RPOPLPUSH", "lb", "lc"],
+            &["LMOVE", "lb", "lc", "LEFT", "LEFT"],
+            &["LRANGE", "lc", "0", "-1"],
+            &["SADD", "sa", "1", "2", "3"],
+            &["SADD", "sb", "2", "3", "4"],
+            &["SINTERCARD", "2", "sa", "sb"],
+            &["SDIFFSTORE", "sd", "sa", "sb"],
+            &["SMOVE", "sa", "sd", "2"],
+            &["SMEMBERS", "sd"],
+            &["SINTERSTORE", "si", "sa", "sb"],
+            &["SMEMBERS", "si"],
+            &["MSETNX", "x1", "1", "x2", "2"],
+            &["MSETNX", "x2", "3", "x3", "4"],
+            &["MGET", "x1", "x2", "x3"],
+            &["LCS", "x1", "x2"],
+            &["RENAMENX", "x1", "x2"],
+            &["RENAMENX", "x1", "x4"],
+            &["TOUCH", "x1", "x2", "x4"],
+            &["DEL", "x2", "x4", "nosuch"],
+            &["EXISTS", "x1", "x2", "x4"],
         ];
         for transaction in [true, false] {
             if transaction {
@@ -888,6 +927,61 @@ fn watch_state_is_cleared_and_scoped() {
     });
 }
 
+/// A client that closes its connection inside MULTI leaves nothing
+/// behind: no writes, no locks. One that closes right after sending EXEC
+/// gets its whole transaction applied.
+#[test]
+fn closed_connections_and_transactions() {
+    both_protocols(|p| {
+        for _ in 0..3 {
+            let mut ours = p.redrock.raw();
+            let mut theirs = p.redis.raw();
+            for cmd in [
+                &["WATCH", "k"][..],
+                &["MULTI"],
+                &["SET", "k", "v"],
+                &["FLUSHALL"],
+            ] {
+                let (a, b) = (ours.command(cmd), theirs.command(cmd));
+                assert_eq!(show(&a), show(&b), "{cmd:?}");
+            }
+        }
+        p.run(B, &["EXISTS", "k"]);
+        p.run(A, &["WATCH", "k"]);
+        p.run(A, &["MULTI"]);
+        p.run(A, &["SET", "k", "1"]);
+        p.exec(true);
+        for (port, name) in [(p.redrock.port, "redrock"), (p.redis.port, "redis")] {
+            let mut raw = RawClient::connect(port);
+            let mut bytes = Vec::new();
+            for cmd in [
+                &["MULTI"][..],
+                &["SET", "k2", "v"],
+                &["INCR", "n2"],
+                &["EXEC"],
+            ] {
+                bytes.extend(RawClient::encode(cmd));
+            }
+            raw.send(&bytes);
+            drop(raw);
+            let mut check = RawClient::connect(port);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let found = check.command(&["EXISTS", "k2", "n2"]);
+                assert_ne!(found, b":1\r\n", "{name}: half a transaction is visible");
+                if found == b":2\r\n" {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{name}: the transaction never ran"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+}
+
 #[test]
 fn watch_and_expiry() {
     both_protocols(|p| {
@@ -1112,7 +1206,7 @@ impl Generator {
     fn command(&mut self) -> (Vec<String>, Mode) {
         let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let mode = Mode::Exact;
-        let cmd = match self.rng.random_range(0..52) {
+        let cmd = match self.rng.random_range(0..56) {
             0..=2 => {
                 let (k, val) = (self.key("s"), self.value());
                 let mut c = v(&["SET", &k, &val]);
@@ -1186,6 +1280,28 @@ impl Generator {
             48 => v(&["EXPIRE", &self.key(""), "1000"]),
             49 => return (v(&["TTL", &self.key("")]), Mode::Near(1)),
             50 => v(&["DBSIZE"]),
+            51 => {
+                let (d, a, b) = (self.key("z"), self.key("z"), self.key("z"));
+                v(&[
+                    self.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]),
+                    &d,
+                    "2",
+                    &a,
+                    &b,
+                ])
+            }
+            52 => {
+                let (a, b) = (self.key("l"), self.key("l"));
+                v(&["LMPOP", "2", &a, &b, self.pick(&["LEFT", "RIGHT"])])
+            }
+            53 => {
+                let (a, b) = (self.key("z"), self.key("z"));
+                v(&["ZMPOP", "2", &a, &b, "MIN", "COUNT", "2"])
+            }
+            54 => {
+                let (d, a, b) = (self.key("t"), self.key("t"), self.key("t"));
+                v(&[self.pick(&["SINTERSTORE", "SDIFFSTORE"]), &d, &a, &b])
+            }
             _ => return (v(&["KEYS", "*"]), Mode::Unordered),
         };
         (cmd, mode)
@@ -1193,9 +1309,9 @@ impl Generator {
 
     /// A command queued inside MULTI: mostly data commands, now and then a
     /// blocking pop, a SELECT or a queue-time error.
-    fn queued(&mut self) -> (Vec<String>, Mode) {
+    fn queued(&mut self, errors: bool) -> (Vec<String>, Mode) {
         let v = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        match self.rng.random_range(0..40) {
+        match self.rng.random_range(if errors { 0 } else { 2 }..40) {
             0 => (v(&["NOSUCHCMD", "x"]), Mode::Exact),
             1 => (
                 v(&[self.pick(&["GET", "HSET", "ZADD", "LPUSH"])]),
@@ -1274,7 +1390,10 @@ impl Generator {
     }
 }
 
-fn random_transactions(seed: u64, protocol: u8, rounds: usize) {
+/// `rounds` random transactions of up to 6 queued commands, or (`long`)
+/// of up to 150 without queue-time errors.
+fn random_transactions(seed: u64, protocol: u8, rounds: usize, long: bool) {
+    let longest = if long { 150 } else { 6 };
     let mut p = Pair::start(protocol);
     let mut g = Generator {
         rng: StdRng::seed_from_u64(seed),
@@ -1308,10 +1427,10 @@ fn random_transactions(seed: u64, protocol: u8, rounds: usize) {
             g.interfere(&mut p, &watched);
         }
         p.run(A, &["MULTI"]);
-        for _ in 0..g.rng.random_range(1..7) {
-            let (cmd, mode) = g.queued();
+        for _ in 0..g.rng.random_range(1..=longest) {
+            let (cmd, mode) = g.queued(!long);
             p.run_as(A, &cmd, mode);
-            if g.coin(0.08) {
+            if g.coin(0.3 / longest as f64) {
                 g.interfere(&mut p, &watched);
             }
         }
@@ -1352,8 +1471,11 @@ fn random_transactions_match_redis() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
     eprintln!("transactions seed: {seed} (replay with REDROCK_TX_SEED={seed})");
-    random_transactions(seed, 2, 500);
-    random_transactions(seed.wrapping_add(1), 3, 500);
+    random_transactions(seed, 2, 500, false);
+    random_transactions(seed.wrapping_add(1), 3, 500, false);
+    // Long transactions: many commands on few keys read each other's
+    // writes.
+    random_transactions(seed.wrapping_add(2), 2, 40, true);
 }
 
 // ---------------------------------------------------------------------------
