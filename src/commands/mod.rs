@@ -22,17 +22,19 @@ mod set;
 mod slowlog;
 mod string;
 mod table;
+mod transaction;
 mod zset;
 
 pub use args::Args;
 pub use connection::REDIS_VERSION;
 pub use faults::fault_error;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
+pub use transaction::Transaction;
 
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::{ClientState, Server};
-use crate::storage::{Snapshot, WriteSet};
+use crate::storage::{Overlay, Snapshot, WriteSet};
 use crate::types::Db;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -66,6 +68,8 @@ pub mod flags {
     /// HGET, ...): consistent without a snapshot, since the member's
     /// sub-key carries the version the metadata named.
     pub const POINT_READ: u32 = 1 << 15;
+    /// Not written to the slow log (EXEC: its commands are).
+    pub const SKIP_SLOWLOG: u32 = 1 << 16;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -77,6 +81,7 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_ASYNC_LOADING, "no_async_loading"),
@@ -86,24 +91,32 @@ pub mod flags {
 }
 
 /// What a command runs with: the server, the calling client, the
-/// client's write set (its key locks and pending writes) and, while a read
-/// command runs, the snapshot it reads.
+/// client's write set (its key locks and pending writes), while a read
+/// command runs the snapshot it reads, and inside EXEC the transaction's
+/// own writes.
 pub struct Ctx<'a> {
     pub server: &'a Arc<Server>,
     pub client: &'a mut ClientState,
     pub writes: &'a RefCell<WriteSet>,
     pub snapshot: Option<Snapshot<'a>>,
+    pub overlay: Option<&'a Overlay>,
 }
 
 impl<'a> Ctx<'a> {
     /// The client's current keyspace, read through the command's snapshot
-    /// if it has one.
+    /// if it has one, or the transaction's overlay inside EXEC.
     pub fn db(&self) -> Db<'_> {
         let db = Db::new(&self.server.storage, &self.client.db, self.writes);
-        match &self.snapshot {
-            Some(snapshot) => db.reading(snapshot.view()),
-            None => db,
+        match (&self.snapshot, self.overlay) {
+            (_, Some(overlay)) => db.reading(self.server.storage.live().with_overlay(overlay)),
+            (Some(snapshot), None) => db.reading(snapshot.view()),
+            (None, None) => db,
         }
+    }
+
+    /// Whether the command runs inside EXEC.
+    pub fn in_transaction(&self) -> bool {
+        self.overlay.is_some()
     }
 
     /// Writes what the client's earlier commands left pending and releases
@@ -133,6 +146,7 @@ fn joins_pipeline(spec: &CommandSpec) -> bool {
 pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Some(spec) = lookup(&argv[0]) else {
         ctx.server.stats.record_error("ERR");
+        fail_transaction(ctx);
         return Reply::Error(unknown_command(argv).into());
     };
     let spec = match resolve_subcommand(spec, argv) {
@@ -155,7 +169,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // Where the keys are: for cluster routing, the pipeline join rule and
     // waking blocked clients.
     let key_positions = spec.key_positions(argv);
-    if let Some(cluster) = &ctx.server.cluster {
+    // Inside EXEC, routing and write refusal were checked for the whole
+    // transaction.
+    let in_exec = ctx.in_transaction();
+    if let (Some(cluster), false) = (&ctx.server.cluster, in_exec) {
         let read_only = spec.flags & flags::READONLY != 0;
         let slots = key_positions
             .iter()
@@ -164,8 +181,21 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return reject(ctx, spec, e);
         }
     }
-    if let Some(e) = faults::write_refusal(&ctx.server.storage, spec.flags) {
+    if let (Some(e), false) = (
+        faults::write_refusal(&ctx.server.storage, spec.flags),
+        in_exec,
+    ) {
         return reject(ctx, spec, e);
+    }
+    if ctx.client.multi.is_some() && !transaction::runs_at_once(spec.full_name) {
+        if spec.flags & flags::NO_MULTI != 0 {
+            return reject(
+                ctx,
+                spec,
+                Error::err("Command not allowed inside a transaction"),
+            );
+        }
+        return transaction::queue(ctx, argv);
     }
     ctx.client.handle.set_last_command(spec.full_name);
     let joins = joins_pipeline(spec);
@@ -183,7 +213,8 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let started = Instant::now();
     let server = ctx.server;
     // Taken after the pipeline's pending writes are written: it sees them.
-    ctx.snapshot = reads_snapshot(spec).then(|| server.storage.snapshot());
+    // Inside EXEC the keys are locked and the overlay has what is pending.
+    ctx.snapshot = (reads_snapshot(spec) && !in_exec).then(|| server.storage.snapshot());
     let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
     } else {
@@ -205,7 +236,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => Reply::Error(e.text()),
     };
     spec.stats.record(spec.full_name, elapsed, reply.is_error());
-    log_if_slow(ctx, spec, argv, elapsed);
+    if spec.flags & flags::SKIP_SLOWLOG == 0 {
+        log_if_slow(ctx, spec, argv, elapsed);
+    }
     if let Reply::Error(text) = &reply {
         let code = error_code(text);
         ctx.server.stats.record_error(code);
@@ -270,7 +303,15 @@ fn redacted(spec: &CommandSpec, argv: &[Bytes]) -> Vec<Bytes> {
     out
 }
 
-fn reject(ctx: &Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {
+/// A command refused inside MULTI dooms the transaction, as in Redis.
+fn fail_transaction(ctx: &mut Ctx<'_>) {
+    if let Some(tx) = &mut ctx.client.multi {
+        tx.fail();
+    }
+}
+
+fn reject(ctx: &mut Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {
+    fail_transaction(ctx);
     spec.stats.record_rejected();
     let text = error.text();
     ctx.server.stats.record_error(error_code(&text));

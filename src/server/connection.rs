@@ -1,7 +1,8 @@
 //! One task per connection: read, parse every complete request, execute,
 //! and write all the replies with one flush.
 
-use super::{BlockRequest, ClientHandle, Server, Unblock};
+use super::{BlockRequest, ClientHandle, ClientWatch, Server, Unblock};
+use crate::commands::Transaction;
 use crate::commands::{execute, Ctx};
 use crate::protocol::{encode_reply, Reply, RequestLimits, RequestParser};
 use crate::storage::WriteSet;
@@ -42,6 +43,10 @@ pub struct ClientState {
     pub replica_reads: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<BlockRequest>,
+    /// The commands queued since MULTI.
+    pub multi: Option<Transaction>,
+    /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH.
+    pub watch: Option<ClientWatch>,
 }
 
 impl ClientState {
@@ -152,6 +157,8 @@ impl Connection {
                 close_silently: false,
                 replica_reads: false,
                 block: None,
+                multi: None,
+                watch: None,
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),
@@ -254,6 +261,7 @@ impl Connection {
             client: &mut self.state,
             writes: &self.writes,
             snapshot: None,
+            overlay: None,
         };
         execute(&mut ctx, argv)
     }

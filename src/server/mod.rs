@@ -9,11 +9,13 @@ mod connection;
 mod http;
 pub mod slowlog;
 mod stats;
+mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
 pub use clients::{ClientHandle, ClientRegistry, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
+pub use watches::{ClientWatch, Watches};
 
 use crate::config::{Config, SharedConfig};
 use crate::storage::Storage;
@@ -37,6 +39,8 @@ pub struct Server {
     pub cluster: Option<cluster::Cluster>,
     /// Clients waiting in blocking commands, by key.
     pub blocked: Arc<BlockedClients>,
+    /// Keys watched by clients (WATCH), told of every write.
+    pub watches: Arc<Watches>,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
     pub backups: backup::Backups,
@@ -155,12 +159,15 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         None
     };
     let (shutdown, _) = watch::channel(false);
+    let watches = Arc::new(Watches::default());
+    storage.set_observer(watches.clone());
     let server = Arc::new(Server {
         config: SharedConfig::new(config.clone(), config_file),
         storage: storage.clone(),
         databases,
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
+        watches,
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
