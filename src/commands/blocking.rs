@@ -79,7 +79,9 @@ fn blocking_move(
     let timeout = parse_timeout(timeout)?;
     match ctx.db().lmove(&argv[1], &argv[2], from, to)? {
         Some(element) => Ok(Reply::Bulk(element)),
-        // As in Redis, a timeout answers a null array here too.
+        // Inside EXEC, LMOVE's null; as in Redis, a timeout answers a null
+        // array.
+        None if ctx.in_transaction() => Ok(Reply::Nil),
         None => block(ctx, &argv[1..2], timeout, Reply::NilArray),
     }
 }

@@ -313,6 +313,11 @@ fn fail_transaction(ctx: &mut Ctx<'_>) {
 fn reject(ctx: &mut Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {
     fail_transaction(ctx);
     spec.stats.record_rejected();
+    let error = if spec.full_name == "exec" {
+        transaction::abort(ctx, error)
+    } else {
+        error
+    };
     let text = error.text();
     ctx.server.stats.record_error(error_code(&text));
     Reply::Error(text)

@@ -75,28 +75,44 @@ pub fn discard(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::ok())
 }
 
+/// A refused EXEC (wrong arity) discards the transaction, if any, and
+/// says why, as Redis does even outside MULTI.
+pub fn abort(ctx: &mut Ctx<'_>, error: Error) -> Error {
+    ctx.client.multi = None;
+    ctx.client.watch = None;
+    let text = error.text();
+    let why = text.strip_prefix("ERR ").unwrap_or(&text);
+    Error::coded(format!("EXECABORT Transaction discarded because of: {why}"))
+}
+
 pub fn watch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if ctx.client.multi.is_some() {
         return Err(Error::err("WATCH inside MULTI is not allowed"));
     }
     let now = now_ms();
     let db = ctx.db();
-    let mut expiries = Vec::with_capacity(argv.len() - 1);
+    let mut found = Vec::with_capacity(argv.len() - 1);
     for key in &argv[1..] {
         // An expired key is removed here, so its removal does not count
         // as a change; a live key's expiry is remembered, as it may pass
         // before EXEC without anyone writing the key.
-        let expire_at = db.lookup(key, now)?.map_or(0, |k| k.header.expire_at_ms);
-        expiries.push(expire_at);
+        let stored = db.lookup(key, now)?;
+        found.push((
+            stored.is_some(),
+            stored.map_or(0, |k| k.header.expire_at_ms),
+        ));
     }
+    // That removal is told to WATCH when the command's writes finish:
+    // before this client watches the key, or it would break its own watch.
+    ctx.finish_writes()?;
     let handle = ctx.client.db.clone();
     let server = ctx.server;
     let watch = ctx
         .client
         .watch
         .get_or_insert_with(|| ClientWatch::new(server.watches.clone()));
-    for (key, expire_at) in argv[1..].iter().zip(expiries) {
-        watch.watch(&handle, key, expire_at);
+    for (key, (existed, expire_at)) in argv[1..].iter().zip(found) {
+        watch.watch(&handle, key, existed, expire_at);
     }
     Ok(Reply::ok())
 }

@@ -20,8 +20,11 @@ const SHARDS: usize = 64;
 
 /// A (keyspace, key) pair.
 type WatchedPair = (Vec<u8>, Vec<u8>);
-/// The watched pairs of one shard, each with the flags of its watchers.
-type Shard = Mutex<HashMap<WatchedPair, Vec<Arc<AtomicBool>>>>;
+/// A watcher of a pair: its flag, and whether the key existed when it was
+/// watched.
+type Watcher = (Arc<AtomicBool>, bool);
+/// The watched pairs of one shard, each with its watchers.
+type Shard = Mutex<HashMap<WatchedPair, Vec<Watcher>>>;
 
 /// The watched keys of every client.
 pub struct Watches {
@@ -48,12 +51,12 @@ impl Watches {
         &self.shards[hasher.finish() as usize % SHARDS]
     }
 
-    fn register(&self, flag: &Arc<AtomicBool>, ks: &[u8], key: &[u8]) {
+    fn register(&self, flag: &Arc<AtomicBool>, ks: &[u8], key: &[u8], existed: bool) {
         let mut shard = self.shard(ks, key).lock();
         shard
             .entry((ks.to_vec(), key.to_vec()))
             .or_default()
-            .push(flag.clone());
+            .push((flag.clone(), existed));
         self.registrations.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -61,7 +64,7 @@ impl Watches {
         let mut shard = self.shard(ks, key).lock();
         let pair = (ks.to_vec(), key.to_vec());
         if let Some(flags) = shard.get_mut(&pair) {
-            if let Some(i) = flags.iter().position(|f| Arc::ptr_eq(f, flag)) {
+            if let Some(i) = flags.iter().position(|(f, _)| Arc::ptr_eq(f, flag)) {
                 flags.swap_remove(i);
                 self.registrations.fetch_sub(1, Ordering::SeqCst);
             }
@@ -88,7 +91,7 @@ impl WriteObserver for Watches {
             // The map is keyed by owned pairs; only reached while someone
             // watches.
             if let Some(flags) = shard.get(&(ks.clone(), key.clone())) {
-                for flag in flags {
+                for (flag, _) in flags {
                     flag.store(true, Ordering::SeqCst);
                 }
             }
@@ -101,6 +104,10 @@ impl WriteObserver for Watches {
 
     fn notices(&self, _notices: Vec<Notice>) {}
 
+    /// As in Redis, a flush touches the watched keys that exist. A key
+    /// that existed when watched and was not written since still exists;
+    /// one that did not, still does not (its creation would have been a
+    /// write, which breaks the watch anyway).
     fn keyspaces_cleared(&self, keyspaces: &[Keyspace]) {
         if self.registrations.load(Ordering::SeqCst) == 0 {
             return;
@@ -108,7 +115,7 @@ impl WriteObserver for Watches {
         for shard in self.shards.iter() {
             for ((ks, _), flags) in shard.lock().iter() {
                 if keyspaces.iter().any(|cleared| cleared.as_bytes() == ks) {
-                    for flag in flags {
+                    for (flag, _) in flags.iter().filter(|(_, existed)| *existed) {
                         flag.store(true, Ordering::SeqCst);
                     }
                 }
@@ -143,9 +150,10 @@ impl ClientWatch {
         }
     }
 
-    /// Watches `key` of `db`, which exists with expiry `expire_at` (0: none
-    /// or missing). Watching a key twice is watching it once.
-    pub fn watch(&mut self, db: &Arc<KeyspaceHandle>, key: &[u8], expire_at: u64) {
+    /// Watches `key` of `db`, which exists (`existed`) with expiry
+    /// `expire_at` (0: none or missing). Watching a key twice is watching
+    /// it once.
+    pub fn watch(&mut self, db: &Arc<KeyspaceHandle>, key: &[u8], existed: bool, expire_at: u64) {
         let ks = db.keyspace.as_bytes();
         if self
             .keys
@@ -154,7 +162,7 @@ impl ClientWatch {
         {
             return;
         }
-        self.watches.register(&self.touched, ks, key);
+        self.watches.register(&self.touched, ks, key, existed);
         self.keys.push(WatchedKey {
             db: db.clone(),
             key: key.to_vec(),
@@ -213,8 +221,8 @@ mod tests {
         let db1 = handle(1);
         let ks0 = db0.keyspace.as_bytes().to_vec();
         let mut a = ClientWatch::new(watches.clone());
-        a.watch(&db0, b"k", 0);
-        a.watch(&db0, b"k", 0);
+        a.watch(&db0, b"k", true, 0);
+        a.watch(&db0, b"k", true, 0);
         assert_eq!((a.len(), watches.registrations()), (1, 1));
         watches.keys_written(&[(ks0.clone(), b"other".to_vec())]);
         watches.keyspaces_cleared(std::slice::from_ref(&db1.keyspace));
@@ -222,13 +230,16 @@ mod tests {
         watches.keys_written(&[(ks0.clone(), b"k".to_vec())]);
         assert!(a.broken(0));
         let mut b = ClientWatch::new(watches.clone());
-        b.watch(&db0, b"x", 0);
+        b.watch(&db0, b"x", true, 0);
+        let mut missing = ClientWatch::new(watches.clone());
+        missing.watch(&db0, b"y", false, 0);
         watches.keyspaces_cleared(std::slice::from_ref(&db0.keyspace));
         assert!(b.broken(0));
+        assert!(!missing.broken(0), "a flush leaves a missing key alone");
         let mut c = ClientWatch::new(watches.clone());
-        c.watch(&db1, b"k", 1000);
+        c.watch(&db1, b"k", true, 1000);
         assert!(!c.broken(999) && c.broken(1000), "expiry breaks it");
-        drop((a, b, c));
+        drop((a, b, c, missing));
         assert_eq!(watches.registrations(), 0);
     }
 }

@@ -302,11 +302,7 @@ impl WriteSet {
         if batch.inner.is_empty() {
             return Ok(());
         }
-        if !self.command_modified {
-            self.command_modified = true;
-            self.modified
-                .extend_from_slice(&self.touched[self.command_start..]);
-        }
+        self.count_as_modified();
         self.cleared
             .extend(batch.counts.iter().filter_map(|c| match c {
                 CountChange::Reset(counts) => Some(counts.keyspace().clone()),
@@ -321,6 +317,17 @@ impl WriteSet {
         self.counts.extend(batch.counts);
         self.earliest_expiry = self.earliest_expiry.min(batch.earliest_expiry);
         Ok(())
+    }
+
+    /// Counts the current command's locked keys as changed (for WATCH),
+    /// whether or not it writes: Redis counts an LTRIM that keeps every
+    /// element.
+    pub fn count_as_modified(&mut self) {
+        if !self.command_modified {
+            self.command_modified = true;
+            self.modified
+                .extend_from_slice(&self.touched[self.command_start..]);
+        }
     }
 
     /// Writes a batch now, after anything pending, so that the rest of the

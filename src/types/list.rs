@@ -293,6 +293,9 @@ impl<'a> Db<'a> {
             self.save_collection(&mut batch, key, &list);
             self.commit(batch)?;
             self.note_deleted_members(list.slot, key, list.meta.version, removed);
+        } else {
+            // Nothing removed is still a change to WATCH, as in Redis.
+            self.writes.borrow_mut().count_as_modified();
         }
         Ok(())
     }
