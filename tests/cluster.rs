@@ -642,3 +642,81 @@ fn a_password_protected_cluster() {
     let (success, out) = tool(&["cluster", "check", &addrs[0], "--password", "s3cret"]);
     assert!(success, "{out}");
 }
+
+/// MULTI/EXEC in cluster mode, as Redis Cluster: each queued command is
+/// routed alone (a MOVED dooms the transaction), EXEC requires all the
+/// keys in one slot (CROSSSLOT) and routes them again, so a slot moved
+/// away since queueing answers MOVED and discards the transaction.
+#[test]
+fn transactions_route_their_keys_at_queue_time_and_at_exec() {
+    let cluster = Cluster::create();
+    let slot = slot_of(&mut cluster.nodes[0].client(), "{t}a");
+    let owner = cluster.owner_port(slot);
+    let index = cluster.nodes.iter().position(|n| n.port == owner).unwrap();
+    let mut raw = cluster.nodes[index].raw();
+    let run = |raw: &mut RawClient, args: &[&str]| String::from_utf8(raw.command(args)).unwrap();
+
+    // Keys of one slot: the transaction runs.
+    assert_eq!(run(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert_eq!(run(&mut raw, &["SET", "{t}a", "1"]), "+QUEUED\r\n");
+    assert_eq!(run(&mut raw, &["INCR", "{t}b"]), "+QUEUED\r\n");
+    assert_eq!(run(&mut raw, &["EXEC"]), "*2\r\n+OK\r\n:1\r\n");
+
+    // Two slots of the same node: each command alone is fine, EXEC is not.
+    let mut con = cluster.nodes[index].client();
+    let other_key = (0..10_000)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            let s = slot_of(&mut con, k);
+            s != slot && cluster.owner_port(s) == owner
+        })
+        .expect("another slot of the same node");
+    assert_eq!(run(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert_eq!(run(&mut raw, &["SET", "{t}a", "2"]), "+QUEUED\r\n");
+    assert_eq!(run(&mut raw, &["SET", &other_key, "2"]), "+QUEUED\r\n");
+    assert_eq!(
+        error(&mut raw, &["EXEC"]),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
+    assert_eq!(error(&mut raw, &["EXEC"]), "ERR EXEC without MULTI");
+    assert_eq!(q(&mut con, &["GET", "{t}a"]), bulk("1"), "nothing ran");
+
+    // A key served elsewhere: MOVED when queued, EXECABORT at EXEC.
+    let foreign = (0..10_000)
+        .map(|i| format!("f{i}"))
+        .find(|k| cluster.owner_port(slot_of(&mut con, k)) != owner)
+        .expect("a key of another node");
+    assert_eq!(run(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert!(error(&mut raw, &["GET", &foreign]).starts_with("MOVED "));
+    assert_eq!(
+        error(&mut raw, &["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+
+    // The slot moves between queueing and EXEC: MOVED, nothing runs.
+    assert_eq!(run(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert_eq!(run(&mut raw, &["SET", "{t}a", "3"]), "+QUEUED\r\n");
+    let ids = cluster.ids();
+    let heir = (index + 1) % 3;
+    for n in &cluster.nodes {
+        assert_eq!(
+            q(
+                &mut n.client(),
+                &[
+                    "CLUSTERX",
+                    "SETSLOT",
+                    &slot.to_string(),
+                    "NODE",
+                    &ids[heir],
+                    "2"
+                ]
+            ),
+            ok()
+        );
+    }
+    assert_eq!(
+        error(&mut raw, &["EXEC"]),
+        format!("MOVED {slot} 127.0.0.1:{}", cluster.nodes[heir].port)
+    );
+    assert_eq!(error(&mut raw, &["EXEC"]), "ERR EXEC without MULTI");
+}

@@ -82,10 +82,11 @@ impl Watches {
 }
 
 impl WriteObserver for Watches {
+    fn watching(&self) -> bool {
+        self.registrations.load(Ordering::SeqCst) > 0
+    }
+
     fn keys_written(&self, keys: &[(Vec<u8>, Vec<u8>)]) {
-        if self.registrations.load(Ordering::SeqCst) == 0 {
-            return;
-        }
         for (ks, key) in keys {
             let shard = self.shard(ks, key).lock();
             // The map is keyed by owned pairs; only reached while someone

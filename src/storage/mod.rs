@@ -193,6 +193,9 @@ impl CountChange {
 /// a keyspace event must not reach a subscriber before the write it tells
 /// of can be read, nor after a later write of the same key).
 pub trait WriteObserver: Send + Sync {
+    /// Whether [`WriteObserver::keys_written`] wants to be told now
+    /// (someone WATCHes a key): writers skip collecting the keys otherwise.
+    fn watching(&self) -> bool;
     /// One or more commands changed these (keyspace, key) pairs.
     fn keys_written(&self, keys: &[(Vec<u8>, Vec<u8>)]);
     /// Every key of these keyspaces was removed (FLUSHDB, FLUSHALL).

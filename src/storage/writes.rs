@@ -52,13 +52,12 @@ pub struct WriteSet {
     held: Vec<usize>,
     /// The (keyspace, key) pairs locked since the last `finish`.
     touched: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Which of `touched` belong to commands that committed a write, for
+    /// the observer: a command's locked keys count as changed once it
+    /// writes anything.
+    modified: Vec<bool>,
     /// Where the current command's pairs start in `touched`.
     command_start: usize,
-    /// The pairs of commands that committed a write, for the observer: a
-    /// command's locked keys count as changed once it writes anything.
-    modified: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Whether the current command's pairs are in `modified` already.
-    command_modified: bool,
     /// The keyspaces whose keys were all removed, for the observer.
     cleared: Vec<Keyspace>,
     /// The events of the pending writes, delivered once they land.
@@ -87,7 +86,6 @@ impl WriteSet {
             touched: Vec::new(),
             command_start: 0,
             modified: Vec::new(),
-            command_modified: false,
             cleared: Vec::new(),
             notices: Vec::new(),
             transaction: false,
@@ -123,7 +121,6 @@ impl WriteSet {
     /// write what is pending (its batches stay one write with the rest).
     pub fn begin_command(&mut self) {
         self.command_start = self.touched.len();
-        self.command_modified = false;
     }
 
     /// Enters transaction mode (EXEC), after [`WriteSet::lock_stripes`]
@@ -211,6 +208,7 @@ impl WriteSet {
                 .iter()
                 .any(|(k, v)| k == ks && v == key);
             self.touched.push((ks.to_vec(), key.to_vec()));
+            self.modified.push(false);
         }
         if relocked && !self.transaction {
             self.write_pending()?;
@@ -258,6 +256,7 @@ impl WriteSet {
             // pairs stay touched and are all locked again below, holding
             // nothing, in stripe order.
             let current = self.touched.split_off(self.command_start);
+            let current_modified = self.modified.split_off(self.command_start);
             self.finish()?;
             wanted = current
                 .iter()
@@ -266,6 +265,7 @@ impl WriteSet {
             wanted.sort_unstable();
             wanted.dedup();
             self.touched = current;
+            self.modified = current_modified;
         }
         for &stripe in &wanted {
             locks.lock(stripe);
@@ -323,11 +323,7 @@ impl WriteSet {
     /// whether or not it writes: Redis counts an LTRIM that keeps every
     /// element.
     pub fn count_as_modified(&mut self) {
-        if !self.command_modified {
-            self.command_modified = true;
-            self.modified
-                .extend_from_slice(&self.touched[self.command_start..]);
-        }
+        self.modified[self.command_start..].fill(true);
     }
 
     /// Writes a batch now, after anything pending, so that the rest of the
@@ -384,8 +380,17 @@ impl WriteSet {
         // the order of the writes.
         let notices = std::mem::take(&mut self.notices);
         if let Some(observer) = self.storage.observer() {
-            if !self.modified.is_empty() {
-                observer.keys_written(&self.modified);
+            // Copied out only while someone watches: a watch registered
+            // after this check came after the write, which has landed.
+            if observer.watching() && self.modified.contains(&true) {
+                let modified: Vec<_> = self
+                    .touched
+                    .iter()
+                    .zip(&self.modified)
+                    .filter(|(_, &m)| m)
+                    .map(|(pair, _)| pair.clone())
+                    .collect();
+                observer.keys_written(&modified);
             }
             if !self.cleared.is_empty() {
                 observer.keyspaces_cleared(&self.cleared);
