@@ -1223,6 +1223,50 @@ fn watch_ignores_writes_that_change_nothing() {
     });
 }
 
+/// Keys a write command only reads (the sources of COPY and the *STORE
+/// commands, the keys a multi-key pop or DEL did not change): Redis does
+/// not count them as touched.
+#[test]
+fn watch_ignores_keys_a_command_only_reads() {
+    both_protocols(|p| {
+        let cases: &[(Script, Script)] = &[
+            (&[&["SET", "k", "1"]], &[&["COPY", "k", "dst"]]),
+            (&[&["SADD", "k", "a"]], &[&["SINTERSTORE", "dst", "k", "k"]]),
+            (&[&["SADD", "k", "a"]], &[&["SUNIONSTORE", "dst", "k"]]),
+            (&[&["SADD", "k", "a"]], &[&["SDIFFSTORE", "dst", "k", "x"]]),
+            (
+                &[&["ZADD", "k", "1", "a"]],
+                &[&["ZUNIONSTORE", "dst", "1", "k"]],
+            ),
+            (
+                &[&["ZADD", "k", "1", "a"]],
+                &[&["ZINTERSTORE", "dst", "1", "k"]],
+            ),
+            (
+                &[&["ZADD", "k", "1", "a"]],
+                &[&["ZRANGESTORE", "dst", "k", "0", "-1"]],
+            ),
+            (
+                &[&["RPUSH", "k", "a"], &["RPUSH", "other", "b"]],
+                &[&["LMPOP", "2", "other", "k", "LEFT"]],
+            ),
+            (
+                &[&["RPUSH", "k", "a"], &["RPUSH", "other", "b"]],
+                &[&["BLPOP", "other", "k", "0"]],
+            ),
+            (
+                &[&["ZADD", "k", "1", "a"], &["ZADD", "other", "1", "b"]],
+                &[&["ZMPOP", "2", "other", "k", "MIN"]],
+            ),
+            (&[&["SET", "other", "1"]], &[&["DEL", "other", "k"]]),
+            (&[&["SET", "other", "1"]], &[&["UNLINK", "k", "other"]]),
+        ];
+        for (setup, interfere) in cases {
+            watch_case(p, setup, interfere, true);
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Seeded random transactions, two clients, both protocols.
 
@@ -1530,7 +1574,7 @@ fn random_transactions(seed: u64, protocol: u8, rounds: usize, long: bool) {
         "seed {seed} RESP{protocol}: {ran} ran, {aborted} aborted by WATCH, {refused} refused"
     );
     assert!(
-        ran > 0 && aborted > 0 && (long || refused > 0),
+        ran > 0 && (long || (aborted > 0 && refused > 0)),
         "the run did not cover every outcome"
     );
 }
