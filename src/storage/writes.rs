@@ -326,6 +326,19 @@ impl WriteSet {
         self.modified[self.command_start..].fill(true);
     }
 
+    /// Counts a pair the current command locked but only read (a source
+    /// of COPY or SINTERSTORE, a key a multi-key pop or DEL left alone) as
+    /// unchanged for WATCH, as Redis does. Called after the command's last
+    /// commit, which counts every pair of the command.
+    pub fn only_read(&mut self, ks: &[u8], key: &[u8]) {
+        for i in self.command_start..self.touched.len() {
+            let (k, v) = &self.touched[i];
+            if k == ks && v == key {
+                self.modified[i] = false;
+            }
+        }
+    }
+
     /// Writes a batch now, after anything pending, so that the rest of the
     /// command reads it (used for the lazy removal of an expired key).
     /// Inside a transaction it joins the transaction's write.

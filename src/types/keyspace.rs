@@ -73,18 +73,23 @@ impl<'a> Db<'a> {
         let mut batch = self.batch();
         let mut removed = 0;
         let mut seen = std::collections::HashSet::new();
+        let mut missing = Vec::new();
         for key in keys {
             if !seen.insert(key) {
                 continue;
             }
-            if let Some(stored) = self.read(key)? {
-                if !stored.header.is_expired(now) {
-                    removed += 1;
+            match self.read(key)? {
+                Some(stored) => {
+                    if !stored.header.is_expired(now) {
+                        removed += 1;
+                    }
+                    self.remove(&mut batch, stored.slot, key, &stored.header);
                 }
-                self.remove(&mut batch, stored.slot, key, &stored.header);
+                None => missing.push(&key[..]),
             }
         }
         self.commit(batch)?;
+        self.only_read(missing);
         Ok(removed)
     }
 
@@ -199,6 +204,9 @@ impl<'a> Db<'a> {
         )?;
         drop(stored);
         self.commit(batch)?;
+        if (ks_src, src) != (ks_dst, dst) {
+            self.writes.borrow_mut().only_read(ks_src, src);
+        }
         Ok(true)
     }
 

@@ -225,6 +225,7 @@ impl<'a> Db<'a> {
         self.lock(&keys.iter().map(|k| &k[..]).collect::<Vec<_>>())?;
         for key in keys {
             if let Some(popped) = self.pop(key, end, count)? {
+                self.only_read(keys.iter().map(|k| &k[..]).filter(|k| k != key));
                 return Ok(Some((key.clone(), popped)));
             }
         }

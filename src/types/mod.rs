@@ -198,6 +198,17 @@ impl<'a> Db<'a> {
             .lock(keys.iter().map(|k| (ks, *k)))?)
     }
 
+    /// Tells the write set the command only read `keys`, which it locked:
+    /// they do not count as changed for WATCH (see
+    /// [`WriteSet::only_read`]).
+    pub fn only_read<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) {
+        let ks = self.ks.keyspace.as_bytes();
+        let mut writes = self.writes.borrow_mut();
+        for key in keys {
+            writes.only_read(ks, key);
+        }
+    }
+
     /// Writes `value` (an encoded metadata value whose expiry is
     /// `expire_at`) as the entry of `key`, keeping the expiry index and the
     /// key counts right. `old` is the entry's header as stored, if any.

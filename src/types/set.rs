@@ -285,6 +285,14 @@ impl<'a> Db<'a> {
         all.push(dst);
         self.lock(&all)?;
         let result = self.set_combine(op, keys)?;
+        let size = self.store_set(dst, result)?;
+        self.only_read(keys.iter().map(|k| &k[..]).filter(|k| *k != dst));
+        Ok(size)
+    }
+
+    /// Replaces `dst` with the set `result` (deleting it when empty); its
+    /// size.
+    fn store_set(&self, dst: &[u8], result: Vec<Bytes>) -> Result<u64> {
         let mut batch = self.batch();
         // Whatever `dst` held (any type) is replaced.
         let stored = self.read(dst)?.map(|s| s.header);

@@ -597,7 +597,11 @@ impl<'a> Db<'a> {
     pub fn zrangestore(&self, dst: &[u8], src: &[u8], spec: &RangeSpec) -> Result<u64> {
         self.lock(&[dst, src])?;
         let members = self.zrange(src, spec)?;
-        self.store_zset(dst, members)
+        let size = self.store_zset(dst, members)?;
+        if src != dst {
+            self.only_read([src]);
+        }
+        Ok(size)
     }
 
     /// Replaces `dst`, whatever it held, with a sorted set of `members`
@@ -681,6 +685,7 @@ impl<'a> Db<'a> {
         for key in keys {
             let popped = self.zpop(key, max, count)?;
             if !popped.is_empty() {
+                self.only_read(keys.iter().map(|k| &k[..]).filter(|k| k != key));
                 return Ok(Some((key.clone(), popped)));
             }
         }
@@ -845,7 +850,9 @@ impl<'a> Db<'a> {
         all.push(dst);
         self.lock(&all)?;
         let result = self.zcombine(op, keys, weights, aggregate)?;
-        self.store_zset(dst, result)
+        let size = self.store_zset(dst, result)?;
+        self.only_read(keys.iter().map(|k| &k[..]).filter(|k| *k != dst));
+        Ok(size)
     }
 
     /// ZINTERCARD: the size of the intersection, counting stops at `limit`
