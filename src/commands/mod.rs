@@ -31,6 +31,7 @@ pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
+use crate::server::pause::Postponed;
 use crate::server::{ClientState, Server};
 use crate::storage::{Snapshot, WriteSet};
 use crate::types::Db;
@@ -66,6 +67,10 @@ pub mod flags {
     /// HGET, ...): consistent without a snapshot, since the member's
     /// sub-key carries the version the metadata named.
     pub const POINT_READ: u32 = 1 << 15;
+    /// Not a write, but held by CLIENT PAUSE WRITE as one (Redis's
+    /// `may_replicate`: PUBLISH, EVAL, FCALL, PFCOUNT); hidden from COMMAND
+    /// INFO, as in Redis.
+    pub const MAY_REPLICATE: u32 = 1 << 16;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -107,10 +112,37 @@ impl<'a> Ctx<'a> {
     }
 
     /// Writes what the client's earlier commands left pending and releases
-    /// their locks.
-    fn finish_writes(&self) -> Result<()> {
-        Ok(self.writes.borrow_mut().finish()?)
+    /// their locks (and the admission a CLIENT PAUSE would wait for).
+    fn finish_writes(&mut self) -> Result<()> {
+        let finished = self.writes.borrow_mut().finish();
+        self.client.write_admission = None;
+        Ok(finished?)
     }
+}
+
+/// Whether a command may write, for CLIENT PAUSE WRITE: write commands
+/// and those Redis replicates (`may_replicate`).
+fn may_write(spec: &CommandSpec) -> bool {
+    // EXEC of a transaction whose queued commands may write counts as
+    // writing too (Redis ORs their flags): once MULTI keeps the queued
+    // commands' flags, they join this test.
+    spec.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+}
+
+/// CLIENT PAUSE: whether the command may run now. A command that may
+/// write is admitted by the storage, which a pause waits for until its
+/// writes are written; a held command is postponed (its connection waits
+/// and runs it again, as Redis does).
+fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> std::result::Result<(), Postponed> {
+    let may_write = may_write(spec);
+    let postponed = Postponed { may_write };
+    if ctx.server.pause.holding(may_write).is_some() {
+        return Err(postponed);
+    }
+    if may_write && ctx.client.write_admission.is_none() {
+        ctx.client.write_admission = Some(ctx.server.storage.admit_write().ok_or(postponed)?);
+    }
+    Ok(())
 }
 
 /// Whether a command reads through a snapshot: a read that may read more
@@ -178,6 +210,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         if let Err(e) = ctx.finish_writes() {
             return Reply::Error(e.text());
         }
+    }
+    if let Err(postponed) = admit(ctx, spec) {
+        ctx.client.postponed = Some(postponed);
+        return Reply::Nil;
     }
     ctx.writes.borrow_mut().begin_command();
     let started = Instant::now();

@@ -7,11 +7,12 @@ mod clients;
 pub mod cluster;
 mod connection;
 mod http;
+pub mod pause;
 pub mod slowlog;
 mod stats;
 
 pub use blocking::{BlockRequest, BlockedClients};
-pub use clients::{ClientHandle, ClientRegistry, Unblock};
+pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
 
@@ -37,6 +38,8 @@ pub struct Server {
     pub cluster: Option<cluster::Cluster>,
     /// Clients waiting in blocking commands, by key.
     pub blocked: Arc<BlockedClients>,
+    /// CLIENT PAUSE's state and the clients it holds.
+    pub pause: pause::ClientPause,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
     pub backups: backup::Backups,
@@ -62,6 +65,12 @@ impl Server {
         } else {
             "standalone"
         }
+    }
+
+    /// Clients waiting in a blocking command or held by CLIENT PAUSE, as
+    /// Redis counts its blocked clients.
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.count() + self.pause.waiting()
     }
 
     /// A receiver that sees `true` once shutdown has begun.
@@ -161,6 +170,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         databases,
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
+        pause: pause::ClientPause::new(storage.clone()),
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
