@@ -563,11 +563,20 @@ fn random_commands_never_break_the_server() {
             .iter()
             .flat_map(|(_, argv)| RawClient::encode(&argv[..]))
             .collect();
+        let opened_transaction = batch.iter().any(|(name, _)| *name == "multi");
         let outcome = writer.write_all(&bytes).map_err(io_text).and_then(|()| {
             for _ in &batch {
                 if reader.fill_buf().map_err(io_text)?.first() == Some(&b'-') {
                     errors += 1;
                 }
+                read_reply(&mut reader)?;
+            }
+            if opened_transaction {
+                // Leaves a transaction the batch may have left open, so
+                // the PING below runs instead of being queued.
+                writer
+                    .write_all(&RawClient::encode(&["DISCARD"]))
+                    .map_err(io_text)?;
                 read_reply(&mut reader)?;
             }
             writer

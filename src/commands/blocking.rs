@@ -36,6 +36,10 @@ fn block(
     timeout: Option<Duration>,
     timeout_reply: Reply,
 ) -> Result<Reply> {
+    // Inside EXEC a blocking command acts as its non-blocking form.
+    if ctx.in_transaction() {
+        return Ok(timeout_reply);
+    }
     ctx.client.block = Some(BlockRequest {
         keys: keys.to_vec(),
         timeout,

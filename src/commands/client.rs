@@ -306,6 +306,10 @@ pub fn pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let until = now
         .checked_add(Duration::from_millis(millis as u64))
         .unwrap_or(now + FOREVER);
+    // Inside EXEC the transaction's own writes are still pending: the
+    // pause does not wait for them, it starts as the transaction ends (as
+    // in Redis, where EXEC's commands are not held).
+    ctx.client.write_admission = None;
     ctx.server.pause.pause(mode, until);
     Ok(Reply::ok())
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::types::collection::ScanStep;
 use crate::types::keyspace::{ExpireCondition, Ttl};
-use crate::types::{now_ms, Db};
+use crate::types::now_ms;
 use bytes::Bytes;
 use redrock_encoding::DataType;
 
@@ -160,9 +160,10 @@ pub fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if target.index == ctx.client.db.index && argv[1] == argv[2] {
         return Err(Error::err("source and destination objects are the same"));
     }
-    let dst = Db::new(&ctx.server.storage, &target, ctx.writes);
+    let db = ctx.db();
+    let dst = db.other(&target);
     Ok(Reply::Integer(
-        ctx.db().copy_to(&argv[1], &dst, &argv[2], replace)?.into(),
+        db.copy_to(&argv[1], &dst, &argv[2], replace)?.into(),
     ))
 }
 
@@ -178,8 +179,9 @@ pub fn move_key(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if target.index == ctx.client.db.index {
         return Err(Error::err("source and destination objects are the same"));
     }
-    let dst = Db::new(&ctx.server.storage, &target, ctx.writes);
-    Ok(Reply::Integer(ctx.db().move_to(&argv[1], &dst)?.into()))
+    let db = ctx.db();
+    let dst = db.other(&target);
+    Ok(Reply::Integer(db.move_to(&argv[1], &dst)?.into()))
 }
 
 pub fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {

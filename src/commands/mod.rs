@@ -22,18 +22,20 @@ mod set;
 mod slowlog;
 mod string;
 mod table;
+mod transaction;
 mod zset;
 
 pub use args::Args;
 pub use connection::REDIS_VERSION;
 pub use faults::fault_error;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
+pub use transaction::Transaction;
 
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::pause::Postponed;
 use crate::server::{ClientState, Server};
-use crate::storage::{Snapshot, WriteSet};
+use crate::storage::{Overlay, Snapshot, WriteSet};
 use crate::types::Db;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -67,10 +69,12 @@ pub mod flags {
     /// HGET, ...): consistent without a snapshot, since the member's
     /// sub-key carries the version the metadata named.
     pub const POINT_READ: u32 = 1 << 15;
+    /// Not written to the slow log (EXEC: its commands are).
+    pub const SKIP_SLOWLOG: u32 = 1 << 16;
     /// Not a write, but held by CLIENT PAUSE WRITE as one (Redis's
     /// `may_replicate`: PUBLISH, EVAL, FCALL, PFCOUNT); hidden from COMMAND
     /// INFO, as in Redis.
-    pub const MAY_REPLICATE: u32 = 1 << 16;
+    pub const MAY_REPLICATE: u32 = 1 << 17;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -82,6 +86,7 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_ASYNC_LOADING, "no_async_loading"),
@@ -91,56 +96,75 @@ pub mod flags {
 }
 
 /// What a command runs with: the server, the calling client, the
-/// client's write set (its key locks and pending writes) and, while a read
-/// command runs, the snapshot it reads.
+/// client's write set (its key locks and pending writes), while a read
+/// command runs the snapshot it reads, and inside EXEC the transaction's
+/// own writes.
 pub struct Ctx<'a> {
     pub server: &'a Arc<Server>,
     pub client: &'a mut ClientState,
     pub writes: &'a RefCell<WriteSet>,
     pub snapshot: Option<Snapshot<'a>>,
+    pub overlay: Option<&'a Overlay>,
 }
 
 impl<'a> Ctx<'a> {
     /// The client's current keyspace, read through the command's snapshot
-    /// if it has one.
+    /// if it has one, or the transaction's overlay inside EXEC.
     pub fn db(&self) -> Db<'_> {
         let db = Db::new(&self.server.storage, &self.client.db, self.writes);
-        match &self.snapshot {
-            Some(snapshot) => db.reading(snapshot.view()),
-            None => db,
+        match (&self.snapshot, self.overlay) {
+            (_, Some(overlay)) => db.reading(self.server.storage.live().with_overlay(overlay)),
+            (Some(snapshot), None) => db.reading(snapshot.view()),
+            (None, None) => db,
         }
     }
 
+    /// Whether the command runs inside EXEC.
+    pub fn in_transaction(&self) -> bool {
+        self.overlay.is_some()
+    }
+
     /// Writes what the client's earlier commands left pending and releases
-    /// their locks (and the admission a CLIENT PAUSE would wait for).
+    /// their locks, and the admission a CLIENT PAUSE would wait for once
+    /// nothing is pending (inside EXEC the writes wait for its end).
     fn finish_writes(&mut self) -> Result<()> {
-        let finished = self.writes.borrow_mut().finish();
-        self.client.write_admission = None;
+        let mut writes = self.writes.borrow_mut();
+        let finished = writes.finish();
+        if !writes.has_pending() {
+            self.client.write_admission = None;
+        }
         Ok(finished?)
     }
 }
 
-/// Whether a command may write, for CLIENT PAUSE WRITE: write commands
-/// and those Redis replicates (`may_replicate`).
-fn may_write(spec: &CommandSpec) -> bool {
-    // EXEC of a transaction whose queued commands may write counts as
-    // writing too (Redis ORs their flags): once MULTI keeps the queued
-    // commands' flags, they join this test.
-    spec.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+/// Whether a command may write, for CLIENT PAUSE WRITE: write commands,
+/// those Redis replicates (`may_replicate`), and EXEC of a transaction
+/// with one of them (Redis ORs the queued commands' flags).
+fn may_write(client: &ClientState, spec: &CommandSpec) -> bool {
+    let mut flags = spec.flags;
+    if spec.full_name == "exec" {
+        flags |= client.multi.as_ref().map_or(0, Transaction::flags);
+    }
+    flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
 }
 
-/// CLIENT PAUSE: whether the command may run now. A command that may
-/// write is admitted by the storage, which a pause waits for until its
-/// writes are written; a held command is postponed (its connection waits
-/// and runs it again, as Redis does).
-fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> std::result::Result<(), Postponed> {
-    let may_write = may_write(spec);
-    let postponed = Postponed { may_write };
-    if ctx.server.pause.holding(may_write).is_some() {
-        return Err(postponed);
+/// CLIENT PAUSE: whether a pause holds the command now. A held command is
+/// postponed: its connection waits for the pause to end and runs it again,
+/// as Redis does.
+fn check_pause(ctx: &Ctx<'_>, may_write: bool) -> std::result::Result<(), Postponed> {
+    match ctx.server.pause.holding(may_write) {
+        Some(_) => Err(Postponed { may_write }),
+        None => Ok(()),
     }
-    if may_write && ctx.client.write_admission.is_none() {
-        ctx.client.write_admission = Some(ctx.server.storage.admit_write().ok_or(postponed)?);
+}
+
+/// Admits a command that may write to the storage, which a pause waits
+/// for until the client's writes are written; postponed if a pause began
+/// since [`check_pause`].
+fn admit_write(ctx: &mut Ctx<'_>) -> std::result::Result<(), Postponed> {
+    if ctx.client.write_admission.is_none() {
+        let admission = ctx.server.storage.admit_write();
+        ctx.client.write_admission = Some(admission.ok_or(Postponed { may_write: true })?);
     }
     Ok(())
 }
@@ -165,6 +189,7 @@ fn joins_pipeline(spec: &CommandSpec) -> bool {
 pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Some(spec) = lookup(&argv[0]) else {
         ctx.server.stats.record_error("ERR");
+        fail_transaction(ctx);
         return Reply::Error(unknown_command(argv).into());
     };
     let spec = match resolve_subcommand(spec, argv) {
@@ -187,7 +212,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // Where the keys are: for cluster routing, the pipeline join rule and
     // waking blocked clients.
     let key_positions = spec.key_positions(argv);
-    if let Some(cluster) = &ctx.server.cluster {
+    // Inside EXEC, routing and write refusal were checked for the whole
+    // transaction.
+    let in_exec = ctx.in_transaction();
+    if let (Some(cluster), false) = (&ctx.server.cluster, in_exec) {
         let read_only = spec.flags & flags::READONLY != 0;
         let slots = key_positions
             .iter()
@@ -196,10 +224,30 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return reject(ctx, spec, e);
         }
     }
-    if let Some(e) = faults::write_refusal(&ctx.server.storage, spec.flags) {
+    if let (Some(e), false) = (
+        faults::write_refusal(&ctx.server.storage, spec.flags),
+        in_exec,
+    ) {
         return reject(ctx, spec, e);
     }
     ctx.client.handle.set_last_command(spec.full_name);
+    // Held before MULTI queues it, as in Redis; inside EXEC nothing is
+    // held (EXEC was).
+    let may_write = may_write(ctx.client, spec);
+    if let (Err(postponed), false) = (check_pause(ctx, may_write), in_exec) {
+        ctx.client.postponed = Some(postponed);
+        return Reply::Nil;
+    }
+    if ctx.client.multi.is_some() && !transaction::runs_at_once(spec.full_name) {
+        if spec.flags & flags::NO_MULTI != 0 {
+            return reject(
+                ctx,
+                spec,
+                Error::err("Command not allowed inside a transaction"),
+            );
+        }
+        return transaction::queue(ctx, argv);
+    }
     let joins = joins_pipeline(spec);
     let must_finish = !joins || {
         let writes = ctx.writes.borrow();
@@ -211,15 +259,18 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return Reply::Error(e.text());
         }
     }
-    if let Err(postponed) = admit(ctx, spec) {
-        ctx.client.postponed = Some(postponed);
-        return Reply::Nil;
+    if may_write && !in_exec {
+        if let Err(postponed) = admit_write(ctx) {
+            ctx.client.postponed = Some(postponed);
+            return Reply::Nil;
+        }
     }
     ctx.writes.borrow_mut().begin_command();
     let started = Instant::now();
     let server = ctx.server;
     // Taken after the pipeline's pending writes are written: it sees them.
-    ctx.snapshot = reads_snapshot(spec).then(|| server.storage.snapshot());
+    // Inside EXEC the keys are locked and the overlay has what is pending.
+    ctx.snapshot = (reads_snapshot(spec) && !in_exec).then(|| server.storage.snapshot());
     let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
     } else {
@@ -241,7 +292,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => Reply::Error(e.text()),
     };
     spec.stats.record(spec.full_name, elapsed, reply.is_error());
-    log_if_slow(ctx, spec, argv, elapsed);
+    if spec.flags & flags::SKIP_SLOWLOG == 0 {
+        log_if_slow(ctx, spec, argv, elapsed);
+    }
     if let Reply::Error(text) = &reply {
         let code = error_code(text);
         ctx.server.stats.record_error(code);
@@ -306,7 +359,15 @@ fn redacted(spec: &CommandSpec, argv: &[Bytes]) -> Vec<Bytes> {
     out
 }
 
-fn reject(ctx: &Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {
+/// A command refused inside MULTI dooms the transaction, as in Redis.
+fn fail_transaction(ctx: &mut Ctx<'_>) {
+    if let Some(tx) = &mut ctx.client.multi {
+        tx.fail();
+    }
+}
+
+fn reject(ctx: &mut Ctx<'_>, spec: &CommandSpec, error: Error) -> Reply {
+    fail_transaction(ctx);
     spec.stats.record_rejected();
     let text = error.text();
     ctx.server.stats.record_error(error_code(&text));

@@ -28,7 +28,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 
 pub fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     flush_mode(argv)?;
-    crate::types::keyspace::flush_all(&ctx.server.storage, ctx.writes)?;
+    ctx.db().flush_all()?;
     Ok(Reply::ok())
 }
 

@@ -3,7 +3,7 @@
 use super::flags::*;
 use super::{
     blocking, client, cluster, config, connection, hash, info, introspection, keyspace, list,
-    server, set, slowlog, string, zset, Ctx,
+    server, set, slowlog, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -239,6 +239,8 @@ const RO_FAST: u32 = READONLY | FAST;
 const RO_POINT: u32 = RO_FAST | POINT_READ;
 const W_FAST: u32 = WRITE | DENYOOM | FAST;
 const W: u32 = WRITE | DENYOOM;
+/// MULTI, DISCARD, WATCH, UNWATCH.
+const TX_CONTROL: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
 
 static CLIENT_SUBCOMMANDS: [CommandSpec; 14] = [
     sub!(
@@ -672,7 +674,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 159] = [
+pub static COMMANDS: [CommandSpec; 164] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -718,6 +720,47 @@ pub static COMMANDS: [CommandSpec; 159] = [
     ),
     cmd!("client", -2, NOSCRIPT, "connection", NONE, container, subs: &CLIENT_SUBCOMMANDS),
     cmd!("command", -1, LOADING | STALE, "connection", NONE, introspection::all, subs: &COMMAND_SUBCOMMANDS),
+    // transactions
+    cmd!(
+        "multi",
+        1,
+        TX_CONTROL,
+        "transaction",
+        NONE,
+        transaction::multi
+    ),
+    cmd!(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
+        "transaction",
+        NONE,
+        transaction::exec
+    ),
+    cmd!(
+        "discard",
+        1,
+        TX_CONTROL,
+        "transaction",
+        NONE,
+        transaction::discard
+    ),
+    cmd!(
+        "watch",
+        -2,
+        TX_CONTROL,
+        "transaction",
+        keys(1, -1, 1),
+        transaction::watch
+    ),
+    cmd!(
+        "unwatch",
+        1,
+        TX_CONTROL,
+        "transaction",
+        NONE,
+        transaction::unwatch
+    ),
     // cluster
     cmd!("cluster", -2, 0, "cluster", NONE, container, subs: &CLUSTER_SUBCOMMANDS),
     cmd!("clusterx", -2, ADMIN, "cluster", NONE, container, subs: &CLUSTERX_SUBCOMMANDS),

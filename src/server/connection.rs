@@ -2,7 +2,8 @@
 //! and write all the replies with one flush.
 
 use super::pause::Postponed;
-use super::{BlockRequest, ClientHandle, Server, Unblock};
+use super::{BlockRequest, ClientHandle, ClientWatch, Server, Unblock};
+use crate::commands::Transaction;
 use crate::commands::{execute, Ctx};
 use crate::protocol::{encode_reply, Reply, RequestLimits, RequestParser};
 use crate::storage::{WriteAdmission, WriteSet};
@@ -44,6 +45,10 @@ pub struct ClientState {
     pub replica_reads: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<BlockRequest>,
+    /// The commands queued since MULTI.
+    pub multi: Option<Transaction>,
+    /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH.
+    pub watch: Option<ClientWatch>,
     /// Set when CLIENT PAUSE holds the command: the connection waits for
     /// the pause to end, then runs it again.
     pub postponed: Option<Postponed>,
@@ -72,7 +77,9 @@ impl ClientState {
     /// version stay (they still describe the client), and so does a
     /// CLIENT REPLY SKIP that applies to RESET itself.
     pub fn reset(&mut self, server: &Server) {
-        // MULTI state and WATCHed keys are discarded here.
+        // DISCARD and UNWATCH.
+        self.multi = None;
+        self.watch = None;
         // Subscriptions (channels, patterns, shard channels) end here.
         self.select(server.databases[0].clone());
         self.set_protocol(2);
@@ -236,6 +243,8 @@ impl Connection {
                 close_silently: false,
                 replica_reads: false,
                 block: None,
+                multi: None,
+                watch: None,
                 postponed: None,
                 write_admission: None,
                 replies: Replies::default(),
@@ -365,6 +374,7 @@ impl Connection {
             client: &mut self.state,
             writes: &self.writes,
             snapshot: None,
+            overlay: None,
         };
         execute(&mut ctx, argv)
     }

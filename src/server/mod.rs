@@ -10,11 +10,13 @@ mod http;
 pub mod pause;
 pub mod slowlog;
 mod stats;
+mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
 pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
+pub use watches::{ClientWatch, Watches};
 
 use crate::config::{Config, SharedConfig};
 use crate::storage::Storage;
@@ -38,6 +40,8 @@ pub struct Server {
     pub cluster: Option<cluster::Cluster>,
     /// Clients waiting in blocking commands, by key.
     pub blocked: Arc<BlockedClients>,
+    /// Keys watched by clients (WATCH), told of every write.
+    pub watches: Arc<Watches>,
     /// CLIENT PAUSE's state and the clients it holds.
     pub pause: pause::ClientPause,
     pub stats: Stats,
@@ -164,12 +168,15 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         None
     };
     let (shutdown, _) = watch::channel(false);
+    let watches = Arc::new(Watches::default());
+    storage.set_observer(watches.clone());
     let server = Arc::new(Server {
         config: SharedConfig::new(config.clone(), config_file),
         storage: storage.clone(),
         databases,
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
+        watches,
         pause: pause::ClientPause::new(storage.clone()),
         cluster,
         stats: Stats::default(),

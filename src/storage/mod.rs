@@ -12,6 +12,7 @@ mod gate;
 mod gc;
 mod health;
 mod locks;
+mod overlay;
 mod view;
 mod writes;
 
@@ -19,7 +20,9 @@ pub use counts::{KeyCounts, KeyspaceCounts};
 pub use gate::{WriteAdmission, WriteGate};
 pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
-pub use view::{Snapshot, View};
+pub use overlay::Overlay;
+
+pub use view::{Snapshot, Value, View};
 pub use writes::WriteSet;
 
 use crate::config::StorageConfig;
@@ -28,7 +31,7 @@ use parking_lot::Mutex;
 use redrock_encoding::Keyspace;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    DBPinnableSlice, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +39,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The column families (DESIGN.md section 2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cf {
     /// Server state: key counters and, later, topology and scripts.
     Default,
@@ -135,6 +138,7 @@ pub struct Storage {
     compactor: gc::MemberCompactor,
     /// The DB options, which hold RocksDB's statistics (tickers).
     db_options: Options,
+    observer: std::sync::OnceLock<Arc<dyn WriteObserver>>,
 }
 
 /// RocksDB figures for INFO rocksdb and the metrics page.
@@ -163,9 +167,58 @@ pub struct RocksDbStats {
 /// atomic RocksDB write by [`Storage::commit`].
 pub struct Batch {
     inner: WriteBatch,
-    counts: Vec<(Arc<KeyspaceCounts>, u16, i64, i64)>,
+    counts: Vec<CountChange>,
     /// The earliest expire-at this batch adds to the expire index.
     earliest_expiry: u64,
+    /// The writes again, for a transaction's [`Overlay`]; kept only for
+    /// batches made inside EXEC.
+    log: Option<Vec<overlay::Op>>,
+}
+
+/// A change a batch makes to the key counts, applied in order.
+enum CountChange {
+    /// Keys and keys with an expiry added to a slot (negative: removed).
+    Add(Arc<KeyspaceCounts>, u16, i64, i64),
+    /// Every key of the keyspace removed.
+    Reset(Arc<KeyspaceCounts>),
+}
+
+impl CountChange {
+    fn counts(&self) -> &Arc<KeyspaceCounts> {
+        match self {
+            CountChange::Add(counts, ..) | CountChange::Reset(counts) => counts,
+        }
+    }
+}
+
+/// Told of every write as it takes effect, while the writer still holds
+/// the locks of the keys it wrote, so what it learns is ordered as the
+/// data is (WATCH must see a write before anyone can lock its key again;
+/// a keyspace event must not reach a subscriber before the write it tells
+/// of can be read, nor after a later write of the same key).
+pub trait WriteObserver: Send + Sync {
+    /// One or more commands changed these (keyspace, key) pairs.
+    fn keys_written(&self, keys: &[(Vec<u8>, Vec<u8>)]);
+    /// Every key of these keyspaces was removed (FLUSHDB, FLUSHALL).
+    fn keyspaces_cleared(&self, keyspaces: &[Keyspace]);
+    /// Whether events of `class` are wanted now; writers make no
+    /// [`Notice`] otherwise.
+    fn wants(&self, class: u32) -> bool;
+    /// The events of writes that landed, in the order they were raised.
+    fn notices(&self, notices: Vec<Notice>);
+}
+
+/// An event a write raises (keyspace notifications), delivered through
+/// the [`WriteObserver`] once the write has landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The event's class: a bit of the `notify-keyspace-events` flags.
+    pub class: u32,
+    /// Redis's event name: `set`, `lpush`, `expired`, ...
+    pub event: &'static str,
+    /// The database number.
+    pub db: u32,
+    pub key: Vec<u8>,
 }
 
 impl Storage {
@@ -244,6 +297,7 @@ impl Storage {
             keyspace_misses: Default::default(),
             compactor,
             db_options,
+            observer: std::sync::OnceLock::new(),
         };
         storage.load_counts()?;
         storage.load_version_ceiling()?;
@@ -286,7 +340,7 @@ impl Storage {
     }
 
     /// Reads one value, live (see [`View::get`]).
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<DBPinnableSlice<'_>>> {
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Value<'_>>> {
         self.live().get(cf, key)
     }
 
@@ -316,7 +370,17 @@ impl Storage {
             inner: WriteBatch::default(),
             counts: Vec::new(),
             earliest_expiry: u64::MAX,
+            log: None,
         }
+    }
+
+    /// Sets who is told of writes (see [`WriteObserver`]); once.
+    pub fn set_observer(&self, observer: Arc<dyn WriteObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn WriteObserver>> {
+        self.observer.get()
     }
 
     /// Commits a batch atomically with its count changes (one merge operand
@@ -326,19 +390,28 @@ impl Storage {
             return Ok(());
         }
         let mut by_keyspace: Vec<&Arc<KeyspaceCounts>> = Vec::new();
-        for (counts, ..) in &batch.counts {
+        for change in &batch.counts {
+            let counts = change.counts();
             if !by_keyspace.iter().any(|c| Arc::ptr_eq(c, counts)) {
                 by_keyspace.push(counts);
             }
         }
         for counts in by_keyspace {
-            let operand = encode_changes(
-                batch
-                    .counts
-                    .iter()
-                    .filter(|(c, ..)| Arc::ptr_eq(c, counts))
-                    .map(|(_, slot, keys, expires)| (*slot, *keys, *expires)),
-            );
+            // The batch deletes the persisted counts where it resets them:
+            // the operand, written after, carries the changes since.
+            let changes: Vec<&CountChange> = batch
+                .counts
+                .iter()
+                .filter(|c| Arc::ptr_eq(c.counts(), counts))
+                .collect();
+            let since_reset = changes
+                .iter()
+                .rposition(|c| matches!(c, CountChange::Reset(_)))
+                .map_or(0, |last| last + 1);
+            let operand = encode_changes(changes[since_reset..].iter().filter_map(|c| match c {
+                CountChange::Add(_, slot, keys, expires) => Some((*slot, *keys, *expires)),
+                CountChange::Reset(_) => None,
+            }));
             if !operand.is_empty() {
                 batch
                     .inner
@@ -346,8 +419,11 @@ impl Storage {
             }
         }
         self.write(batch.inner)?;
-        for (counts, slot, keys, expires) in batch.counts {
-            counts.apply(slot, keys, expires);
+        for change in batch.counts {
+            match change {
+                CountChange::Add(counts, slot, keys, expires) => counts.apply(slot, keys, expires),
+                CountChange::Reset(counts) => counts.reset(),
+            }
         }
         if batch.earliest_expiry != u64::MAX {
             self.earliest_new_expiry
@@ -488,19 +564,20 @@ impl Storage {
         Ok(next)
     }
 
-    /// Removes every key of `ks` in one atomic write. The caller holds every
-    /// key lock ([`WriteSet::lock_all`]). Collection members are left to the compaction filter and
-    /// expiry entries to active expiry, which drops entries whose key is gone.
-    pub fn delete_keyspace(&self, ks: &Keyspace) -> Result<()> {
-        let mut batch = WriteBatch::default();
+    /// Adds to `batch` the removal of every key of `ks`: one range delete
+    /// of its metadata and its counts. The caller holds every key lock
+    /// ([`WriteSet::lock_all`]). Collection members are left to the
+    /// compaction filter and expiry entries to active expiry, which drops
+    /// entries whose key is gone.
+    pub fn clear_keyspace(&self, batch: &mut Batch, ks: &Keyspace) {
         let prefix = ks.as_bytes();
         let end = redrock_encoding::prefix_successor(prefix)
             .expect("keyspace prefix has a length byte below 0xff");
-        batch.delete_range_cf(self.cf(Cf::Metadata), prefix, &end[..]);
-        batch.delete_cf(self.cf(Cf::Default), count_key(ks));
-        self.write(batch)?;
-        self.counts.keyspace(ks).reset();
-        Ok(())
+        batch.delete_range(self, Cf::Metadata, prefix, &end);
+        batch.delete(self, Cf::Default, &count_key(ks));
+        batch
+            .counts
+            .push(CountChange::Reset(self.counts.keyspace(ks)));
     }
 
     /// Block cache usage and capacity in bytes.
@@ -633,21 +710,45 @@ impl Batch {
             }
         }
         self.inner.put_cf(storage.cf(cf), key, value);
+        if let Some(log) = &mut self.log {
+            log.push(overlay::Op::Put(cf, key.to_vec(), value.to_vec()));
+        }
     }
 
     pub fn delete(&mut self, storage: &Storage, cf: Cf, key: &[u8]) {
         self.inner.delete_cf(storage.cf(cf), key);
+        if let Some(log) = &mut self.log {
+            log.push(overlay::Op::Delete(cf, key.to_vec()));
+        }
     }
 
     pub fn delete_range(&mut self, storage: &Storage, cf: Cf, from: &[u8], to: &[u8]) {
         self.inner.delete_range_cf(storage.cf(cf), from, to);
+        if let Some(log) = &mut self.log {
+            log.push(overlay::Op::DeleteRange(cf, from.to_vec(), to.to_vec()));
+        }
     }
 
     /// Records that this batch adds `keys` keys to `slot` of the keyspace of
     /// `counts` (negative to remove) and `expires` keys with an expiry.
     pub fn count(&mut self, counts: &Arc<KeyspaceCounts>, slot: u16, keys: i64, expires: i64) {
         if keys != 0 || expires != 0 {
-            self.counts.push((counts.clone(), slot, keys, expires));
+            self.counts
+                .push(CountChange::Add(counts.clone(), slot, keys, expires));
+        }
+    }
+
+    /// Keeps the writes of this batch for `overlay` as well (inside EXEC).
+    pub fn for_overlay(mut self) -> Batch {
+        self.log = Some(Vec::new());
+        self
+    }
+
+    /// Replays the writes of a batch made with [`Batch::for_overlay`] into
+    /// the overlay, so the transaction's next commands read them.
+    pub fn apply_to(&mut self, overlay: &Overlay) {
+        if let Some(log) = self.log.take() {
+            overlay.apply(log);
         }
     }
 }

@@ -5,12 +5,39 @@
 //! reply shows a state that existed, whatever is written meanwhile. A read
 //! of one entry is consistent by itself and reads live, which saves the
 //! snapshot's cost (RocksDB takes its mutex to create and release one).
+//! Inside EXEC, a view also carries the transaction's [`Overlay`]: its own
+//! writes, not yet written, read before the database.
 
+use super::overlay::{Lookup, Merged, Overlay};
 use super::{Cf, Entry, Result, Storage, StorageError};
 use rocksdb::{
     DBPinnableSlice, DBRawIterator, Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode,
     DB,
 };
+use std::ops::Deref;
+
+/// A value read: pinned in RocksDB's cache, or a transaction's own write.
+pub enum Value<'v> {
+    Stored(DBPinnableSlice<'v>),
+    Own(Box<[u8]>),
+}
+
+impl AsRef<[u8]> for Value<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Deref for Value<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Value::Stored(slice) => slice,
+            Value::Own(bytes) => bytes,
+        }
+    }
+}
 
 /// The database as it was when taken; released on drop.
 pub struct Snapshot<'s> {
@@ -24,16 +51,19 @@ impl<'s> Snapshot<'s> {
         View {
             storage: self.storage,
             snapshot: Some(&self.inner),
+            overlay: None,
         }
     }
 }
 
-/// Where reads go: the live database or a snapshot. Iterators and pinned
-/// values borrow the snapshot, so they cannot outlive it.
+/// Where reads go: the live database or a snapshot, with a transaction's
+/// overlay in front when inside EXEC. Iterators and pinned values borrow
+/// the snapshot, so they cannot outlive it.
 #[derive(Clone, Copy)]
 pub struct View<'v> {
     storage: &'v Storage,
     snapshot: Option<&'v SnapshotWithThreadMode<'v, DB>>,
+    overlay: Option<&'v Overlay>,
 }
 
 impl Storage {
@@ -50,6 +80,7 @@ impl Storage {
         View {
             storage: self,
             snapshot: None,
+            overlay: None,
         }
     }
 }
@@ -60,6 +91,34 @@ impl<'v> View<'v> {
         self.snapshot.is_some()
     }
 
+    /// This view with a transaction's own writes in front of it.
+    pub fn with_overlay(self, overlay: &'v Overlay) -> View<'v> {
+        View {
+            overlay: Some(overlay),
+            ..self
+        }
+    }
+
+    /// The transaction's writes this view reads first, if any.
+    pub fn overlay(&self) -> Option<&'v Overlay> {
+        self.overlay
+    }
+
+    /// The live database, keeping the overlay: what a holder of key locks
+    /// reads.
+    pub fn live(&self) -> View<'v> {
+        View {
+            snapshot: None,
+            ..*self
+        }
+    }
+
+    /// Whether the overlay holds writes between `lower` and `upper`: a
+    /// [`View::raw_iterator`] over that range would miss them.
+    pub fn overlay_touches(&self, cf: Cf, lower: &[u8], upper: &[u8]) -> bool {
+        self.overlay.is_some_and(|o| o.touches(cf, lower, upper))
+    }
+
     fn options(&self) -> ReadOptions {
         let mut options = ReadOptions::default();
         if let Some(snapshot) = self.snapshot {
@@ -68,10 +127,20 @@ impl<'v> View<'v> {
         options
     }
 
-    /// Reads one value without copying it out of RocksDB.
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<DBPinnableSlice<'v>>> {
+    /// Reads one value, without copying it out of RocksDB unless the
+    /// transaction wrote it.
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Value<'v>>> {
+        if let Some(overlay) = self.overlay {
+            match overlay.lookup(cf, key) {
+                Lookup::Value(value) => return Ok(Some(Value::Own(value))),
+                Lookup::Deleted => return Ok(None),
+                Lookup::Untouched => {}
+            }
+        }
         let db = &self.storage.db;
-        Ok(db.get_pinned_cf_opt(self.storage.cf(cf), key, &self.options())?)
+        Ok(db
+            .get_pinned_cf_opt(self.storage.cf(cf), key, &self.options())?
+            .map(Value::Stored))
     }
 
     /// Iterates `cf` forward from `start` (inclusive) while keys are below
@@ -82,20 +151,22 @@ impl<'v> View<'v> {
         start: &[u8],
         end: Option<Vec<u8>>,
     ) -> impl Iterator<Item = Result<Entry>> + 'v {
+        let window = self.overlay.map(|o| o.window(cf, start, end.as_deref()));
         let mut options = self.options();
         if let Some(end) = end {
             options.set_iterate_upper_bound(end);
         }
         options.set_iterate_lower_bound(start.to_vec());
         let storage = self.storage;
-        storage
+        let stored = storage
             .db
             .iterator_cf_opt(
                 storage.cf(cf),
                 options,
                 IteratorMode::From(start, Direction::Forward),
             )
-            .map(|item| item.map_err(StorageError::from))
+            .map(|item| item.map_err(StorageError::from));
+        Merged::new(stored, window, false)
     }
 
     /// Iterates `cf` backward from the last key below `end` (exclusive)
@@ -106,18 +177,21 @@ impl<'v> View<'v> {
         start: &[u8],
         end: Vec<u8>,
     ) -> impl Iterator<Item = Result<Entry>> + 'v {
+        let window = self.overlay.map(|o| o.window(cf, start, Some(&end)));
         let mut options = self.options();
         options.set_iterate_lower_bound(start.to_vec());
         options.set_iterate_upper_bound(end);
         let storage = self.storage;
-        storage
+        let stored = storage
             .db
             .iterator_cf_opt(storage.cf(cf), options, IteratorMode::End)
-            .map(|item| item.map_err(StorageError::from))
+            .map(|item| item.map_err(StorageError::from));
+        Merged::new(stored, window, true)
     }
 
     /// A raw iterator over `cf` between `lower` (inclusive) and `upper`
-    /// (exclusive), for callers that seek many times in one range.
+    /// (exclusive), for callers that seek many times in one range. It
+    /// reads the database only: callers check [`View::overlay_touches`].
     pub fn raw_iterator(&self, cf: Cf, lower: Vec<u8>, upper: Vec<u8>) -> DBRawIterator<'v> {
         let mut options = self.options();
         options.set_iterate_lower_bound(lower);

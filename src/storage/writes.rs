@@ -14,8 +14,17 @@
 //! A command that locks a key an earlier command of the pipeline already
 //! locked (in any keyspace: COPY and MOVE write another database) first
 //! writes what is pending, so it reads its own pipeline's writes.
+//!
+//! Inside EXEC the set is in transaction mode: nothing is written until
+//! the transaction ends (its commands read each other's writes through an
+//! [`Overlay`](super::Overlay) instead), and the locks EXEC took up front
+//! are never let go in between.
+//!
+//! The storage's [`WriteObserver`](super::WriteObserver) is told which keys
+//! the finished commands changed before their locks are released.
 
-use super::{Batch, KeyspaceCounts, Result, Storage};
+use super::{Batch, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
+use redrock_encoding::Keyspace;
 use rocksdb::WriteBatch;
 use std::sync::Arc;
 
@@ -31,7 +40,7 @@ pub struct WriteSet {
     /// The records of the batches committed but not yet written.
     records: Vec<u8>,
     record_count: u32,
-    counts: Vec<(Arc<KeyspaceCounts>, u16, i64, i64)>,
+    counts: Vec<CountChange>,
     /// The earliest expiry the pending records add to the expire index.
     earliest_expiry: u64,
     /// Whether anything was written since the last `finish`.
@@ -45,6 +54,17 @@ pub struct WriteSet {
     touched: Vec<(Vec<u8>, Vec<u8>)>,
     /// Where the current command's pairs start in `touched`.
     command_start: usize,
+    /// The pairs of commands that committed a write, for the observer: a
+    /// command's locked keys count as changed once it writes anything.
+    modified: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether the current command's pairs are in `modified` already.
+    command_modified: bool,
+    /// The keyspaces whose keys were all removed, for the observer.
+    cleared: Vec<Keyspace>,
+    /// The events of the pending writes, delivered once they land.
+    notices: Vec<Notice>,
+    /// Inside EXEC: write nothing and release nothing until it ends.
+    transaction: bool,
     /// How many times pending batches were written (or failed to be).
     written: u64,
     /// Set when a deferred write failed: replies already given for its
@@ -66,6 +86,11 @@ impl WriteSet {
             held: Vec::new(),
             touched: Vec::new(),
             command_start: 0,
+            modified: Vec::new(),
+            command_modified: false,
+            cleared: Vec::new(),
+            notices: Vec::new(),
+            transaction: false,
             written: 0,
             failed: false,
         }
@@ -98,6 +123,72 @@ impl WriteSet {
     /// write what is pending (its batches stay one write with the rest).
     pub fn begin_command(&mut self) {
         self.command_start = self.touched.len();
+        self.command_modified = false;
+    }
+
+    /// Enters transaction mode (EXEC), after [`WriteSet::lock_stripes`]
+    /// (which writes what was pending): the commands that follow keep
+    /// their writes for one write at [`WriteSet::finish`] after
+    /// [`WriteSet::end_transaction`], and hold every lock till then.
+    pub fn begin_transaction(&mut self) {
+        debug_assert_eq!(self.record_count, 0, "nothing pending before EXEC");
+        self.transaction = true;
+    }
+
+    /// Leaves transaction mode; the transaction's writes stay pending for
+    /// the next `finish`.
+    pub fn end_transaction(&mut self) {
+        self.transaction = false;
+    }
+
+    /// Whether events of `class` are wanted now (see
+    /// [`WriteObserver::wants`](super::WriteObserver::wants)).
+    pub fn wants_notice(&self, class: u32) -> bool {
+        self.storage.observer().is_some_and(|o| o.wants(class))
+    }
+
+    /// Raises an event of the write just committed; it is delivered when
+    /// the write lands, dropped if it fails.
+    pub fn notice(&mut self, notice: Notice) {
+        self.notices.push(notice);
+    }
+
+    /// Whether the set is in transaction mode.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction
+    }
+
+    /// Locks the given stripes, blocking, in order, holding nothing else:
+    /// how EXEC takes every lock its commands need before any runs.
+    pub fn lock_stripes(&mut self, mut stripes: Vec<usize>) -> Result<()> {
+        self.finish()?;
+        stripes.sort_unstable();
+        stripes.dedup();
+        let locks = self.storage.locks();
+        for &stripe in &stripes {
+            locks.lock(stripe);
+        }
+        self.held = stripes;
+        Ok(())
+    }
+
+    /// The keys the pending writes add to the keyspace of `counts`: whether
+    /// they remove every key first, and how many they add (negative:
+    /// remove) after that. DBSIZE inside EXEC counts them.
+    pub fn pending_keys(&self, counts: &Arc<KeyspaceCounts>) -> (bool, i64) {
+        let mut reset = false;
+        let mut delta = 0;
+        for change in &self.counts {
+            match change {
+                CountChange::Add(c, _, keys, _) if Arc::ptr_eq(c, counts) => delta += keys,
+                CountChange::Reset(c) if Arc::ptr_eq(c, counts) => {
+                    reset = true;
+                    delta = 0;
+                }
+                _ => {}
+            }
+        }
+        (reset, delta)
     }
 
     /// Locks the given (keyspace, key) pairs, in addition to those held.
@@ -121,7 +212,7 @@ impl WriteSet {
                 .any(|(k, v)| k == ks && v == key);
             self.touched.push((ks.to_vec(), key.to_vec()));
         }
-        if relocked {
+        if relocked && !self.transaction {
             self.write_pending()?;
         }
         if wanted.is_empty() {
@@ -130,6 +221,21 @@ impl WriteSet {
         wanted.sort_unstable();
         let storage = self.storage.clone();
         let locks = storage.locks();
+        if self.transaction {
+            // EXEC locked every key its commands name. Waiting here for a
+            // key it did not foresee, holding the others, could deadlock
+            // with a client taking its locks in order: take it only if
+            // free, and fail the command otherwise.
+            for &stripe in &wanted {
+                if !locks.try_lock(stripe) {
+                    return Err(StorageError(
+                        "a command of the transaction needs a key EXEC did not lock".into(),
+                    ));
+                }
+                self.held.push(stripe);
+            }
+            return Ok(());
+        }
         if !self.held.is_empty() {
             // Holding locks: only try, and on contention let go first.
             let mut got = Vec::new();
@@ -169,15 +275,18 @@ impl WriteSet {
     }
 
     /// Locks every stripe: nothing else writes until `finish`. Used by
-    /// FLUSHDB and FLUSHALL.
+    /// FLUSHDB and FLUSHALL (inside EXEC, which then locked them all).
     pub fn lock_all(&mut self) -> Result<()> {
-        self.finish()?;
-        let locks = self.storage.locks();
-        for stripe in super::KeyLocks::all_stripes() {
-            locks.lock(stripe);
-            self.held.push(stripe);
+        if self.transaction {
+            // EXEC locks every stripe when one of its commands names no key.
+            if self.held.len() == super::KeyLocks::all_stripes().len() {
+                return Ok(());
+            }
+            return Err(StorageError(
+                "a command of the transaction needs every key, which EXEC did not lock".into(),
+            ));
         }
-        Ok(())
+        self.lock_stripes(super::KeyLocks::all_stripes().collect())
     }
 
     /// Whether a (keyspace, key) pair was locked since the last `finish`:
@@ -193,6 +302,16 @@ impl WriteSet {
         if batch.inner.is_empty() {
             return Ok(());
         }
+        if !self.command_modified {
+            self.command_modified = true;
+            self.modified
+                .extend_from_slice(&self.touched[self.command_start..]);
+        }
+        self.cleared
+            .extend(batch.counts.iter().filter_map(|c| match c {
+                CountChange::Reset(counts) => Some(counts.keyspace().clone()),
+                CountChange::Add(..) => None,
+            }));
         if !self.deferred {
             return self.write(batch);
         }
@@ -206,17 +325,14 @@ impl WriteSet {
 
     /// Writes a batch now, after anything pending, so that the rest of the
     /// command reads it (used for the lazy removal of an expired key).
+    /// Inside a transaction it joins the transaction's write.
     pub fn commit_now(&mut self, batch: Batch) -> Result<()> {
+        if self.transaction {
+            return self.commit(batch);
+        }
         self.write_pending()?;
-        self.write(batch)
-    }
-
-    /// Removes every key of `ks` (FLUSHDB); the caller holds every lock
-    /// ([`WriteSet::lock_all`]).
-    pub fn delete_keyspace(&mut self, ks: &redrock_encoding::Keyspace) -> Result<()> {
-        self.storage.delete_keyspace(ks)?;
-        self.wrote = true;
-        Ok(())
+        self.commit(batch)?;
+        self.write_pending()
     }
 
     fn write(&mut self, batch: Batch) -> Result<()> {
@@ -238,16 +354,41 @@ impl WriteSet {
             inner: WriteBatch::from_data(&data),
             counts: std::mem::take(&mut self.counts),
             earliest_expiry: std::mem::replace(&mut self.earliest_expiry, u64::MAX),
+            log: None,
         };
         let written = self.write(batch);
         self.written += 1;
-        self.failed |= written.is_err();
+        if written.is_err() {
+            self.failed = true;
+            self.notices.clear();
+        }
         written
     }
 
-    /// Writes everything pending and releases every lock.
+    /// Writes everything pending and releases every lock (not inside a
+    /// transaction: see [`WriteSet::end_transaction`]).
     pub fn finish(&mut self) -> Result<()> {
+        if self.transaction {
+            return Ok(());
+        }
         let written = self.write_pending();
+        // Told before the locks go: whoever locks these keys next finds
+        // the observer (WATCH) already knows, and events are delivered in
+        // the order of the writes.
+        let notices = std::mem::take(&mut self.notices);
+        if let Some(observer) = self.storage.observer() {
+            if !self.modified.is_empty() {
+                observer.keys_written(&self.modified);
+            }
+            if !self.cleared.is_empty() {
+                observer.keyspaces_cleared(&self.cleared);
+            }
+            if !notices.is_empty() && written.is_ok() {
+                observer.notices(notices);
+            }
+        }
+        self.modified.clear();
+        self.cleared.clear();
         let locks = self.storage.locks();
         for stripe in self.held.drain(..) {
             // SAFETY: every held stripe was locked by this set.
@@ -265,6 +406,15 @@ impl WriteSet {
 
 impl Drop for WriteSet {
     fn drop(&mut self) {
+        if self.transaction {
+            // Only a panic leaves a transaction unfinished: none of it is
+            // written, and its locks are released.
+            self.transaction = false;
+            self.records.clear();
+            self.record_count = 0;
+            self.counts.clear();
+            self.notices.clear();
+        }
         if let Err(e) = self.finish() {
             tracing::error!("writing pending batches failed: {e}");
         }
@@ -341,6 +491,58 @@ mod tests {
                 "every locked key of the written pipeline wakes its waiters"
             );
         }
+    }
+
+    #[test]
+    fn a_transaction_writes_once_at_the_end_and_keeps_its_locks() {
+        let (_dir, storage) = storage();
+        let mut writes = WriteSet::new(storage.clone(), true);
+        let stripe = super::super::KeyLocks::stripe(b"ks", b"a");
+        writes.lock_stripes(vec![stripe]).unwrap();
+        writes.begin_transaction();
+        for key in [&b"a"[..], b"b"] {
+            writes.begin_command();
+            writes.lock([(&b"ks"[..], key)]).unwrap();
+            let mut batch = storage.batch();
+            batch.put(&storage, super::super::Cf::Default, key, b"v");
+            writes.commit(batch).unwrap();
+            // Relocking an earlier command's key writes nothing either.
+            writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
+            writes.finish().unwrap();
+        }
+        let written = |key: &[u8]| {
+            storage
+                .get(super::super::Cf::Default, key)
+                .unwrap()
+                .is_some()
+        };
+        assert!(!written(b"a") && !written(b"b"));
+        assert!(
+            !storage.locks().try_lock(stripe),
+            "the transaction still holds its lock"
+        );
+        writes.end_transaction();
+        writes.finish().unwrap();
+        assert!(written(b"a") && written(b"b"));
+        assert_eq!(writes.written(), 1, "one RocksDB write");
+        assert!(storage.locks().try_lock(stripe));
+        // SAFETY: taken by try_lock just above.
+        unsafe { storage.locks().unlock(stripe) };
+    }
+
+    #[test]
+    fn a_transaction_fails_a_key_it_did_not_lock_if_taken() {
+        let (_dir, storage) = storage();
+        let mut other = WriteSet::new(storage.clone(), true);
+        other.lock([(&b"ks"[..], &b"busy"[..])]).unwrap();
+        let mut writes = WriteSet::new(storage.clone(), true);
+        writes.lock_stripes(Vec::new()).unwrap();
+        writes.begin_transaction();
+        assert!(writes.lock([(&b"ks"[..], &b"busy"[..])]).is_err());
+        assert!(writes.lock_all().is_err());
+        writes.end_transaction();
+        writes.finish().unwrap();
+        other.finish().unwrap();
     }
 
     #[test]

@@ -9,7 +9,6 @@ use redrock_cluster::key_slot;
 use redrock_encoding::{
     prefix_successor, subkey, subkey_prefix, DataType, Metadata, MetadataHeader,
 };
-use rocksdb::DBPinnableSlice;
 
 /// A member of a collection and its value.
 pub type Member = (Vec<u8>, Box<[u8]>);
@@ -120,7 +119,7 @@ impl<'a> Db<'a> {
         key: &[u8],
         version: u64,
         member: &[u8],
-    ) -> Result<Option<DBPinnableSlice<'a>>> {
+    ) -> Result<Option<crate::storage::Value<'a>>> {
         Ok(self
             .view
             .get(Cf::Subkey, &self.member_key(slot, key, version, member))?)
@@ -190,7 +189,12 @@ impl<'a> Db<'a> {
             return self.all_members(slot, key, meta.version);
         }
         let mut rng = rand::rng();
-        if draw == Draw::Read && size <= EXACT_PICKS_UP_TO {
+        // Descents seek the database only: members a transaction wrote
+        // before it draws are found by one pass.
+        let prefix = subkey_prefix(&self.ks.keyspace, slot, key, meta.version);
+        let pending = prefix_successor(&prefix)
+            .is_some_and(|end| self.view.overlay_touches(Cf::Subkey, &prefix, &end));
+        if (draw == Draw::Read && size <= EXACT_PICKS_UP_TO) || pending {
             let mut positions: Vec<usize> = if count > 0 {
                 rand::seq::index::sample(&mut rng, size as usize, wanted as usize).into_vec()
             } else {

@@ -369,14 +369,33 @@ impl<'a> Db<'a> {
 
     /// FLUSHDB: removes every key of this keyspace at once.
     pub fn flush(&self) -> Result<()> {
-        let mut writes = self.writes.borrow_mut();
-        writes.lock_all()?;
-        Ok(writes.delete_keyspace(&self.ks.keyspace)?)
+        self.writes.borrow_mut().lock_all()?;
+        let mut batch = self.batch();
+        self.storage.clear_keyspace(&mut batch, &self.ks.keyspace);
+        self.commit(batch)
     }
 
-    /// The number of keys (DBSIZE), O(1).
+    /// FLUSHALL: removes every key of every keyspace in one write. Every
+    /// keyspace that holds a key has counts, so the counts name them all.
+    pub fn flush_all(&self) -> Result<()> {
+        self.writes.borrow_mut().lock_all()?;
+        let mut batch = self.batch();
+        for (ks, _) in self.storage.counts().all() {
+            self.storage.clear_keyspace(&mut batch, &ks);
+        }
+        self.commit(batch)
+    }
+
+    /// The number of keys (DBSIZE), O(1); inside EXEC with the changes of
+    /// the transaction's earlier commands.
     pub fn size(&self) -> u64 {
-        self.ks.counts.keys()
+        let (reset, added) = self.writes.borrow().pending_keys(&self.ks.counts);
+        let base = if reset {
+            0
+        } else {
+            self.ks.counts.keys() as i64
+        };
+        (base + added).max(0) as u64
     }
 }
 
@@ -478,18 +497,4 @@ impl Default for ScanCursors {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Removes every key of every keyspace (FLUSHALL). Every keyspace that
-/// holds a key has counts, so the counts name them all.
-pub fn flush_all(
-    storage: &crate::storage::Storage,
-    writes: &std::cell::RefCell<crate::storage::WriteSet>,
-) -> Result<()> {
-    let mut writes = writes.borrow_mut();
-    writes.lock_all()?;
-    for (ks, _) in storage.counts().all() {
-        writes.delete_keyspace(&ks)?;
-    }
-    Ok(())
 }

@@ -13,10 +13,9 @@ pub mod string;
 pub mod zset;
 
 use crate::error::{Error, Result};
-use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, View, WriteSet};
+use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, Value, View, WriteSet};
 use redrock_cluster::key_slot;
 use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
-use rocksdb::DBPinnableSlice;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -44,7 +43,9 @@ impl KeyspaceHandle {
 /// One keyspace of the store, used through a client's [`WriteSet`] (which
 /// holds its key locks and pending writes). Reads go through `view`: live
 /// for writes, which read the keys they hold locked, or a snapshot that a
-/// read command takes for its whole run (see [`Db::reading`]).
+/// read command takes for its whole run (see [`Db::reading`]); inside EXEC
+/// the view carries the transaction's overlay, and every batch committed
+/// is replayed into it.
 #[derive(Clone, Copy)]
 pub struct Db<'a> {
     pub storage: &'a Storage,
@@ -57,7 +58,7 @@ pub struct Db<'a> {
 pub struct StoredKey<'a> {
     pub slot: u16,
     pub header: MetadataHeader,
-    pub raw: DBPinnableSlice<'a>,
+    pub raw: Value<'a>,
 }
 
 impl StoredKey<'_> {
@@ -124,9 +125,20 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// This keyspace read live: what a holder of key locks reads.
+    /// This keyspace read live (with the transaction's own writes): what a
+    /// holder of key locks reads.
     fn live(&self) -> Db<'a> {
-        self.reading(self.storage.live())
+        self.reading(self.view.live())
+    }
+
+    /// Another keyspace, read and written the way this one is (MOVE and
+    /// COPY ... DB write across databases, inside EXEC too).
+    pub fn other(&self, ks: &'a KeyspaceHandle) -> Db<'a> {
+        Db {
+            ks,
+            view: self.view.live(),
+            ..*self
+        }
     }
 
     /// [`Db::lookup`] for a command that reads the key: counts a keyspace
@@ -155,6 +167,9 @@ impl<'a> Db<'a> {
                 self.remove(&mut batch, stored.slot, key, &stored.header);
                 drop(stored);
                 // Written at once: the rest of the command reads the key.
+                if let Some(overlay) = self.view.overlay() {
+                    batch.apply_to(overlay);
+                }
                 self.writes.borrow_mut().commit_now(batch)?;
                 self.storage.expired_keys.add(1);
                 Ok(None)
@@ -245,13 +260,21 @@ impl<'a> Db<'a> {
         batch.count(&self.ks.counts, slot, -1, expires);
     }
 
-    /// A new batch.
+    /// A new batch (which keeps its writes for the overlay inside EXEC).
     pub fn batch(&self) -> Batch {
-        self.storage.batch()
+        let batch = self.storage.batch();
+        match self.view.overlay() {
+            Some(_) => batch.for_overlay(),
+            None => batch,
+        }
     }
 
-    /// Commits a batch through the client's write set.
-    pub fn commit(&self, batch: Batch) -> Result<()> {
+    /// Commits a batch through the client's write set; inside EXEC the
+    /// transaction's next reads see it at once.
+    pub fn commit(&self, mut batch: Batch) -> Result<()> {
+        if let Some(overlay) = self.view.overlay() {
+            batch.apply_to(overlay);
+        }
         Ok(self.writes.borrow_mut().commit(batch)?)
     }
 }
