@@ -252,6 +252,11 @@ fn reset_answers_as_redis_does() {
                 "CLIENT GETNAME",
             ],
             &["CLIENT NO-EVICT ON", "RESET", "CLIENT NO-EVICT OFF"],
+            // RESET runs at once inside MULTI and discards it...
+            &["MULTI", "SET k 1", "RESET", "EXEC", "GET k"],
+            // ...and UNWATCHes: the client's own write no longer aborts.
+            &["WATCH k", "RESET", "SET k 2", "MULTI", "GET k", "EXEC"],
+            &["WATCH k", "SET k 3", "MULTI", "GET k", "EXEC"],
         ],
     );
     // After HELLO 3, RESET goes back to RESP2.
@@ -549,6 +554,63 @@ fn pause_ends_at_its_deadline() {
     );
     assert_eq!(client.command(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
     assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+/// As in Redis's own tests of CLIENT PAUSE with transactions.
+#[test]
+fn pause_write_and_transactions() {
+    let server = Server::start();
+    let mut admin = server.raw();
+    let mut client = server.raw();
+    // A transaction of reads runs during a WRITE pause.
+    assert_eq!(admin.command(&["SET", "foo", "bar"]), b"+OK\r\n");
+    assert_eq!(
+        admin.command(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        b"+OK\r\n"
+    );
+    let replies = pipeline(server.port, &["MULTI", "PING", "GET foo", "EXEC"]);
+    assert_eq!(show(&replies[3]), show(b"*2\r\n+PONG\r\n$3\r\nbar\r\n"));
+    // A write is held before MULTI queues it, as in Redis.
+    assert_eq!(client.command(&["MULTI"]), b"+OK\r\n");
+    client.send(&RawClient::encode(&["SET", "foo", "queued"]));
+    wait_for_blocked(&mut admin, 1);
+    assert_eq!(admin.command(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(client.read_reply(), b"+QUEUED\r\n");
+    // EXEC of a transaction that writes is held like a write.
+    assert_eq!(
+        admin.command(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        b"+OK\r\n"
+    );
+    client.send(&RawClient::encode(&["EXEC"]));
+    wait_for_blocked(&mut admin, 1);
+    assert_eq!(admin.command(&["GET", "foo"]), b"$3\r\nbar\r\n");
+    assert_eq!(admin.command(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(client.read_reply(), b"*1\r\n+OK\r\n");
+    assert_eq!(admin.command(&["GET", "foo"]), b"$6\r\nqueued\r\n");
+    // A pause inside a transaction starts as the transaction ends: its
+    // later writes are part of it, another client's are held.
+    let replies = pipeline(
+        server.port,
+        &[
+            "MULTI",
+            "SET foo1 bar",
+            "CLIENT PAUSE 60000 WRITE",
+            "SET foo2 bar",
+            "EXEC",
+        ],
+    );
+    assert_eq!(show(&replies[4]), show(b"*3\r\n+OK\r\n+OK\r\n+OK\r\n"));
+    client.send(&RawClient::encode(&["SET", "foo3", "bar"]));
+    wait_for_blocked(&mut admin, 1);
+    for (key, value) in [
+        ("foo1", "$3\r\nbar\r\n"),
+        ("foo2", "$3\r\nbar\r\n"),
+        ("foo3", "$-1\r\n"),
+    ] {
+        assert_eq!(show(&admin.command(&["GET", key])), show(value.as_bytes()));
+    }
+    assert_eq!(admin.command(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(client.read_reply(), b"+OK\r\n");
 }
 
 #[test]
