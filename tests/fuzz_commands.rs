@@ -27,8 +27,11 @@ const LEAK_CHECK_FROM: u64 = 200_000;
 /// A reply slower than this is a hang.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Commands the generator never sends: SHUTDOWN ends the run.
-const NEVER: &[&str] = &["shutdown"];
+/// Commands the generator never sends: SHUTDOWN ends the run, CLIENT
+/// REPLY OFF or SKIP leaves commands without the reply the run waits for,
+/// and CLIENT PAUSE (ALL unless told, for as long as a random number says)
+/// holds every connection of the run.
+const NEVER: &[&str] = &["shutdown", "client|reply", "client|pause"];
 /// Slow whole-database commands, sent one time in twenty they are picked
 /// so they do not dominate the run.
 const RARE: &[&str] = &["bgsave", "compact", "flushall", "flushdb"];
@@ -236,7 +239,12 @@ impl Generator {
         }
         let mut argv = vec![self.name(spec.name)];
         if !spec.subcommands.is_empty() && !self.rng.random_ratio(1, 10) {
-            spec = &spec.subcommands[self.rng.random_range(0..spec.subcommands.len())];
+            let subcommands: Vec<_> = spec
+                .subcommands
+                .iter()
+                .filter(|sub| !NEVER.contains(&sub.full_name))
+                .collect();
+            spec = subcommands[self.rng.random_range(0..subcommands.len())];
             argv.push(self.name(spec.name));
         }
         let fixed = spec.arity.unsigned_abs() as usize;

@@ -1,4 +1,4 @@
-//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT.
+//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET.
 
 use super::args::{int, is, text};
 use super::Ctx;
@@ -117,11 +117,7 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         super::client::validate_name(name)?;
         ctx.client.handle.set_name(name);
     }
-    ctx.client.protocol = protocol;
-    ctx.client
-        .handle
-        .protocol
-        .store(protocol, std::sync::atomic::Ordering::Relaxed);
+    ctx.client.set_protocol(protocol);
     Ok(Reply::Map(vec![
         (Reply::bulk("server"), Reply::bulk("redis")),
         (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
@@ -148,6 +144,13 @@ pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         .ok_or_else(|| Error::err("DB index is out of range"))?;
     ctx.client.select(db);
     Ok(Reply::ok())
+}
+
+/// RESET: the connection's state as a new connection has it (see
+/// `ClientState::reset`).
+pub fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    ctx.client.reset(ctx.server);
+    Ok(Reply::status("RESET"))
 }
 
 #[cfg(test)]

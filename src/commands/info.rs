@@ -128,7 +128,7 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
              blocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
             server.clients.count(),
             server.config.read().maxclients,
-            server.blocked.count(),
+            server.blocked_clients(),
             0,
         ),
         "memory" => {

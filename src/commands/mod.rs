@@ -33,6 +33,7 @@ pub use transaction::Transaction;
 
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
+use crate::server::pause::Postponed;
 use crate::server::{ClientState, Server};
 use crate::storage::{Overlay, Snapshot, WriteSet};
 use crate::types::Db;
@@ -70,6 +71,10 @@ pub mod flags {
     pub const POINT_READ: u32 = 1 << 15;
     /// Not written to the slow log (EXEC: its commands are).
     pub const SKIP_SLOWLOG: u32 = 1 << 16;
+    /// Not a write, but held by CLIENT PAUSE WRITE as one (Redis's
+    /// `may_replicate`: PUBLISH, EVAL, FCALL, PFCOUNT); hidden from COMMAND
+    /// INFO, as in Redis.
+    pub const MAY_REPLICATE: u32 = 1 << 17;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -120,10 +125,48 @@ impl<'a> Ctx<'a> {
     }
 
     /// Writes what the client's earlier commands left pending and releases
-    /// their locks.
-    fn finish_writes(&self) -> Result<()> {
-        Ok(self.writes.borrow_mut().finish()?)
+    /// their locks, and the admission a CLIENT PAUSE would wait for once
+    /// nothing is pending (inside EXEC the writes wait for its end).
+    fn finish_writes(&mut self) -> Result<()> {
+        let mut writes = self.writes.borrow_mut();
+        let finished = writes.finish();
+        if !writes.has_pending() {
+            self.client.write_admission = None;
+        }
+        Ok(finished?)
     }
+}
+
+/// Whether a command may write, for CLIENT PAUSE WRITE: write commands,
+/// those Redis replicates (`may_replicate`), and EXEC of a transaction
+/// with one of them (Redis ORs the queued commands' flags).
+fn may_write(client: &ClientState, spec: &CommandSpec) -> bool {
+    let mut flags = spec.flags;
+    if spec.full_name == "exec" {
+        flags |= client.multi.as_ref().map_or(0, Transaction::flags);
+    }
+    flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+}
+
+/// CLIENT PAUSE: whether a pause holds the command now. A held command is
+/// postponed: its connection waits for the pause to end and runs it again,
+/// as Redis does.
+fn check_pause(ctx: &Ctx<'_>, may_write: bool) -> std::result::Result<(), Postponed> {
+    match ctx.server.pause.holding(may_write) {
+        Some(_) => Err(Postponed { may_write }),
+        None => Ok(()),
+    }
+}
+
+/// Admits a command that may write to the storage, which a pause waits
+/// for until the client's writes are written; postponed if a pause began
+/// since [`check_pause`].
+fn admit_write(ctx: &mut Ctx<'_>) -> std::result::Result<(), Postponed> {
+    if ctx.client.write_admission.is_none() {
+        let admission = ctx.server.storage.admit_write();
+        ctx.client.write_admission = Some(admission.ok_or(Postponed { may_write: true })?);
+    }
+    Ok(())
 }
 
 /// Whether a command reads through a snapshot: a read that may read more
@@ -187,6 +230,14 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     ) {
         return reject(ctx, spec, e);
     }
+    ctx.client.handle.set_last_command(spec.full_name);
+    // Held before MULTI queues it, as in Redis; inside EXEC nothing is
+    // held (EXEC was).
+    let may_write = may_write(ctx.client, spec);
+    if let (Err(postponed), false) = (check_pause(ctx, may_write), in_exec) {
+        ctx.client.postponed = Some(postponed);
+        return Reply::Nil;
+    }
     if ctx.client.multi.is_some() && !transaction::runs_at_once(spec.full_name) {
         if spec.flags & flags::NO_MULTI != 0 {
             return reject(
@@ -197,7 +248,6 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
         return transaction::queue(ctx, argv);
     }
-    ctx.client.handle.set_last_command(spec.full_name);
     let joins = joins_pipeline(spec);
     let must_finish = !joins || {
         let writes = ctx.writes.borrow();
@@ -207,6 +257,12 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if must_finish {
         if let Err(e) = ctx.finish_writes() {
             return Reply::Error(e.text());
+        }
+    }
+    if may_write && !in_exec {
+        if let Err(postponed) = admit_write(ctx) {
+            ctx.client.postponed = Some(postponed);
+            return Reply::Nil;
         }
     }
     ctx.writes.borrow_mut().begin_command();

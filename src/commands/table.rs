@@ -242,7 +242,7 @@ const W: u32 = WRITE | DENYOOM;
 /// MULTI, DISCARD, WATCH, UNWATCH.
 const TX_CONTROL: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
 
-static CLIENT_SUBCOMMANDS: [CommandSpec; 8] = [
+static CLIENT_SUBCOMMANDS: [CommandSpec; 14] = [
     sub!(
         "client",
         "id",
@@ -298,6 +298,54 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 8] = [
         ADMIN | NOSCRIPT | LOADING | STALE,
         "connection",
         client::unblock
+    ),
+    sub!(
+        "client",
+        "setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::setinfo
+    ),
+    sub!(
+        "client",
+        "no-evict",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::no_evict
+    ),
+    sub!(
+        "client",
+        "no-touch",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::no_touch
+    ),
+    sub!(
+        "client",
+        "reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::reply
+    ),
+    sub!(
+        "client",
+        "pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::pause
+    ),
+    sub!(
+        "client",
+        "unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "connection",
+        client::unpause
     ),
     sub!(
         "client",
@@ -626,7 +674,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 163] = [
+pub static COMMANDS: [CommandSpec; 164] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -661,6 +709,14 @@ pub static COMMANDS: [CommandSpec; 163] = [
         "connection",
         NONE,
         connection::select
+    ),
+    cmd!(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        "connection",
+        NONE,
+        connection::reset
     ),
     cmd!("client", -2, NOSCRIPT, "connection", NONE, container, subs: &CLIENT_SUBCOMMANDS),
     cmd!("command", -1, LOADING | STALE, "connection", NONE, introspection::all, subs: &COMMAND_SUBCOMMANDS),

@@ -10,7 +10,7 @@
 //! [`Overlay`]. No other client sees part of a transaction, a crash never
 //! leaves part of one, and transactions on disjoint keys run in parallel.
 
-use super::{cluster, faults, flags, lookup, resolve_subcommand, Ctx, KeySpec};
+use super::{cluster, faults, flags, lookup, resolve_subcommand, CommandSpec, Ctx, KeySpec};
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::ClientWatch;
@@ -41,6 +41,19 @@ impl Transaction {
     pub fn is_empty(&self) -> bool {
         self.queued.is_empty()
     }
+
+    /// The union of the queued commands' flags.
+    pub fn flags(&self) -> u32 {
+        self.queued
+            .iter()
+            .filter_map(|argv| spec_of(argv))
+            .fold(0, |union, spec| union | spec.flags)
+    }
+}
+
+/// The table entry a queued command runs as (queued commands were checked).
+fn spec_of(argv: &[Bytes]) -> Option<&'static CommandSpec> {
+    lookup(&argv[0]).and_then(|spec| resolve_subcommand(spec, argv).ok())
 }
 
 /// Whether a command runs at once inside MULTI instead of being queued.
@@ -205,7 +218,7 @@ fn plan(ctx: &Ctx<'_>, queued: &[Vec<Bytes>]) -> Plan {
     let mut union = 0;
     let mut everything = false;
     for argv in queued {
-        let Some(spec) = lookup(&argv[0]).and_then(|s| resolve_subcommand(s, argv).ok()) else {
+        let Some(spec) = spec_of(argv) else {
             continue;
         };
         union |= spec.flags;

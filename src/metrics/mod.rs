@@ -162,7 +162,7 @@ fn describe() {
         ("redrock_connected_clients", "Client connections open now."),
         (
             "redrock_blocked_clients",
-            "Clients waiting in a blocking command.",
+            "Clients waiting in a blocking command or held by CLIENT PAUSE.",
         ),
         (
             "redrock_keys",
@@ -315,7 +315,7 @@ fn refresh(server: &Server) {
     gauge!("redrock_build_info", "version" => env!("CARGO_PKG_VERSION"), "git_revision" => env!("REDROCK_GIT_REVISION")).set(1.0);
     gauge!("redrock_uptime_seconds").set(server.started.elapsed().as_secs_f64());
     gauge!("redrock_connected_clients").set(server.clients.count() as f64);
-    gauge!("redrock_blocked_clients").set(server.blocked.count() as f64);
+    gauge!("redrock_blocked_clients").set(server.blocked_clients() as f64);
     for (name, tally) in [
         (
             "redrock_connections_received_total",

@@ -15,8 +15,12 @@ pub struct ClientHandle {
     pub id: u64,
     pub addr: SocketAddr,
     pub local_addr: SocketAddr,
+    /// The socket's file descriptor.
+    pub fd: i32,
     pub created: Instant,
     name: Mutex<Bytes>,
+    /// CLIENT SETINFO LIB-NAME and LIB-VER.
+    library: Mutex<Library>,
     last_command: Mutex<&'static str>,
     last_interaction: Mutex<Instant>,
     pub db: AtomicU32,
@@ -31,6 +35,25 @@ pub struct ClientHandle {
     unblock_request: AtomicU8,
     /// Wakes a blocked client for CLIENT UNBLOCK.
     pub unblock_signal: Notify,
+    /// Whether the client waits for CLIENT PAUSE to end.
+    paused: AtomicBool,
+    /// CLIENT NO-EVICT and CLIENT NO-TOUCH.
+    pub no_evict: AtomicBool,
+    pub no_touch: AtomicBool,
+}
+
+/// The client library a connection declared with CLIENT SETINFO.
+#[derive(Default)]
+struct Library {
+    name: Bytes,
+    version: Bytes,
+}
+
+/// A CLIENT SETINFO attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LibraryAttribute {
+    Name,
+    Version,
 }
 
 /// How CLIENT UNBLOCK ends a blocking command.
@@ -51,6 +74,16 @@ impl ClientHandle {
     /// which it would otherwise keep alive (in SLOWLOG entries too).
     pub fn set_name(&self, name: &[u8]) {
         *self.name.lock() = Bytes::copy_from_slice(name);
+    }
+
+    /// CLIENT SETINFO: keeps a copy, as for the name; empty clears it.
+    pub fn set_library(&self, attribute: LibraryAttribute, value: &[u8]) {
+        let mut library = self.library.lock();
+        let field = match attribute {
+            LibraryAttribute::Name => &mut library.name,
+            LibraryAttribute::Version => &mut library.version,
+        };
+        *field = Bytes::copy_from_slice(value);
     }
 
     pub fn set_last_command(&self, name: &'static str) {
@@ -75,6 +108,13 @@ impl ClientHandle {
         self.blocked.store(blocked, Ordering::Release);
     }
 
+    /// Marks the client as waiting for CLIENT PAUSE to end (or no longer):
+    /// shown as blocked, but not one CLIENT UNBLOCK can end, as in Redis
+    /// since the fix that stopped it from crashing the server.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+    }
+
     /// CLIENT UNBLOCK: whether the client was blocked.
     pub fn unblock(&self, how: Unblock) -> bool {
         if !self.blocked.load(Ordering::Acquire) {
@@ -94,26 +134,50 @@ impl ClientHandle {
         }
     }
 
-    /// One line of CLIENT LIST, in Redis's field order.
+    /// One line of CLIENT LIST, with Redis 7.2's fields in its order.
+    /// The buffer and memory fields (qbuf, qbuf-free, argv-mem, multi-mem,
+    /// rbs, rbp, obl, oll, omem, tot-mem) are not tracked per client: they
+    /// show what Redis shows for an idle client. `events` is `r`, as for
+    /// any client waiting for its next command.
     pub fn describe(&self) -> String {
-        let name = String::from_utf8_lossy(&self.name()).into_owned();
-        let age = self.created.elapsed().as_secs();
-        let idle = self.last_interaction.lock().elapsed().as_secs();
+        let library = self.library.lock();
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
+             ssub=0 multi=-1 qbuf=0 qbuf-free=20474 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 \
+             obl=0 oll=0 omem=0 tot-mem=22272 events=r cmd={} user=default redir=-1 resp={} \
+             lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
-            name,
-            age,
-            idle,
-            if self.blocked.load(Ordering::Relaxed) { "b" } else { "N" },
+            self.fd,
+            String::from_utf8_lossy(&self.name()),
+            self.created.elapsed().as_secs(),
+            self.last_interaction.lock().elapsed().as_secs(),
+            self.flags(),
             self.db.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.protocol.load(Ordering::Relaxed),
+            String::from_utf8_lossy(&library.name),
+            String::from_utf8_lossy(&library.version),
         )
+    }
+
+    /// CLIENT LIST's flags, in Redis's order; `N` for none.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        if self.blocked.load(Ordering::Relaxed) || self.paused.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
     }
 }
 
@@ -126,15 +190,17 @@ pub struct ClientRegistry {
 
 impl ClientRegistry {
     /// Registers a new connection.
-    pub fn register(&self, addr: SocketAddr, local_addr: SocketAddr) -> Arc<ClientHandle> {
+    pub fn register(&self, addr: SocketAddr, local_addr: SocketAddr, fd: i32) -> Arc<ClientHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let now = Instant::now();
         let handle = Arc::new(ClientHandle {
             id,
             addr,
             local_addr,
+            fd,
             created: now,
             name: Mutex::new(Bytes::new()),
+            library: Mutex::default(),
             last_command: Mutex::new("NULL"),
             last_interaction: Mutex::new(now),
             db: AtomicU32::new(0),
@@ -145,6 +211,9 @@ impl ClientRegistry {
             blocked: AtomicBool::new(false),
             unblock_request: AtomicU8::new(0),
             unblock_signal: Notify::new(),
+            paused: AtomicBool::new(false),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
         });
         self.clients.lock().insert(id, handle.clone());
         handle

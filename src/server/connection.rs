@@ -1,15 +1,17 @@
 //! One task per connection: read, parse every complete request, execute,
 //! and write all the replies with one flush.
 
+use super::pause::Postponed;
 use super::{BlockRequest, ClientHandle, ClientWatch, Server, Unblock};
 use crate::commands::Transaction;
 use crate::commands::{execute, Ctx};
 use crate::protocol::{encode_reply, Reply, RequestLimits, RequestParser};
-use crate::storage::WriteSet;
+use crate::storage::{WriteAdmission, WriteSet};
 use crate::types::KeyspaceHandle;
 use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,14 @@ pub struct ClientState {
     pub multi: Option<Transaction>,
     /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH.
     pub watch: Option<ClientWatch>,
+    /// Set when CLIENT PAUSE holds the command: the connection waits for
+    /// the pause to end, then runs it again.
+    pub postponed: Option<Postponed>,
+    /// Held from the first write of a pipeline until its writes are
+    /// written: a CLIENT PAUSE waits for them (see `storage::WriteGate`).
+    pub write_admission: Option<WriteAdmission>,
+    /// CLIENT REPLY: which replies are sent.
+    pub replies: Replies,
 }
 
 impl ClientState {
@@ -54,6 +64,82 @@ impl ClientState {
     pub fn select(&mut self, db: Arc<KeyspaceHandle>) {
         self.handle.db.store(db.index, Ordering::Relaxed);
         self.db = db;
+    }
+
+    /// Switches the reply protocol (HELLO, RESET).
+    pub fn set_protocol(&mut self, protocol: u8) {
+        self.protocol = protocol;
+        self.handle.protocol.store(protocol, Ordering::Relaxed);
+    }
+
+    /// RESET: the state of a new connection, as Redis's
+    /// `clearClientConnectionState` leaves it. The library name and
+    /// version stay (they still describe the client), and so does a
+    /// CLIENT REPLY SKIP that applies to RESET itself.
+    pub fn reset(&mut self, server: &Server) {
+        // DISCARD and UNWATCH.
+        self.multi = None;
+        self.watch = None;
+        // Subscriptions (channels, patterns, shard channels) end here.
+        self.select(server.databases[0].clone());
+        self.set_protocol(2);
+        // As for a new connection: without a password, authenticated as
+        // the default user; with one, AUTH is needed again.
+        self.authenticated = server.config.read().requirepass.is_empty();
+        self.handle.set_name(b"");
+        self.replica_reads = false;
+        self.replies.reset();
+        self.handle.no_evict.store(false, Ordering::Relaxed);
+        self.handle.no_touch.store(false, Ordering::Relaxed);
+    }
+}
+
+/// CLIENT REPLY's state, as Redis keeps it in three flags.
+#[derive(Default)]
+pub struct Replies {
+    /// CLIENT REPLY OFF: no reply until CLIENT REPLY ON.
+    off: bool,
+    /// CLIENT REPLY SKIP was the command before: this command's reply is
+    /// dropped.
+    skip: bool,
+    /// CLIENT REPLY SKIP is this command: the next one's reply is dropped.
+    skip_next: bool,
+}
+
+impl Replies {
+    /// CLIENT REPLY ON; its own reply is sent.
+    pub fn on(&mut self) {
+        self.off = false;
+        self.skip = false;
+    }
+
+    /// CLIENT REPLY OFF; its own reply is dropped.
+    pub fn off(&mut self) {
+        self.off = true;
+    }
+
+    /// CLIENT REPLY SKIP: drops its own reply (Redis sends none) and the
+    /// next command's. Nothing changes while replies are off.
+    pub fn skip(&mut self) {
+        if !self.off {
+            self.skip = true;
+            self.skip_next = true;
+        }
+    }
+
+    /// RESET's part: OFF and a pending SKIP end, not the skip of RESET's
+    /// own reply.
+    fn reset(&mut self) {
+        self.off = false;
+        self.skip_next = false;
+    }
+
+    /// After a command: whether its reply is sent. Moves a SKIP on to the
+    /// next command.
+    fn take_send(&mut self) -> bool {
+        let send = !self.off && !self.skip;
+        self.skip = std::mem::take(&mut self.skip_next);
+        send
     }
 }
 
@@ -88,7 +174,7 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             continue;
         }
         let local = stream.local_addr().unwrap_or(addr);
-        let handle = server.clients.register(addr, local);
+        let handle = server.clients.register(addr, local, stream.as_raw_fd());
         let server = server.clone();
         tokio::spawn(async move {
             let id = handle.id;
@@ -159,6 +245,9 @@ impl Connection {
                 block: None,
                 multi: None,
                 watch: None,
+                postponed: None,
+                write_admission: None,
+                replies: Replies::default(),
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),
@@ -182,23 +271,18 @@ impl Connection {
                 match self.parser.parse(&mut self.input, limits) {
                     Ok(Some(argv)) if argv.is_empty() => continue,
                     Ok(Some(argv)) => {
-                        let written = self.writes.borrow().written();
-                        let mut reply = self.run(&argv);
-                        if let Some(block) = self.state.block.take() {
-                            match self.wait_blocked(&argv, block).await? {
-                                Some(served) => reply = served,
-                                None => return Ok(()),
-                            }
-                        } else {
-                            self.track_unwritten(written);
-                        }
+                        let Some(reply) = self.run_to_reply(&argv).await? else {
+                            return Ok(());
+                        };
                         if self.state.close_silently {
                             closing = true;
                             break;
                         }
-                        encode_reply(&reply, self.state.protocol, &mut self.output);
-                        if let Some((_, replies)) = &mut self.unwritten {
-                            *replies += 1;
+                        if self.state.replies.take_send() {
+                            encode_reply(&reply, self.state.protocol, &mut self.output);
+                            if let Some((_, replies)) = &mut self.unwritten {
+                                *replies += 1;
+                            }
                         }
                         if output_limit.hard_reached(self.output.len()) {
                             // What ran takes effect, as in Redis; the
@@ -218,7 +302,9 @@ impl Connection {
                     Err(e) => {
                         self.server.stats.record_error("ERR");
                         let reply = Reply::Error(format!("ERR {}", e.0).into());
-                        encode_reply(&reply, self.state.protocol, &mut self.output);
+                        if self.state.replies.take_send() {
+                            encode_reply(&reply, self.state.protocol, &mut self.output);
+                        }
                         closing = true;
                         break;
                     }
@@ -254,6 +340,33 @@ impl Connection {
 }
 
 impl Connection {
+    /// Runs one command to its reply, waiting while CLIENT PAUSE holds it
+    /// and while it blocks; `None` when the connection must close (closed
+    /// by the peer, killed, shutdown).
+    async fn run_to_reply(&mut self, argv: &[Bytes]) -> std::io::Result<Option<Reply>> {
+        loop {
+            let written = self.writes.borrow().written();
+            let mut reply = self.run(argv);
+            if let Some(block) = self.state.block.take() {
+                match self.wait_blocked(argv, block).await? {
+                    Some(served) => reply = served,
+                    None => return Ok(None),
+                }
+            } else {
+                self.track_unwritten(written);
+            }
+            // Held by a pause (at once, or when a blocked command ran
+            // again): wait for the pause, then run it from the start.
+            if let Some(postponed) = self.state.postponed.take() {
+                if !self.wait_unpaused(postponed).await? {
+                    return Ok(None);
+                }
+                continue;
+            }
+            return Ok(Some(reply));
+        }
+    }
+
     /// Runs one command.
     fn run(&mut self, argv: &[Bytes]) -> Reply {
         let mut ctx = Ctx {
@@ -317,6 +430,8 @@ impl Connection {
         let failed = writes.take_failed() || finished.is_err();
         let written = writes.take_written_keys();
         drop(writes);
+        // Written (or failed): a CLIENT PAUSE need not wait for them.
+        self.state.write_admission = None;
         if failed {
             self.retract_unwritten();
             return false;
@@ -423,6 +538,13 @@ impl Connection {
         let mut turn = false;
         let outcome = loop {
             let reply = self.run(argv);
+            if self.state.postponed.is_some() {
+                // CLIENT PAUSE holds the retry, as Redis holds a command it
+                // runs again for a blocked client: it leaves the queues
+                // (passing its turn on) and waits for the pause as any
+                // held command (see `run_to_reply`).
+                break Some(reply);
+            }
             let waits = self.state.block.take().is_some();
             if !self.commit() {
                 break Some(self.failed_write_reply());
@@ -464,6 +586,50 @@ impl Connection {
         // Leaving the queues passes the turn to the next waiter.
         drop(registration);
         Ok(outcome)
+    }
+}
+
+impl Connection {
+    /// Waits while CLIENT PAUSE holds the command just postponed, without
+    /// polling: until the pause ends (its deadline, UNPAUSE) or changes.
+    /// Returns false when the connection must close (closed by the peer,
+    /// killed, shutdown). The pipeline's earlier replies go out first and
+    /// its writes are written, so a pause never waits for this client.
+    async fn wait_unpaused(&mut self, postponed: Postponed) -> std::io::Result<bool> {
+        self.send().await?;
+        let server = self.server.clone();
+        let handle = self.state.handle.clone();
+        let mut changes = server.pause.changes();
+        let mut shutdown = server.shutdown_signal();
+        let _counted = server.pause.waiter();
+        handle.set_paused(true);
+        let resumed = loop {
+            if handle.is_killed() || *shutdown.borrow() {
+                break false;
+            }
+            let Some(until) = server.pause.holding(postponed.may_write) else {
+                break true;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = changes.changed() => {}
+                read = self.stream.read_buf(&mut self.input) => match read {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => {
+                        self.server.stats.net_input_bytes.add(n as u64);
+                        // What a held client sends waits, bounded like any
+                        // query buffer.
+                        if self.query_buffer_limit_reached() {
+                            break false;
+                        }
+                    }
+                },
+                _ = handle.kill_signal.notified() => break false,
+                _ = shutdown.changed() => break false,
+            }
+        };
+        handle.set_paused(false);
+        Ok(resumed)
     }
 }
 

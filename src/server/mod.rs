@@ -7,12 +7,13 @@ mod clients;
 pub mod cluster;
 mod connection;
 mod http;
+pub mod pause;
 pub mod slowlog;
 mod stats;
 mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
-pub use clients::{ClientHandle, ClientRegistry, Unblock};
+pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
 pub use watches::{ClientWatch, Watches};
@@ -41,6 +42,8 @@ pub struct Server {
     pub blocked: Arc<BlockedClients>,
     /// Keys watched by clients (WATCH), told of every write.
     pub watches: Arc<Watches>,
+    /// CLIENT PAUSE's state and the clients it holds.
+    pub pause: pause::ClientPause,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
     pub backups: backup::Backups,
@@ -66,6 +69,12 @@ impl Server {
         } else {
             "standalone"
         }
+    }
+
+    /// Clients waiting in a blocking command or held by CLIENT PAUSE, as
+    /// Redis counts its blocked clients.
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.count() + self.pause.waiting()
     }
 
     /// A receiver that sees `true` once shutdown has begun.
@@ -168,6 +177,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
         watches,
+        pause: pause::ClientPause::new(storage.clone()),
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),

@@ -1,13 +1,14 @@
 //! RocksDB behind a narrow interface: column families, options, write
 //! batches that carry key-count changes, iteration, key locks, the
-//! background jobs (active expiry) and whether writes are accepted
-//! ([`Health`]).
+//! background jobs (active expiry), whether writes are accepted
+//! ([`Health`]) and whether they are held ([`WriteGate`], CLIENT PAUSE).
 //!
 //! Code above this layer reads as database logic: it asks for a value, an
 //! iterator over a range (live or from a [`Snapshot`]), or commits a
 //! [`Batch`].
 
 mod counts;
+mod gate;
 mod gc;
 mod health;
 mod locks;
@@ -16,6 +17,7 @@ mod view;
 mod writes;
 
 pub use counts::{KeyCounts, KeyspaceCounts};
+pub use gate::{WriteAdmission, WriteGate};
 pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
 pub use overlay::Overlay;
@@ -108,6 +110,8 @@ pub struct Storage {
     /// before the database closes.
     _monitor: health::Monitor,
     health: Arc<Health>,
+    /// Admits writers, and holds them during CLIENT PAUSE.
+    gate: Arc<WriteGate>,
     db: Arc<DB>,
     path: PathBuf,
     write_options: WriteOptions,
@@ -279,6 +283,7 @@ impl Storage {
         let storage = Storage {
             _monitor: health::Monitor::start(Arc::downgrade(&db), health.clone()),
             health,
+            gate: Arc::default(),
             db,
             path,
             write_options,
@@ -451,6 +456,17 @@ impl Storage {
     /// Whether writes are accepted now, and why not.
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// Admits a writer (see [`WriteGate`]); `None` while writes are held.
+    pub fn admit_write(&self) -> Option<WriteAdmission> {
+        self.gate.admit()
+    }
+
+    /// Holds writes and the removal of expired keys until `until`, once the
+    /// writes admitted before are written (CLIENT PAUSE); `None` ends it.
+    pub fn hold_writes(&self, until: Option<std::time::Instant>) {
+        self.gate.hold(until);
     }
 
     /// A piece of server state kept in the default column family (the

@@ -26,8 +26,12 @@ pub fn spawn_active_expiry(
         .spawn(move || {
             let mut scan = ExpiryScan::default();
             while !stop.load(Ordering::Relaxed) {
-                // While the storage refuses writes, removals would only fail.
-                if !storage.health().stopped() {
+                // While the storage refuses writes, removals would only
+                // fail; while CLIENT PAUSE holds writes, keys stay.
+                let admitted = (!storage.health().stopped())
+                    .then(|| storage.admit_write())
+                    .flatten();
+                if let Some(_writing) = admitted {
                     match scan.step(&storage, super::now_ms()) {
                         Ok(true) => continue,
                         Ok(false) => {}

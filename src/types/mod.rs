@@ -105,12 +105,16 @@ impl<'a> Db<'a> {
 
     /// The entry of `key` if it logically exists at `now`. An expired entry
     /// found here is deleted on the spot (lazy expiry), as a Redis lookup
-    /// does, so it leaves DBSIZE at once. For callers that do not hold the
-    /// key's lock.
+    /// does, so it leaves DBSIZE at once; while CLIENT PAUSE holds writes it
+    /// is only hidden, as in Redis. For callers that do not hold the key's
+    /// lock.
     pub fn lookup(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
         match self.read(key)? {
             Some(stored) if stored.header.is_expired(now) => {
                 drop(stored);
+                let Some(_writing) = self.storage.admit_write() else {
+                    return Ok(None);
+                };
                 self.lock(&[key])?;
                 let live = self.live().lookup_locked(key, now)?;
                 // A snapshot reader keeps to its snapshot, where the key has
