@@ -17,6 +17,7 @@ mod info;
 mod introspection;
 mod keyspace;
 mod list;
+mod pubsub;
 mod server;
 mod set;
 mod slowlog;
@@ -66,6 +67,8 @@ pub mod flags {
     /// HGET, ...): consistent without a snapshot, since the member's
     /// sub-key carries the version the metadata named.
     pub const POINT_READ: u32 = 1 << 15;
+    /// A Pub/Sub command.
+    pub const PUBSUB: u32 = 1 << 16;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -73,6 +76,7 @@ pub mod flags {
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
@@ -165,6 +169,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     if let Some(e) = faults::write_refusal(&ctx.server.storage, spec.flags) {
+        return reject(ctx, spec, e);
+    }
+    if let Some(e) = pubsub::refused_when_subscribed(ctx.client, spec) {
         return reject(ctx, spec, e);
     }
     ctx.client.handle.set_last_command(spec.full_name);

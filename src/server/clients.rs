@@ -5,7 +5,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -31,6 +31,29 @@ pub struct ClientHandle {
     unblock_request: AtomicU8,
     /// Wakes a blocked client for CLIENT UNBLOCK.
     pub unblock_signal: Notify,
+    /// Its pub/sub subscriptions and backlog, kept by `server::pubsub`.
+    pub pubsub: PubSubCounters,
+}
+
+/// What CLIENT LIST shows of a client's pub/sub state.
+#[derive(Default)]
+pub struct PubSubCounters {
+    pub channels: AtomicUsize,
+    pub patterns: AtomicUsize,
+    pub shard_channels: AtomicUsize,
+    /// Bytes of messages published to the client and not yet taken by its
+    /// connection for writing: what the `pubsub` output buffer limit bounds.
+    pub queued_bytes: AtomicUsize,
+}
+
+impl PubSubCounters {
+    /// Whether the client has any subscription: Redis's pub/sub client
+    /// type and `P` flag.
+    pub fn subscribed(&self) -> bool {
+        [&self.channels, &self.patterns, &self.shard_channels]
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0)
+    }
 }
 
 /// How CLIENT UNBLOCK ends a blocking command.
@@ -99,18 +122,32 @@ impl ClientHandle {
         let name = String::from_utf8_lossy(&self.name()).into_owned();
         let age = self.created.elapsed().as_secs();
         let idle = self.last_interaction.lock().elapsed().as_secs();
+        let mut flags = String::new();
+        if self.pubsub.subscribed() {
+            flags.push('P');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let pubsub = &self.pubsub;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={flags} db={} sub={} psub={} \
+             ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 \
+             oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.local_addr,
             name,
             age,
             idle,
-            if self.blocked.load(Ordering::Relaxed) { "b" } else { "N" },
             self.db.load(Ordering::Relaxed),
+            pubsub.channels.load(Ordering::Relaxed),
+            pubsub.patterns.load(Ordering::Relaxed),
+            pubsub.shard_channels.load(Ordering::Relaxed),
+            pubsub.queued_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.protocol.load(Ordering::Relaxed),
         )
@@ -145,6 +182,7 @@ impl ClientRegistry {
             blocked: AtomicBool::new(false),
             unblock_request: AtomicU8::new(0),
             unblock_signal: Notify::new(),
+            pubsub: PubSubCounters::default(),
         });
         self.clients.lock().insert(id, handle.clone());
         handle

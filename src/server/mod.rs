@@ -5,13 +5,15 @@ pub mod backup;
 mod blocking;
 mod clients;
 pub mod cluster;
+pub mod cluster_publish;
 mod connection;
 mod http;
+pub mod pubsub;
 pub mod slowlog;
 mod stats;
 
 pub use blocking::{BlockRequest, BlockedClients};
-pub use clients::{ClientHandle, ClientRegistry, Unblock};
+pub use clients::{ClientHandle, ClientRegistry, PubSubCounters, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
 
@@ -37,6 +39,10 @@ pub struct Server {
     pub cluster: Option<cluster::Cluster>,
     /// Clients waiting in blocking commands, by key.
     pub blocked: Arc<BlockedClients>,
+    /// Pub/Sub subscriptions; `publish` delivers to this node's subscribers.
+    pub pubsub: Arc<pubsub::PubSub>,
+    /// Cluster mode: forwards PUBLISH to the other nodes.
+    pub publish_forwarder: Option<cluster_publish::Forwarder>,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
     pub backups: backup::Backups,
@@ -161,6 +167,10 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         databases,
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
+        pubsub: Arc::new(pubsub::PubSub::new(
+            config.client_output_buffer_limit.pubsub,
+        )),
+        publish_forwarder: cluster.is_some().then(Default::default),
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
