@@ -94,6 +94,25 @@ pub fn encode_reply(reply: &Reply, version: u8, out: &mut BytesMut) {
     }
 }
 
+/// Appends a push of bulk strings (a pub/sub message): what
+/// `encode_reply` writes for `Reply::Push` of `Reply::Bulk`s, without
+/// building the reply, since a message is encoded once per subscriber.
+pub fn encode_push_of_bulks(items: &[&[u8]], version: u8, out: &mut BytesMut) {
+    let length = |out: &mut BytesMut, n: usize| {
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    out.reserve(16 + items.iter().map(|item| item.len() + 16).sum::<usize>());
+    out.extend_from_slice(if version >= 3 { b">" } else { b"*" });
+    length(out, items.len());
+    for item in items {
+        out.extend_from_slice(b"$");
+        length(out, item.len());
+        out.extend_from_slice(item);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// RESP2 aggregates are written here so that a null array (`*-1`, which the
 /// frame type cannot express) may appear at any depth; scalars are encoded
 /// by the redis-protocol crate.
@@ -293,6 +312,16 @@ mod tests {
             ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n:1\r\n"
         );
         assert_eq!(encode(&Reply::Several(Vec::new()), 2), "");
+        for version in [2, 3] {
+            let items: [&[u8]; 4] = [b"pmessage", b"p*", b"", b"\r\n\0"];
+            let mut direct = BytesMut::new();
+            encode_push_of_bulks(&items, version, &mut direct);
+            let reply = Reply::Push(items.iter().map(Reply::bulk).collect());
+            assert_eq!(
+                String::from_utf8(direct.to_vec()).unwrap(),
+                encode(&reply, version)
+            );
+        }
         // Nested, it cannot be several replies: an array.
         let nested = Reply::Array(vec![Reply::Several(vec![Reply::Integer(1)])]);
         assert_eq!(encode(&nested, 2), "*1\r\n*1\r\n:1\r\n");

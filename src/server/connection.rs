@@ -356,7 +356,7 @@ impl Connection {
     }
 
     fn encode_message(&mut self, message: &Message) {
-        encode_reply(&message.to_reply(), self.state.protocol, &mut self.output);
+        message.encode(self.state.protocol, &mut self.output);
     }
 
     /// Moves the messages waiting in the mailbox to the output, writing it

@@ -13,8 +13,8 @@
 use super::ClientHandle;
 use crate::config::BufferLimit;
 use crate::glob::glob_match;
-use crate::protocol::Reply;
-use bytes::Bytes;
+use crate::protocol::{encode_push_of_bulks, Reply};
+use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -62,13 +62,27 @@ enum Source {
     ShardChannel,
 }
 
-/// A published message as one subscriber receives it. The channel and
-/// payload are shared by every subscriber of one publish.
+/// What one publish delivers, shared by its subscribers.
+#[derive(Debug, PartialEq, Eq)]
+struct Published {
+    channel: Box<[u8]>,
+    payload: Box<[u8]>,
+}
+
+/// A published message as one subscriber receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     source: Source,
-    channel: Bytes,
-    payload: Bytes,
+    published: Arc<Published>,
+}
+
+impl Published {
+    fn new(channel: &[u8], payload: &[u8]) -> Arc<Published> {
+        Arc::new(Published {
+            channel: channel.into(),
+            payload: payload.into(),
+        })
+    }
 }
 
 /// What a message is counted as in a subscriber's queue besides its
@@ -77,20 +91,26 @@ pub struct Message {
 const MESSAGE_OVERHEAD: usize = 64;
 
 impl Message {
-    /// The message as Redis sends it: `message`, `pmessage` or `smessage`.
-    pub fn to_reply(&self) -> Reply {
-        let mut items = Vec::with_capacity(4);
+    /// Its parts as Redis sends them: `message`, `pmessage` (with the
+    /// pattern) or `smessage`, then the channel and the payload.
+    fn with_parts<T>(&self, f: impl FnOnce(&[&[u8]]) -> T) -> T {
+        let (channel, payload) = (&self.published.channel[..], &self.published.payload[..]);
         match &self.source {
-            Source::Channel => items.push(Reply::Bulk(Bytes::from_static(b"message"))),
-            Source::Pattern(pattern) => {
-                items.push(Reply::Bulk(Bytes::from_static(b"pmessage")));
-                items.push(Reply::Bulk(pattern.clone()));
-            }
-            Source::ShardChannel => items.push(Reply::Bulk(Bytes::from_static(b"smessage"))),
+            Source::Channel => f(&[b"message".as_slice(), channel, payload]),
+            Source::Pattern(pattern) => f(&[b"pmessage".as_slice(), pattern, channel, payload]),
+            Source::ShardChannel => f(&[b"smessage".as_slice(), channel, payload]),
         }
-        items.push(Reply::Bulk(self.channel.clone()));
-        items.push(Reply::Bulk(self.payload.clone()));
-        Reply::Push(items)
+    }
+
+    /// Appends the message, in protocol `version`, to `out`.
+    pub fn encode(&self, version: u8, out: &mut BytesMut) {
+        self.with_parts(|parts| encode_push_of_bulks(parts, version, out));
+    }
+
+    /// The message as a reply (a command that publishes to its own client
+    /// answers with it).
+    pub fn to_reply(&self) -> Reply {
+        self.with_parts(|parts| Reply::Push(parts.iter().map(Reply::bulk).collect()))
     }
 
     /// The bytes the message holds a subscriber's queue to.
@@ -99,7 +119,7 @@ impl Message {
             Source::Pattern(pattern) => pattern.len(),
             _ => 0,
         };
-        pattern + self.channel.len() + self.payload.len() + MESSAGE_OVERHEAD
+        pattern + self.published.channel.len() + self.published.payload.len() + MESSAGE_OVERHEAD
     }
 }
 
@@ -250,23 +270,13 @@ impl PubSub {
         }
         let tables = self.tables.read();
         let limit = self.output_limit();
-        // Copied once, and only when someone receives them: the caller's
-        // bytes may be a slice of a connection's read buffer.
-        let mut parts = None;
-        let mut message_from = |source: Source| {
-            let (channel, payload) = parts
-                .get_or_insert_with(|| {
-                    (
-                        Bytes::copy_from_slice(channel),
-                        Bytes::copy_from_slice(message),
-                    )
-                })
-                .clone();
-            Message {
-                source,
-                channel,
-                payload,
-            }
+        // Copied once, and only when someone receives them.
+        let mut published = None;
+        let mut message_from = |source: Source| Message {
+            source,
+            published: published
+                .get_or_insert_with(|| Published::new(channel, message))
+                .clone(),
         };
         let mut receivers = 0;
         // Channel subscribers first, then patterns, as Redis delivers.
@@ -296,13 +306,11 @@ impl PubSub {
             return 0;
         };
         let limit = self.output_limit();
-        let channel = Bytes::copy_from_slice(channel);
-        let payload = Bytes::copy_from_slice(message);
+        let published = Published::new(channel, message);
         for subscriber in subscribers.values() {
             let message = Message {
                 source: Source::ShardChannel,
-                channel: channel.clone(),
-                payload: payload.clone(),
+                published: published.clone(),
             };
             subscriber.deliver(message, &limit);
         }
