@@ -48,6 +48,7 @@ pub fn getname(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
 
 pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut ids: Option<Vec<u64>> = None;
+    let mut pubsub = None;
     let mut i = 2;
     while i < argv.len() {
         if is(&argv[i], "type") && i + 1 < argv.len() {
@@ -58,8 +59,10 @@ pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
             {
                 return Err(Error::err(format!("Unknown client type '{}'", text(kind))));
             }
-            if !is(kind, "normal") {
-                // Every RedRock client is a normal client.
+            if is(kind, "normal") || is(kind, "pubsub") {
+                pubsub = Some(is(kind, "pubsub"));
+            } else {
+                // RedRock has no master or replica clients.
                 ids = Some(Vec::new());
             }
             i += 2;
@@ -77,7 +80,9 @@ pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     }
     let mut out = String::new();
     for client in ctx.server.clients.all() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id))
+            || pubsub.is_some_and(|pubsub| client.pubsub.subscribed() != pubsub)
+        {
             continue;
         }
         out.push_str(&client.describe());
@@ -98,7 +103,9 @@ enum Filter {
     Id(u64),
     Addr(Bytes),
     LocalAddr(Bytes),
-    Normal(bool),
+    /// TYPE: `Some(pubsub)` for the normal or pubsub type, `None` for a
+    /// type RedRock has no clients of (master, replica).
+    Type(Option<bool>),
     User(Bytes),
     MaxAge(u64),
 }
@@ -133,17 +140,14 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         } else if is(name, "laddr") {
             filters.push(Filter::LocalAddr(value.clone()));
         } else if is(name, "type") {
-            let normal = if is(value, "normal") {
-                true
-            } else if ["master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|t| is(value, t))
-            {
-                false
+            let kind = if is(value, "normal") || is(value, "pubsub") {
+                Some(is(value, "pubsub"))
+            } else if ["master", "replica", "slave"].iter().any(|t| is(value, t)) {
+                None
             } else {
                 return Err(Error::err(format!("Unknown client type '{}'", text(value))));
             };
-            filters.push(Filter::Normal(normal));
+            filters.push(Filter::Type(kind));
         } else if is(name, "user") {
             filters.push(Filter::User(value.clone()));
         } else if is(name, "skipme") {
@@ -173,7 +177,7 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
                 Filter::Id(id) => c.id == *id,
                 Filter::Addr(a) => c.addr.to_string().as_bytes() == &a[..],
                 Filter::LocalAddr(a) => c.local_addr.to_string().as_bytes() == &a[..],
-                Filter::Normal(normal) => *normal,
+                Filter::Type(kind) => *kind == Some(c.pubsub.subscribed()),
                 Filter::User(u) => &u[..] == b"default",
                 Filter::MaxAge(age) => c.created.elapsed().as_secs() >= *age,
             })

@@ -304,6 +304,8 @@ pub fn x_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
         &[
             "MYID",
             "    Return this node's id.",
+            "PUBLISH <channel> <message>",
+            "    Deliver a message PUBLISHed on another node to this node's subscribers only.",
             "SETNODEID <id>",
             "    Set this node's 40-character id.",
             "SETNODES <nodes> <version> [FORCE]",

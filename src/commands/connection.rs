@@ -11,7 +11,15 @@ use bytes::Bytes;
 pub const REDIS_VERSION: &str = "7.2.0";
 
 pub fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let _ = ctx;
+    if argv.len() <= 2 && ctx.client.protocol == 2 && ctx.client.pubsub.subscribed() {
+        // A RESP2 subscriber reads every reply as a message: Redis answers
+        // in that shape.
+        let payload = argv.get(1).cloned().unwrap_or_default();
+        return Ok(Reply::Array(vec![
+            Reply::bulk("pong"),
+            Reply::Bulk(payload),
+        ]));
+    }
     match argv.len() {
         1 => Ok(Reply::status("PONG")),
         2 => Ok(Reply::Bulk(argv[1].clone())),

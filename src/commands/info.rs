@@ -6,6 +6,7 @@
 use super::{Ctx, COMMANDS};
 use crate::error::Result;
 use crate::protocol::Reply;
+use crate::server::pubsub::Kind;
 use crate::server::Server;
 use bytes::Bytes;
 use std::fmt::Write;
@@ -188,8 +189,8 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                  instantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nsync_full:0\r\n\
                  sync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\n\
                  expired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\n\
-                 evicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\n\
-                 pubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\n\
+                 evicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
+                 pubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\n\
                  total_forks:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
                 stats.connections_received.get(),
                 stats.commands_processed.get(),
@@ -202,6 +203,9 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 server.storage.expired_keys.get(),
                 server.storage.keyspace_hits.get(),
                 server.storage.keyspace_misses.get(),
+                server.pubsub.active_count(Kind::Channel),
+                server.pubsub.active_count(Kind::Pattern),
+                server.pubsub.active_count(Kind::ShardChannel),
                 stats.error_replies.get(),
             )
         }

@@ -17,6 +17,7 @@ mod info;
 mod introspection;
 mod keyspace;
 mod list;
+mod pubsub;
 mod server;
 mod set;
 mod slowlog;
@@ -75,6 +76,8 @@ pub mod flags {
     /// `may_replicate`: PUBLISH, EVAL, FCALL, PFCOUNT); hidden from COMMAND
     /// INFO, as in Redis.
     pub const MAY_REPLICATE: u32 = 1 << 17;
+    /// A Pub/Sub command.
+    pub const PUBSUB: u32 = 1 << 18;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -82,6 +85,7 @@ pub mod flags {
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
@@ -228,6 +232,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         faults::write_refusal(&ctx.server.storage, spec.flags),
         in_exec,
     ) {
+        return reject(ctx, spec, e);
+    }
+    if let Some(e) = pubsub::refused_when_subscribed(ctx.client, spec) {
         return reject(ctx, spec, e);
     }
     ctx.client.handle.set_last_command(spec.full_name);

@@ -3,7 +3,7 @@
 use super::flags::*;
 use super::{
     blocking, client, cluster, config, connection, hash, info, introspection, keyspace, list,
-    server, set, slowlog, string, transaction, zset, Ctx,
+    pubsub, server, set, slowlog, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -449,7 +449,7 @@ static CLUSTER_SUBCOMMANDS: [CommandSpec; 12] = [
     ),
 ];
 
-static CLUSTERX_SUBCOMMANDS: [CommandSpec; 6] = [
+static CLUSTERX_SUBCOMMANDS: [CommandSpec; 7] = [
     sub!(
         "clusterx",
         "version",
@@ -492,12 +492,69 @@ static CLUSTERX_SUBCOMMANDS: [CommandSpec; 6] = [
     ),
     sub!(
         "clusterx",
+        "publish",
+        4,
+        ADMIN | PUBSUB | LOADING | STALE | FAST,
+        "cluster",
+        pubsub::x_publish
+    ),
+    sub!(
+        "clusterx",
         "help",
         2,
         LOADING | STALE,
         "cluster",
         cluster::x_help
     ),
+];
+
+/// Flags of the (un)subscribe commands.
+const SUBSCRIBING: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
+const PUBLISHING: u32 = PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE;
+
+static PUBSUB_SUBCOMMANDS: [CommandSpec; 6] = [
+    sub!(
+        "pubsub",
+        "channels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        "pubsub",
+        pubsub::channels
+    ),
+    sub!(
+        "pubsub",
+        "numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        "pubsub",
+        pubsub::numpat
+    ),
+    sub!(
+        "pubsub",
+        "numsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        "pubsub",
+        pubsub::numsub
+    ),
+    sub!(
+        "pubsub",
+        "shardchannels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        "pubsub",
+        pubsub::shardchannels
+    ),
+    sub!(
+        "pubsub",
+        "shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        "pubsub",
+        pubsub::shardnumsub
+    ),
+    // In no ACL category but @slow, as in Redis: a group that is none.
+    sub!("pubsub", "help", 2, LOADING | STALE, "server", pubsub::help),
 ];
 
 static SLOWLOG_SUBCOMMANDS: [CommandSpec; 4] = [
@@ -674,7 +731,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 164] = [
+pub static COMMANDS: [CommandSpec; 173] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -781,6 +838,67 @@ pub static COMMANDS: [CommandSpec; 164] = [
         NONE,
         cluster::readwrite
     ),
+    // pub/sub
+    cmd!(
+        "subscribe",
+        -2,
+        SUBSCRIBING,
+        "pubsub",
+        NONE,
+        pubsub::subscribe
+    ),
+    cmd!(
+        "unsubscribe",
+        -1,
+        SUBSCRIBING,
+        "pubsub",
+        NONE,
+        pubsub::unsubscribe
+    ),
+    cmd!(
+        "psubscribe",
+        -2,
+        SUBSCRIBING,
+        "pubsub",
+        NONE,
+        pubsub::psubscribe
+    ),
+    cmd!(
+        "punsubscribe",
+        -1,
+        SUBSCRIBING,
+        "pubsub",
+        NONE,
+        pubsub::punsubscribe
+    ),
+    // Shard channels are keys for cluster routing (one slot, its node).
+    cmd!(
+        "ssubscribe",
+        -2,
+        SUBSCRIBING,
+        "pubsub",
+        keys(1, -1, 1),
+        pubsub::ssubscribe
+    ),
+    cmd!(
+        "sunsubscribe",
+        -1,
+        SUBSCRIBING,
+        "pubsub",
+        keys(1, -1, 1),
+        pubsub::sunsubscribe
+    ),
+    cmd!("publish", 3, PUBLISHING, "pubsub", NONE, pubsub::publish),
+    cmd!(
+        "spublish",
+        3,
+        PUBLISHING,
+        "pubsub",
+        keys(1, 1, 1),
+        pubsub::spublish
+    ),
+    // Its group is none of the ACL categories, as in Redis (@slow only).
+    cmd!("pubsub", -2, 0, "server", NONE, container, subs: &PUBSUB_SUBCOMMANDS),
     // server
     cmd!(
         "info",

@@ -34,6 +34,13 @@ pub enum Reply {
     Bool(bool),
     /// A verbatim text in RESP3 (`txt`), a bulk string in RESP2.
     Verbatim(Bytes),
+    /// Out-of-band data (pub/sub messages and confirmations): a push in
+    /// RESP3, an array in RESP2.
+    Push(Vec<Reply>),
+    /// Several replies in a row, for a command that answers more than once
+    /// ((P|S)SUBSCRIBE confirms each channel). Meant as the whole reply;
+    /// inside an aggregate it is encoded as an array.
+    Several(Vec<Reply>),
 }
 
 impl Reply {
@@ -74,12 +81,35 @@ impl Reply {
 
 /// Appends the encoding of `reply` in protocol `version` (2 or 3) to `out`.
 pub fn encode_reply(reply: &Reply, version: u8, out: &mut BytesMut) {
-    if version >= 3 {
+    if let Reply::Several(replies) = reply {
+        for reply in replies {
+            encode_reply(reply, version, out);
+        }
+    } else if version >= 3 {
         let frame = to_resp3(reply);
         redis_protocol::resp3::encode::complete::extend_encode(out, &frame, false)
             .expect("a reply frame always encodes");
     } else {
         encode_resp2(reply, out);
+    }
+}
+
+/// Appends a push of bulk strings (a pub/sub message): what
+/// `encode_reply` writes for `Reply::Push` of `Reply::Bulk`s, without
+/// building the reply, since a message is encoded once per subscriber.
+pub fn encode_push_of_bulks(items: &[&[u8]], version: u8, out: &mut BytesMut) {
+    let length = |out: &mut BytesMut, n: usize| {
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    out.reserve(16 + items.iter().map(|item| item.len() + 16).sum::<usize>());
+    out.extend_from_slice(if version >= 3 { b">" } else { b"*" });
+    length(out, items.len());
+    for item in items {
+        out.extend_from_slice(b"$");
+        length(out, item.len());
+        out.extend_from_slice(item);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -92,7 +122,9 @@ fn encode_resp2(reply: &Reply, out: &mut BytesMut) {
             out.extend_from_slice(b"*-1\r\n");
             return;
         }
-        Reply::Array(items) | Reply::Set(items) => items.iter().collect(),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Several(items) => {
+            items.iter().collect()
+        }
         Reply::Map(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
         scalar => {
             redis_protocol::resp2::encode::extend_encode(out, &to_resp2(scalar), false)
@@ -145,7 +177,12 @@ fn to_resp2(reply: &Reply) -> Frame2 {
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_double(*d))),
         Reply::Nil => Frame2::Null,
         Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
-        Reply::NilArray | Reply::Array(_) | Reply::Set(_) | Reply::Map(_) => {
+        Reply::NilArray
+        | Reply::Array(_)
+        | Reply::Set(_)
+        | Reply::Map(_)
+        | Reply::Push(_)
+        | Reply::Several(_) => {
             unreachable!("aggregates are written by encode_resp2")
         }
     }
@@ -174,7 +211,11 @@ fn to_resp3(reply: &Reply) -> Frame3 {
             attributes: None,
         },
         Reply::Nil | Reply::NilArray => Frame3::Null,
-        Reply::Array(items) => Frame3::Array {
+        Reply::Array(items) | Reply::Several(items) => Frame3::Array {
+            data: items.iter().map(to_resp3).collect(),
+            attributes: None,
+        },
+        Reply::Push(items) => Frame3::Push {
             data: items.iter().map(to_resp3).collect(),
             attributes: None,
         },
@@ -251,5 +292,39 @@ mod tests {
             encode(&Reply::Verbatim(Bytes::from_static(b"hi")), 3),
             "=6\r\ntxt:hi\r\n"
         );
+    }
+
+    #[test]
+    fn pushes_and_several_replies() {
+        let push = Reply::Push(vec![
+            Reply::bulk("unsubscribe"),
+            Reply::Nil,
+            Reply::Integer(0),
+        ]);
+        assert_eq!(
+            encode(&push, 2),
+            "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"
+        );
+        assert_eq!(encode(&push, 3), ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n");
+        let several = Reply::Several(vec![push.clone(), Reply::Integer(1)]);
+        assert_eq!(
+            encode(&several, 3),
+            ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n:1\r\n"
+        );
+        assert_eq!(encode(&Reply::Several(Vec::new()), 2), "");
+        for version in [2, 3] {
+            let items: [&[u8]; 4] = [b"pmessage", b"p*", b"", b"\r\n\0"];
+            let mut direct = BytesMut::new();
+            encode_push_of_bulks(&items, version, &mut direct);
+            let reply = Reply::Push(items.iter().map(Reply::bulk).collect());
+            assert_eq!(
+                String::from_utf8(direct.to_vec()).unwrap(),
+                encode(&reply, version)
+            );
+        }
+        // Nested, it cannot be several replies: an array.
+        let nested = Reply::Array(vec![Reply::Several(vec![Reply::Integer(1)])]);
+        assert_eq!(encode(&nested, 2), "*1\r\n*1\r\n:1\r\n");
+        assert_eq!(encode(&nested, 3), "*1\r\n*1\r\n:1\r\n");
     }
 }

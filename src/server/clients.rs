@@ -5,7 +5,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -40,6 +40,8 @@ pub struct ClientHandle {
     /// CLIENT NO-EVICT and CLIENT NO-TOUCH.
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
+    /// Its pub/sub subscriptions and backlog, kept by `server::pubsub`.
+    pub pubsub: PubSubCounters,
 }
 
 /// The client library a connection declared with CLIENT SETINFO.
@@ -54,6 +56,27 @@ struct Library {
 pub enum LibraryAttribute {
     Name,
     Version,
+}
+
+/// What CLIENT LIST shows of a client's pub/sub state.
+#[derive(Default)]
+pub struct PubSubCounters {
+    pub channels: AtomicUsize,
+    pub patterns: AtomicUsize,
+    pub shard_channels: AtomicUsize,
+    /// Bytes of messages published to the client and not yet taken by its
+    /// connection for writing: what the `pubsub` output buffer limit bounds.
+    pub queued_bytes: AtomicUsize,
+}
+
+impl PubSubCounters {
+    /// Whether the client has any subscription: Redis's pub/sub client
+    /// type and `P` flag.
+    pub fn subscribed(&self) -> bool {
+        [&self.channels, &self.patterns, &self.shard_channels]
+            .iter()
+            .any(|n| n.load(Ordering::Relaxed) > 0)
+    }
 }
 
 /// How CLIENT UNBLOCK ends a blocking command.
@@ -141,10 +164,11 @@ impl ClientHandle {
     /// any client waiting for its next command.
     pub fn describe(&self) -> String {
         let library = self.library.lock();
+        let pubsub = &self.pubsub;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 \
-             ssub=0 multi=-1 qbuf=0 qbuf-free=20474 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 \
-             obl=0 oll=0 omem=0 tot-mem=22272 events=r cmd={} user=default redir=-1 resp={} \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
+             ssub={} multi=-1 qbuf=0 qbuf-free=20474 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 \
+             obl=0 oll=0 omem={} tot-mem=22272 events=r cmd={} user=default redir=-1 resp={} \
              lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -155,6 +179,10 @@ impl ClientHandle {
             self.last_interaction.lock().elapsed().as_secs(),
             self.flags(),
             self.db.load(Ordering::Relaxed),
+            pubsub.channels.load(Ordering::Relaxed),
+            pubsub.patterns.load(Ordering::Relaxed),
+            pubsub.shard_channels.load(Ordering::Relaxed),
+            pubsub.queued_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.protocol.load(Ordering::Relaxed),
             String::from_utf8_lossy(&library.name),
@@ -165,6 +193,9 @@ impl ClientHandle {
     /// CLIENT LIST's flags, in Redis's order; `N` for none.
     fn flags(&self) -> String {
         let mut flags = String::new();
+        if self.pubsub.subscribed() {
+            flags.push('P');
+        }
         if self.blocked.load(Ordering::Relaxed) || self.paused.load(Ordering::Relaxed) {
             flags.push('b');
         }
@@ -214,6 +245,7 @@ impl ClientRegistry {
             paused: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            pubsub: PubSubCounters::default(),
         });
         self.clients.lock().insert(id, handle.clone());
         handle

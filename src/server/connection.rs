@@ -2,9 +2,11 @@
 //! and write all the replies with one flush.
 
 use super::pause::Postponed;
+use super::pubsub::{Message, Subscriptions};
 use super::{BlockRequest, ClientHandle, ClientWatch, Server, Unblock};
 use crate::commands::Transaction;
 use crate::commands::{execute, Ctx};
+use crate::config::BufferLimit;
 use crate::protocol::{encode_reply, Reply, RequestLimits, RequestParser};
 use crate::storage::{WriteAdmission, WriteSet};
 use crate::types::KeyspaceHandle;
@@ -57,6 +59,10 @@ pub struct ClientState {
     pub write_admission: Option<WriteAdmission>,
     /// CLIENT REPLY: which replies are sent.
     pub replies: Replies,
+    /// Pub/Sub subscriptions and the mailbox of their messages. RESET
+    /// calls `pubsub.unsubscribe_all()`; closing the connection drops it,
+    /// which unsubscribes.
+    pub pubsub: Subscriptions,
 }
 
 impl ClientState {
@@ -80,7 +86,7 @@ impl ClientState {
         // DISCARD and UNWATCH.
         self.multi = None;
         self.watch = None;
-        // Subscriptions (channels, patterns, shard channels) end here.
+        self.pubsub.unsubscribe_all();
         self.select(server.databases[0].clone());
         self.set_protocol(2);
         // As for a new connection: without a password, authenticated as
@@ -182,6 +188,9 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
             if let Err(e) = connection.serve().await {
                 tracing::debug!("connection {id} closed: {e}");
             }
+            // Before the socket closes: a client that saw the close finds
+            // the subscriptions gone.
+            connection.state.pubsub.unsubscribe_all();
             server.clients.unregister(id);
         });
     }
@@ -230,6 +239,7 @@ impl Connection {
         let authenticated = server.config.read().requirepass.is_empty();
         let db = server.databases[0].clone();
         let writes = RefCell::new(WriteSet::new(server.storage.clone(), true));
+        let pubsub = Subscriptions::new(server.pubsub.clone(), handle.clone());
         Connection {
             writes,
             server,
@@ -248,6 +258,7 @@ impl Connection {
                 postponed: None,
                 write_admission: None,
                 replies: Replies::default(),
+                pubsub,
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),
@@ -261,7 +272,7 @@ impl Connection {
         let mut first_read = true;
         loop {
             let max_bulk_len = self.server.config.proto_max_bulk_len();
-            let output_limit = self.server.config.read().client_output_buffer_limit.normal;
+            let output_limit = self.output_limit();
             let mut closing = false;
             loop {
                 let limits = RequestLimits {
@@ -271,6 +282,9 @@ impl Connection {
                 match self.parser.parse(&mut self.input, limits) {
                     Ok(Some(argv)) if argv.is_empty() => continue,
                     Ok(Some(argv)) => {
+                        // What was published before the command goes out
+                        // before its reply, as in Redis.
+                        self.deliver_messages().await?;
                         let Some(reply) = self.run_to_reply(&argv).await? else {
                             return Ok(());
                         };
@@ -315,10 +329,19 @@ impl Connection {
                 return Ok(());
             }
             shrink(&mut self.input);
-            let timeout = self.server.config.read().timeout;
+            // Subscribers are not idle, as in Redis.
+            let timeout = match self.state.pubsub.subscribed() {
+                true => 0,
+                false => self.server.config.read().timeout,
+            };
             let read = self.stream.read_buf(&mut self.input);
             let n = tokio::select! {
                 n = read => n?,
+                message = self.state.pubsub.next_message() => {
+                    self.encode_message(&message);
+                    self.deliver_messages().await?;
+                    continue;
+                }
                 _ = self.state.handle.kill_signal.notified() => return Ok(()),
                 _ = shutdown.changed() => return Ok(()),
                 _ = idle_timer(timeout) => return Ok(()),
@@ -445,6 +468,38 @@ impl Connection {
         true
     }
 
+    /// The output buffer limit of the client's class: `pubsub` while it
+    /// has subscriptions, `normal` otherwise.
+    fn output_limit(&self) -> BufferLimit {
+        let limits = self.server.config.read().client_output_buffer_limit;
+        match self.state.pubsub.subscribed() {
+            true => limits.pubsub,
+            false => limits.normal,
+        }
+    }
+
+    fn encode_message(&mut self, message: &Message) {
+        message.encode(self.state.protocol, &mut self.output);
+    }
+
+    /// Moves the messages waiting in the mailbox to the output, writing it
+    /// out whenever it fills.
+    async fn deliver_messages(&mut self) -> std::io::Result<()> {
+        if !self.state.pubsub.has_messages() {
+            return Ok(());
+        }
+        // Replies to writes still pending are settled first: nothing may
+        // follow them in the output while they can still be retracted.
+        self.commit();
+        while let Some(message) = self.state.pubsub.take_message() {
+            self.encode_message(&message);
+            if self.output.len() >= FLUSH_THRESHOLD {
+                self.send().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the unparsed input passes `client-query-buffer-limit`: the
     /// client is then closed, as Redis does, with a log line saying so.
     fn query_buffer_limit_reached(&self) -> bool {
@@ -488,24 +543,25 @@ impl Connection {
 
     /// Writes the output buffer out. A client that leaves more than the
     /// soft limit unsent for longer than the limit's seconds is closed (an
-    /// error), as Redis does.
+    /// error), as Redis does; so is one killed meanwhile (a subscriber cut
+    /// off for not reading, CLIENT KILL).
     async fn write_output(&mut self) -> std::io::Result<()> {
-        let limit = self.server.config.read().client_output_buffer_limit.normal;
+        let limit = self.output_limit();
         let mut written = 0;
         let mut above_soft_since = None;
         while written < self.output.len() {
-            let write = self.stream.write(&self.output[written..]);
-            let n = match limit.soft_grace(self.output.len() - written) {
+            let deadline = match limit.soft_grace(self.output.len() - written) {
                 None => {
                     above_soft_since = None;
-                    write.await?
+                    None
                 }
-                Some(grace) => {
-                    let since = *above_soft_since.get_or_insert_with(Instant::now);
-                    match tokio::time::timeout_at(since + grace, write).await {
-                        Ok(n) => n?,
-                        Err(_) => return Err(self.output_limit_reached()),
-                    }
+                Some(grace) => Some(*above_soft_since.get_or_insert_with(Instant::now) + grace),
+            };
+            let n = tokio::select! {
+                n = self.stream.write(&self.output[written..]) => n?,
+                _ = sleep_until(deadline) => return Err(self.output_limit_reached()),
+                _ = self.state.handle.kill_signal.notified() => {
+                    return Err(std::io::Error::other("killed"));
                 }
             };
             if n == 0 {
@@ -536,7 +592,7 @@ impl Connection {
         let mut shutdown = self.server.shutdown_signal();
         // Whether this retry uses a turn a write gave this client.
         let mut turn = false;
-        let outcome = loop {
+        let outcome = 'blocked: loop {
             let reply = self.run(argv);
             if self.state.postponed.is_some() {
                 // CLIENT PAUSE holds the retry, as Redis holds a command it
@@ -557,29 +613,42 @@ impl Connection {
             if std::mem::take(&mut turn) {
                 registration.pass_turn();
             }
-            tokio::select! {
-                _ = registration.ready() => turn = true,
-                _ = sleep_until(deadline) => break Some(block.timeout_reply),
-                _ = handle.unblock_signal.notified() => match handle.unblock_requested() {
-                    Some(Unblock::Timeout) => break Some(block.timeout_reply),
-                    Some(Unblock::Error) => break Some(Reply::Error(
-                        "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
-                    )),
-                    None => {}
-                },
-                read = self.stream.read_buf(&mut self.input) => match read {
-                    Ok(0) | Err(_) => break None,
-                    Ok(n) => {
-                        self.server.stats.net_input_bytes.add(n as u64);
-                        // What a blocked client sends waits, bounded like
-                        // any query buffer.
-                        if self.query_buffer_limit_reached() {
-                            break None;
-                        }
+            // Until something that may serve or end the command happens.
+            // Messages to a (RESP3) subscriber go out meanwhile.
+            loop {
+                tokio::select! {
+                    message = self.state.pubsub.next_message() => {
+                        self.encode_message(&message);
+                        self.deliver_messages().await?;
+                        self.send().await?;
                     }
-                },
-                _ = handle.kill_signal.notified() => break None,
-                _ = shutdown.changed() => break None,
+                    _ = registration.ready() => {
+                        turn = true;
+                        break;
+                    }
+                    _ = sleep_until(deadline) => break 'blocked Some(block.timeout_reply),
+                    _ = handle.unblock_signal.notified() => match handle.unblock_requested() {
+                        Some(Unblock::Timeout) => break 'blocked Some(block.timeout_reply),
+                        Some(Unblock::Error) => break 'blocked Some(Reply::Error(
+                            "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                        )),
+                        None => break,
+                    },
+                    read = self.stream.read_buf(&mut self.input) => match read {
+                        Ok(0) | Err(_) => break 'blocked None,
+                        Ok(n) => {
+                            self.server.stats.net_input_bytes.add(n as u64);
+                            // What a blocked client sends waits, bounded like
+                            // any query buffer.
+                            if self.query_buffer_limit_reached() {
+                                break 'blocked None;
+                            }
+                            break;
+                        }
+                    },
+                    _ = handle.kill_signal.notified() => break 'blocked None,
+                    _ = shutdown.changed() => break 'blocked None,
+                }
             }
         };
         handle.set_blocked(false);

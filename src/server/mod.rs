@@ -5,15 +5,17 @@ pub mod backup;
 mod blocking;
 mod clients;
 pub mod cluster;
+pub mod cluster_publish;
 mod connection;
 mod http;
 pub mod pause;
+pub mod pubsub;
 pub mod slowlog;
 mod stats;
 mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
-pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, Unblock};
+pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, PubSubCounters, Unblock};
 pub use connection::ClientState;
 pub use stats::Stats;
 pub use watches::{ClientWatch, Watches};
@@ -44,6 +46,10 @@ pub struct Server {
     pub watches: Arc<Watches>,
     /// CLIENT PAUSE's state and the clients it holds.
     pub pause: pause::ClientPause,
+    /// Pub/Sub subscriptions; `publish` delivers to this node's subscribers.
+    pub pubsub: Arc<pubsub::PubSub>,
+    /// Cluster mode: forwards PUBLISH to the other nodes.
+    pub publish_forwarder: Option<cluster_publish::Forwarder>,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
     pub backups: backup::Backups,
@@ -178,6 +184,10 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         blocked: Arc::default(),
         watches,
         pause: pause::ClientPause::new(storage.clone()),
+        pubsub: Arc::new(pubsub::PubSub::new(
+            config.client_output_buffer_limit.pubsub,
+        )),
+        publish_forwarder: cluster.is_some().then(Default::default),
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
