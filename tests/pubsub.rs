@@ -1457,3 +1457,19 @@ fn concurrent_subscribes_and_publishes_keep_every_invariant() {
             && admin.command(&["PUBSUB", "CHANNELS"]) == b"*0\r\n"
     });
 }
+
+#[test]
+fn subscribers_are_not_closed_for_idleness() {
+    let server = Server::start_with(&["--timeout", "1"]);
+    let mut sub = server.raw();
+    replies_of(&mut sub, &["PSUBSCRIBE", "*"], 1);
+    let mut idle = server.raw();
+    assert_eq!(idle.command(&["PING"]), b"+PONG\r\n");
+    // Past the timeout: the plain client is closed, the subscriber stays,
+    // as in Redis.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(idle.is_closed());
+    let mut publisher = server.raw();
+    assert_eq!(publisher.command(&["PUBLISH", "late", "x"]), b":1\r\n");
+    assert_eq!(sub.read_reply(), push(2, &["pmessage", "*", "late", "x"]));
+}
