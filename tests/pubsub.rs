@@ -1258,3 +1258,218 @@ fn cluster_publish_reaches_every_node_and_shard_channels_are_routed() {
         log_of(logs.path()).contains("dropping PUBLISH messages")
     });
 }
+
+/// One frame as its parts: `[kind, parts...]`, integers as text, a nil
+/// as `None`.
+fn parts(frame: &[u8]) -> Vec<Option<String>> {
+    let t = tokens(frame);
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i + 1 < t.len() {
+        if t[i] == "$-1" || t[i] == "_" {
+            out.push(None);
+            i += 1;
+        } else if t[i].starts_with('$') {
+            out.push(Some(t[i + 1].clone()));
+            i += 2;
+        } else {
+            out.push(Some(t[i].trim_start_matches(':').to_string()));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether `channel` matches one of the stress test's patterns.
+fn stress_pattern_matches(pattern: &str, channel: &str) -> bool {
+    match pattern {
+        "c*" => channel.starts_with('c'),
+        "c[0-3]" => channel.len() == 2 && (b'0'..=b'3').contains(&channel.as_bytes()[1]),
+        other => panic!("unexpected pattern {other}"),
+    }
+}
+
+#[test]
+fn concurrent_subscribes_and_publishes_keep_every_invariant() {
+    use rand::{Rng, SeedableRng};
+    const PUBLISHERS: usize = 4;
+    const PUBLISHES: usize = 4000;
+    const SUBSCRIBERS: usize = 6;
+    const OPERATIONS: usize = 300;
+    let channels: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    let server = Server::start();
+    let port = server.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|id| {
+            let channels = channels.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(id as u64);
+                let mut raw = RawClient::connect(port);
+                let mut seq = 0;
+                while seq < PUBLISHES || !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let channel = &channels[rng.random_range(0..channels.len())];
+                    let reply = raw.command(&["PUBLISH", channel, &format!("P{id}:{seq}")]);
+                    assert!(int_of(&reply) >= 0);
+                    seq += 1;
+                }
+            })
+        })
+        .collect();
+    let subscribers: Vec<_> = (0..SUBSCRIBERS)
+        .map(|id| {
+            let channels = channels.clone();
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(100 + id as u64);
+                let mut raw = RawClient::connect(port);
+                let proto = if id % 2 == 0 { 2 } else { 3 };
+                if proto == 3 {
+                    hello3(&mut raw);
+                }
+                let mut subscribed: std::collections::BTreeSet<String> = Default::default();
+                let mut patterns: std::collections::BTreeSet<String> = Default::default();
+                // (subscription, publisher) -> last sequence number seen.
+                let mut last: BTreeMap<(String, usize), i64> = BTreeMap::new();
+                let mut messages = 0u64;
+                for op in 0..=OPERATIONS {
+                    let pick = |rng: &mut rand::rngs::StdRng| -> Vec<String> {
+                        (0..rng.random_range(1..=3))
+                            .map(|_| channels[rng.random_range(0..channels.len())].clone())
+                            .collect()
+                    };
+                    let (command, names): (&str, Vec<String>) = match (op, rng.random_range(0..6)) {
+                        // The last operations leave nothing subscribed.
+                        (OPERATIONS, _) => ("UNSUBSCRIBE", Vec::new()),
+                        (_, 0 | 1) => ("SUBSCRIBE", pick(&mut rng)),
+                        (_, 2) => ("UNSUBSCRIBE", pick(&mut rng)),
+                        (_, 3) => ("UNSUBSCRIBE", Vec::new()),
+                        (_, 4) => (
+                            "PSUBSCRIBE",
+                            vec![["c*", "c[0-3]"][rng.random_range(0..2)].to_string()],
+                        ),
+                        _ => ("PUNSUBSCRIBE", Vec::new()),
+                    };
+                    let mut args = vec![command.to_string()];
+                    args.extend(names.iter().cloned());
+                    raw.send(&RawClient::encode(&args));
+                    let pattern_kind = command.starts_with('P');
+                    let expected = match names.len() {
+                        0 if pattern_kind => patterns.len().max(1),
+                        0 => subscribed.len().max(1),
+                        n => n,
+                    };
+                    let mut confirmations = 0;
+                    while confirmations < expected {
+                        let frame = raw.read_reply();
+                        let p = parts(&frame);
+                        let word = p[0].clone().unwrap_or_default();
+                        match word.as_str() {
+                            "message" | "pmessage" => {
+                                let (via, channel, payload) = if word == "message" {
+                                    let channel = p[1].clone().unwrap();
+                                    assert!(
+                                        subscribed.contains(&channel),
+                                        "subscriber {id}: a message of {channel}, not \
+                                         subscribed: {}",
+                                        show(&frame)
+                                    );
+                                    (channel.clone(), channel, p[2].clone().unwrap())
+                                } else {
+                                    let pattern = p[1].clone().unwrap();
+                                    let channel = p[2].clone().unwrap();
+                                    assert!(
+                                        patterns.contains(&pattern)
+                                            && stress_pattern_matches(&pattern, &channel),
+                                        "subscriber {id}: {}",
+                                        show(&frame)
+                                    );
+                                    (pattern, channel, p[3].clone().unwrap())
+                                };
+                                assert!(channels.contains(&channel));
+                                let (publisher, seq) = payload[1..].split_once(':').unwrap();
+                                let key = (via, publisher.parse::<usize>().unwrap());
+                                let seq: i64 = seq.parse().unwrap();
+                                let previous = last.insert(key.clone(), seq);
+                                assert!(
+                                    previous.is_none_or(|p| p < seq),
+                                    "subscriber {id}: {key:?} went from {previous:?} to {seq}"
+                                );
+                                messages += 1;
+                            }
+                            w if w.ends_with("subscribe") => {
+                                assert_eq!(w, command.to_lowercase(), "{}", show(&frame));
+                                let name = p[1].clone();
+                                if let Some(name) = &name {
+                                    let set = if pattern_kind {
+                                        &mut patterns
+                                    } else {
+                                        &mut subscribed
+                                    };
+                                    if w.contains("unsub") {
+                                        set.remove(name);
+                                    } else {
+                                        set.insert(name.clone());
+                                    }
+                                }
+                                let count: usize = p[2].clone().unwrap().parse().unwrap();
+                                assert_eq!(
+                                    count,
+                                    subscribed.len() + patterns.len(),
+                                    "subscriber {id}: {}",
+                                    show(&frame)
+                                );
+                                confirmations += 1;
+                            }
+                            _ => panic!("subscriber {id}: unexpected {}", show(&frame)),
+                        }
+                    }
+                }
+                if !patterns.is_empty() {
+                    raw.send(&RawClient::encode(&["PUNSUBSCRIBE"]));
+                    // Messages may still come before the confirmations.
+                    let mut left = patterns.len();
+                    while left > 0 {
+                        let frame = raw.read_reply();
+                        if tokens(&frame)[2] == "punsubscribe" {
+                            left -= 1;
+                        }
+                    }
+                }
+                // Nothing comes after the last confirmation.
+                assert_eq!(raw.command(&["PING"]), b"+PONG\r\n");
+                messages
+            })
+        })
+        .collect();
+    let received: Vec<u64> = subscribers
+        .into_iter()
+        .map(|s| s.join().expect("a subscriber's invariants"))
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for publisher in publishers {
+        publisher.join().expect("a publisher");
+    }
+    assert!(received.iter().all(|&n| n > 0), "{received:?}");
+    let mut admin = server.raw();
+    eventually("every subscription to go", || {
+        admin.command(&["PUBSUB", "NUMPAT"]) == b":0\r\n"
+            && admin.command(&["PUBSUB", "CHANNELS"]) == b"*0\r\n"
+    });
+}
+
+#[test]
+fn subscribers_are_not_closed_for_idleness() {
+    let server = Server::start_with(&["--timeout", "1"]);
+    let mut sub = server.raw();
+    replies_of(&mut sub, &["PSUBSCRIBE", "*"], 1);
+    let mut idle = server.raw();
+    assert_eq!(idle.command(&["PING"]), b"+PONG\r\n");
+    // Past the timeout: the plain client is closed, the subscriber stays,
+    // as in Redis.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(idle.is_closed());
+    let mut publisher = server.raw();
+    assert_eq!(publisher.command(&["PUBLISH", "late", "x"]), b":1\r\n");
+    assert_eq!(sub.read_reply(), push(2, &["pmessage", "*", "late", "x"]));
+}

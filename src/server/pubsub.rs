@@ -461,11 +461,6 @@ impl Subscriptions {
         }
         self.registry.remove(kind, name, self.client.id);
         self.update_count(kind);
-        if !self.subscribed() {
-            // Messages published while this ran are dropped, as if they
-            // came after: a client out of subscribed mode gets none.
-            while self.take_message().is_some() {}
-        }
         true
     }
 
@@ -510,31 +505,49 @@ impl Subscriptions {
 
     /// The next queued message, if any.
     pub fn take_message(&mut self) -> Option<Message> {
-        let message = self.mailbox.as_mut()?.messages.try_recv().ok()?;
-        self.taken(&message);
-        Some(message)
+        loop {
+            let message = self.mailbox.as_mut()?.messages.try_recv().ok()?;
+            if self.taken(&message) {
+                return Some(message);
+            }
+        }
     }
 
     /// Waits for the next message (forever without a mailbox).
     /// Cancel-safe: a message is taken only when this completes.
     pub async fn next_message(&mut self) -> Message {
-        let Some(mailbox) = self.mailbox.as_mut() else {
-            return std::future::pending().await;
-        };
-        match mailbox.messages.recv().await {
-            Some(message) => {
-                self.taken(&message);
-                message
+        loop {
+            let Some(mailbox) = self.mailbox.as_mut() else {
+                return std::future::pending().await;
+            };
+            // `None` cannot come: the mailbox holds a sender itself.
+            let Some(message) = mailbox.messages.recv().await else {
+                return std::future::pending().await;
+            };
+            if self.taken(&message) {
+                return message;
             }
-            // The mailbox holds a sender itself: never closed.
-            None => std::future::pending().await,
         }
     }
 
-    /// Accounts for a message leaving the queue.
-    fn taken(&self, message: &Message) {
+    /// Whether the subscription that brought `message` still stands. One
+    /// that was dropped while the message waited in the queue (it was
+    /// published while the UNSUBSCRIBE ran) is not delivered: after its
+    /// confirmation a client gets nothing more from a channel, as in Redis.
+    fn still_subscribed(&self, message: &Message) -> bool {
+        let channel = &message.published.channel[..];
+        match &message.source {
+            Source::Channel => self.channels.contains(channel),
+            Source::Pattern(pattern) => self.patterns.contains(&pattern[..]),
+            Source::ShardChannel => self.shard_channels.contains(channel),
+        }
+    }
+
+    /// Accounts for a message leaving the queue; whether it is to be
+    /// delivered.
+    fn taken(&self, message: &Message) -> bool {
         let Some(mailbox) = &self.mailbox else {
-            return;
+            return false;
         };
         let left = self
             .client
@@ -549,6 +562,7 @@ impl Subscriptions {
                 .above_soft_since
                 .store(0, Ordering::Relaxed);
         }
+        self.still_subscribed(message)
     }
 }
 
@@ -627,7 +641,10 @@ mod tests {
         assert_eq!(registry.publish_shard(b"s", b"x"), 1);
         assert_eq!(drain(&mut a), vec![push(&["smessage", "s", "x"])]);
         assert!(a.subscribed());
+        // Queued, then unsubscribed before it was taken: not delivered.
+        assert_eq!(registry.publish_shard(b"s", b"late"), 1);
         assert!(a.unsubscribe(Kind::ShardChannel, b"s"));
+        assert_eq!(a.take_message(), None);
         assert!(!a.subscribed());
         assert_eq!(registry.active_count(Kind::ShardChannel), 0);
     }
