@@ -14,6 +14,7 @@ pub mod keyspace_events;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;
+pub mod scripting;
 pub mod server;
 pub mod storage;
 pub mod types;

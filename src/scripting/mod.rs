@@ -1,0 +1,3 @@
+//! Lua scripting: the Lua 5.1 environment that EVAL and FCALL scripts run in.
+
+pub mod libs;
