@@ -471,8 +471,10 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let start = self.pos;
-        let Some(&c) = self.data.get(start) else {
-            return (Tok::End, start);
+        // lua_cjson reads a C string: a NUL byte ends the input.
+        let c = match self.data.get(start) {
+            None | Some(0) => return (Tok::End, start),
+            Some(&c) => c,
         };
         let single = match c {
             b'{' => Some(Tok::ObjBegin),
@@ -950,6 +952,7 @@ mod tests {
         ok(&l, r#"return cjson.decode('"\\u0000"')"#, b"\0");
         ok(&l, r#"return cjson.decode('{"a":1,"a":2}').a"#, b"2");
         ok(&l, "return cjson.decode('  [ 1 ]  ')[1]", b"1");
+        ok(&l, "return cjson.decode('[1]\\0')[1]", b"1");
         ok(&l, "return cjson.encode(cjson.decode('[1.0]'))", b"[1]");
         ok(
             &l,
@@ -1049,6 +1052,7 @@ mod tests {
                 "Expected value but found invalid token at character 1",
             ),
             ("'\"\\0\"'", "JSON parser does not support UTF-16 or UTF-32"),
+            ("'\\0'", "Expected value but found T_END at character 1"),
             (
                 "string.rep('[',1001)..string.rep(']',1001)",
                 "Found too many nested data structures (1001) at character 1001",
