@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod glob;
+pub mod keyspace_events;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;

@@ -32,6 +32,16 @@ impl Keyspace {
         Keyspace { prefix }
     }
 
+    /// The database number of a keyspace made by [`Keyspace::database`];
+    /// `None` for a named namespace.
+    pub fn database_index(&self) -> Option<u32> {
+        match self.prefix[..] {
+            [0] => Some(0),
+            [5, DATABASE_MARKER, a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
+            _ => None,
+        }
+    }
+
     /// A named namespace; `None` when the name is empty, too long or starts
     /// with the byte reserved for numbered databases.
     pub fn namespace(name: &[u8]) -> Option<Keyspace> {
@@ -192,6 +202,17 @@ mod tests {
             proptest::collection::vec(1u8..=255, 1..20)
                 .prop_map(|name| Keyspace::namespace(&name).unwrap()),
         ]
+    }
+
+    #[test]
+    fn database_index_round_trips() {
+        for index in [0, 1, 15, 1 << 20] {
+            assert_eq!(Keyspace::database(index).database_index(), Some(index));
+        }
+        assert_eq!(
+            Keyspace::namespace(b"tenant").unwrap().database_index(),
+            None
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Config {
     /// Log commands slower than this many microseconds (negative = never).
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
+    /// Which keyspace events are published (`notify-keyspace-events`
+    /// bits, see [`crate::keyspace_events`]).
+    pub notify_keyspace_events: u32,
     pub log_level: String,
     pub log_dir: String,
     pub proto_max_bulk_len: u64,
@@ -267,6 +270,13 @@ pub static DIRECTIVES: &[Directive] = &[
         true,
         |c, v| c.slowlog_max_len = parse_int(v, 0, i64::MAX as i128)?,
         |c| c.slowlog_max_len.to_string()
+    ),
+    directive!(
+        "notify-keyspace-events",
+        "",
+        true,
+        |c, v| c.notify_keyspace_events = crate::keyspace_events::parse_flags(v)?,
+        |c| crate::keyspace_events::render_flags(c.notify_keyspace_events)
     ),
     directive!(
         "protected-mode",
@@ -536,6 +546,7 @@ impl Default for Config {
             metrics_port: 0,
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
+            notify_keyspace_events: 0,
             log_level: String::new(),
             log_dir: String::new(),
             proto_max_bulk_len: 0,

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod cluster_publish;
 mod connection;
 mod http;
+pub mod notifications;
 pub mod pause;
 pub mod pubsub;
 pub mod slowlog;
@@ -48,6 +49,8 @@ pub struct Server {
     pub pause: pause::ClientPause,
     /// Pub/Sub subscriptions; `publish` delivers to this node's subscribers.
     pub pubsub: Arc<pubsub::PubSub>,
+    /// Keyspace notifications (`notify-keyspace-events`).
+    pub keyspace_events: Arc<notifications::KeyspaceEvents>,
     /// Cluster mode: forwards PUBLISH to the other nodes.
     pub publish_forwarder: Option<cluster_publish::Forwarder>,
     pub stats: Stats,
@@ -175,7 +178,17 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     };
     let (shutdown, _) = watch::channel(false);
     let watches = Arc::new(Watches::default());
-    storage.set_observer(watches.clone());
+    let pubsub = Arc::new(pubsub::PubSub::new(
+        config.client_output_buffer_limit.pubsub,
+    ));
+    let keyspace_events = Arc::new(notifications::KeyspaceEvents::new(
+        config.notify_keyspace_events,
+        pubsub.clone(),
+    ));
+    storage.set_observer(Arc::new(notifications::WriteListeners {
+        watches: watches.clone(),
+        events: keyspace_events.clone(),
+    }));
     let server = Arc::new(Server {
         config: SharedConfig::new(config.clone(), config_file),
         storage: storage.clone(),
@@ -184,9 +197,8 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         blocked: Arc::default(),
         watches,
         pause: pause::ClientPause::new(storage.clone()),
-        pubsub: Arc::new(pubsub::PubSub::new(
-            config.client_output_buffer_limit.pubsub,
-        )),
+        pubsub,
+        keyspace_events,
         publish_forwarder: cluster.is_some().then(Default::default),
         cluster,
         stats: Stats::default(),

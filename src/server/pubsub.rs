@@ -260,12 +260,18 @@ impl PubSub {
         }
     }
 
+    /// Whether any client subscribes to a channel or pattern (shard
+    /// channels aside): PUBLISH reaches no one otherwise.
+    pub fn listened(&self) -> bool {
+        self.subscriptions.load(Ordering::Acquire) > 0
+    }
+
     /// Delivers `message` to the subscribers of `channel` on this node and
     /// to those of every pattern that matches it: the number of receivers
     /// (a client subscribed both ways counts, and receives, twice), as
     /// PUBLISH answers. Never blocks or waits; cheap with no subscribers.
     pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
-        if self.subscriptions.load(Ordering::Acquire) == 0 {
+        if !self.listened() {
             return 0;
         }
         let tables = self.tables.read();

@@ -7,7 +7,6 @@
 //! miss a write. While nobody watches anything, a write costs one atomic
 //! load here.
 
-use crate::storage::{Notice, WriteObserver};
 use crate::types::KeyspaceHandle;
 use parking_lot::Mutex;
 use redrock_encoding::Keyspace;
@@ -81,12 +80,17 @@ impl Watches {
     }
 }
 
-impl WriteObserver for Watches {
-    fn watching(&self) -> bool {
+/// What writers tell the registry (through `server::notifications`'s
+/// observer).
+impl Watches {
+    /// Whether anyone watches a key: writers skip collecting their keys
+    /// otherwise.
+    pub fn watching(&self) -> bool {
         self.registrations.load(Ordering::SeqCst) > 0
     }
 
-    fn keys_written(&self, keys: &[(Vec<u8>, Vec<u8>)]) {
+    /// Breaks the watches of the (keyspace, key) pairs a write changed.
+    pub fn keys_written(&self, keys: &[(Vec<u8>, Vec<u8>)]) {
         for (ks, key) in keys {
             let shard = self.shard(ks, key).lock();
             // The map is keyed by owned pairs; only reached while someone
@@ -99,17 +103,11 @@ impl WriteObserver for Watches {
         }
     }
 
-    fn wants(&self, _class: u32) -> bool {
-        false
-    }
-
-    fn notices(&self, _notices: Vec<Notice>) {}
-
     /// As in Redis, a flush touches the watched keys that exist. A key
     /// that existed when watched and was not written since still exists;
     /// one that did not, still does not (its creation would have been a
     /// write, which breaks the watch anyway).
-    fn keyspaces_cleared(&self, keyspaces: &[Keyspace]) {
+    pub fn keyspaces_cleared(&self, keyspaces: &[Keyspace]) {
         if self.registrations.load(Ordering::SeqCst) == 0 {
             return;
         }

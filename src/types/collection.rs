@@ -2,7 +2,7 @@
 //! metadata entry with a version and a size, and one sub-key per member
 //! under `keyspace | slot | keylen | key | version`.
 
-use super::{now_ms, Db};
+use super::{now_ms, Db, Prior};
 use crate::error::{Error, Result};
 use crate::storage::{Batch, Cf};
 use redrock_cluster::key_slot;
@@ -24,12 +24,14 @@ pub struct Collection {
     pub meta: Metadata,
     /// The stored header before this command, expired or not.
     pub stored: Option<MetadataHeader>,
+    /// What the key was before this command.
+    pub prior: Prior,
 }
 
 impl Collection {
     /// Whether the key existed (logically) before this command.
     pub fn existed(&self) -> bool {
-        self.meta.size > 0 && self.stored.is_some()
+        self.prior == Prior::Live
     }
 }
 
@@ -69,13 +71,19 @@ impl<'a> Db<'a> {
                     slot,
                     meta,
                     stored: header,
+                    prior: Prior::Live,
                 });
             }
         }
+        let prior = match header {
+            Some(h) if h.is_expired(now) => Prior::Expired,
+            _ => Prior::Missing,
+        };
         Ok(Collection {
             slot,
             meta: Metadata::new(data_type, self.storage.next_version()?),
             stored: header,
+            prior,
         })
     }
 
@@ -96,6 +104,21 @@ impl<'a> Db<'a> {
             c.meta.header.expire_at_ms,
             c.stored.as_ref(),
         );
+    }
+
+    /// Raises the events of a command's write of collection `key` (see
+    /// [`Db::notify_write`]); `c` as the command left it.
+    pub fn notify_collection(&self, key: &[u8], c: &Collection, class: u32, event: &'static str) {
+        self.notify_write(key, c.prior, class, event, c.meta.size > 0);
+    }
+
+    /// The event of a STORE command (SINTERSTORE, ZUNIONSTORE, ...) whose
+    /// empty result removed `dst`: `del` when anything was there, as
+    /// Redis deletes the entry whether or not its time had come.
+    pub fn notify_emptied_store(&self, dst: &[u8], prior: Prior) {
+        if prior != Prior::Missing {
+            self.notify(crate::keyspace_events::GENERIC, "del", dst);
+        }
     }
 
     /// Records that `count` members of a collection were deleted (see

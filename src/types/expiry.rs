@@ -109,7 +109,8 @@ fn expire_one(
     now: u64,
 ) -> Result<()> {
     let handle = KeyspaceHandle {
-        index: 0,
+        // Keyspace events name the database; namespaces count as 0.
+        index: keyspace.database_index().unwrap_or(0),
         keyspace: keyspace.clone(),
         counts: storage.counts().keyspace(keyspace),
     };
@@ -117,17 +118,24 @@ fn expire_one(
     let db = Db::new(storage, &handle, &writes);
     db.lock(&[key])?;
     let mut batch = db.batch();
-    match db.read(key)? {
+    let expired = match db.read(key)? {
         Some(stored)
             if stored.header.expire_at_ms == expire_at && stored.header.is_expired(now) =>
         {
             db.remove(&mut batch, stored.slot, key, &stored.header);
-            storage.expired_keys.add(1);
+            true
         }
         // The key changed since the entry was written: the entry is stale.
-        _ => batch.delete(storage, Cf::Expire, entry),
-    }
+        _ => {
+            batch.delete(storage, Cf::Expire, entry);
+            false
+        }
+    };
     db.commit(batch)?;
+    if expired {
+        storage.expired_keys.add(1);
+        db.notify(crate::keyspace_events::EXPIRED, "expired", key);
+    }
     let finished = writes.borrow_mut().finish();
     Ok(finished?)
 }

@@ -5,6 +5,7 @@ use super::collection::Draw;
 use super::string::{long_double_add, parse_i64};
 use super::Db;
 use crate::error::{Error, Result};
+use crate::keyspace_events as events;
 use crate::storage::Cf;
 use bytes::Bytes;
 use redrock_encoding::{DataType, Metadata};
@@ -52,6 +53,7 @@ impl<'a> Db<'a> {
                 self.save_collection(&mut batch, key, &hash);
             }
             self.commit(batch)?;
+            self.notify_collection(key, &hash, events::HASH, "hset");
         }
         Ok(added)
     }
@@ -111,6 +113,7 @@ impl<'a> Db<'a> {
             self.save_collection(&mut batch, key, &hash);
             self.commit(batch)?;
             self.note_deleted_members(hash.slot, key, hash.meta.version, removed);
+            self.notify_collection(key, &hash, events::HASH, "hdel");
         }
         Ok(removed)
     }
@@ -145,6 +148,7 @@ impl<'a> Db<'a> {
         &self,
         key: &[u8],
         field: &[u8],
+        event: &'static str,
         f: impl FnOnce(Option<&[u8]>) -> Result<(Vec<u8>, T)>,
     ) -> Result<T> {
         self.lock(&[key])?;
@@ -163,12 +167,13 @@ impl<'a> Db<'a> {
             self.save_collection(&mut batch, key, &hash);
         }
         self.commit(batch)?;
+        self.notify_collection(key, &hash, events::HASH, event);
         Ok(result)
     }
 
     /// HINCRBY.
     pub fn hincrby(&self, key: &[u8], field: &[u8], delta: i64) -> Result<i64> {
-        self.update_field(key, field, |old| {
+        self.update_field(key, field, "hincrby", |old| {
             let current = match old {
                 Some(text) => {
                     parse_i64(text).ok_or_else(|| Error::err("hash value is not an integer"))?
@@ -187,7 +192,7 @@ impl<'a> Db<'a> {
             Error::NanOrInfinity => Error::err("value is NaN or Infinity"),
             other => other,
         })?;
-        self.update_field(key, field, |old| {
+        self.update_field(key, field, "hincrbyfloat", |old| {
             let sum = long_double_add(Some(old.unwrap_or(b"0")), incr).map_err(|e| match e {
                 Error::NotFloat => Error::err("hash value is not a float"),
                 other => other,

@@ -1,9 +1,10 @@
 //! Commands on keys whatever their type: existence, type, expiry, deletion,
 //! renaming and copying, iteration.
 
-use super::{now_ms, Db, StoredKey};
+use super::{now_ms, Db, Prior, StoredKey};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
+use crate::keyspace_events as events;
 use crate::storage::{Batch, Cf};
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -74,14 +75,18 @@ impl<'a> Db<'a> {
         let mut removed = 0;
         let mut seen = std::collections::HashSet::new();
         let mut missing = Vec::new();
+        let mut raised = Vec::new();
         for key in keys {
             if !seen.insert(key) {
                 continue;
             }
             match self.read(key)? {
                 Some(stored) => {
-                    if !stored.header.is_expired(now) {
+                    if stored.header.is_expired(now) {
+                        raised.push((events::EXPIRED, "expired", key));
+                    } else {
                         removed += 1;
+                        raised.push((events::GENERIC, "del", key));
                     }
                     self.remove(&mut batch, stored.slot, key, &stored.header);
                 }
@@ -90,6 +95,9 @@ impl<'a> Db<'a> {
         }
         self.commit(batch)?;
         self.only_read(missing);
+        for (class, event, key) in raised {
+            self.notify(class, event, key);
+        }
         Ok(removed)
     }
 
@@ -114,13 +122,16 @@ impl<'a> Db<'a> {
             return Ok(false);
         }
         let mut batch = self.batch();
-        if at_ms <= now as i64 {
+        let deleted = at_ms <= now as i64;
+        if deleted {
             self.remove(&mut batch, stored.slot, key, &stored.header);
         } else {
             self.rewrite_expiry(&mut batch, &stored, key, at_ms as u64);
         }
         drop(stored);
         self.commit(batch)?;
+        let event = if deleted { "del" } else { "expire" };
+        self.notify(events::GENERIC, event, key);
         Ok(true)
     }
 
@@ -137,6 +148,7 @@ impl<'a> Db<'a> {
         self.rewrite_expiry(&mut batch, &stored, key, 0);
         drop(stored);
         self.commit(batch)?;
+        self.notify(events::GENERIC, "persist", key);
         Ok(true)
     }
 
@@ -162,19 +174,25 @@ impl<'a> Db<'a> {
             return Ok(false);
         }
         let mut batch = self.batch();
-        copy_value(
-            self,
-            &stored,
-            src,
-            self,
-            dst,
-            target.map(|t| t.header).as_ref(),
-            &mut batch,
-        )?;
+        let target = target.map(|t| t.header);
+        copy_value(self, &stored, src, self, dst, target.as_ref(), &mut batch)?;
         self.remove(&mut batch, stored.slot, src, &stored.header);
         drop(stored);
         self.commit(batch)?;
+        self.notify_replaced(dst, Prior::of(target.as_ref(), now));
+        self.notify(events::GENERIC, "rename_from", src);
+        self.notify(events::GENERIC, "rename_to", dst);
         Ok(true)
+    }
+
+    /// The events of a key that a command put in place of whatever was
+    /// there (RENAME, COPY, MOVE): `expired` if an expired entry was
+    /// there, and `new` in any case (Redis deletes, then adds the key).
+    fn notify_replaced(&self, key: &[u8], prior: Prior) {
+        if prior == Prior::Expired {
+            self.notify(events::EXPIRED, "expired", key);
+        }
+        self.notify(events::NEW, "new", key);
     }
 
     /// COPY (also across keyspaces): whether the copy was made.
@@ -193,20 +211,15 @@ impl<'a> Db<'a> {
             return Ok(false);
         }
         let mut batch = self.batch();
-        copy_value(
-            self,
-            &stored,
-            src,
-            dst_db,
-            dst,
-            target.map(|t| t.header).as_ref(),
-            &mut batch,
-        )?;
+        let target = target.map(|t| t.header);
+        copy_value(self, &stored, src, dst_db, dst, target.as_ref(), &mut batch)?;
         drop(stored);
         self.commit(batch)?;
         if (ks_src, src) != (ks_dst, dst) {
             self.writes.borrow_mut().only_read(ks_src, src);
         }
+        dst_db.notify_replaced(dst, Prior::of(target.as_ref(), now));
+        dst_db.notify(events::GENERIC, "copy_to", dst);
         Ok(true)
     }
 
@@ -226,18 +239,14 @@ impl<'a> Db<'a> {
             return Ok(false);
         }
         let mut batch = self.batch();
-        copy_value(
-            self,
-            &stored,
-            key,
-            dst_db,
-            key,
-            target.map(|t| t.header).as_ref(),
-            &mut batch,
-        )?;
+        let target = target.map(|t| t.header);
+        copy_value(self, &stored, key, dst_db, key, target.as_ref(), &mut batch)?;
         self.remove(&mut batch, stored.slot, key, &stored.header);
         drop(stored);
         self.commit(batch)?;
+        dst_db.notify_replaced(key, Prior::of(target.as_ref(), now));
+        self.notify(events::GENERIC, "move_from", key);
+        dst_db.notify(events::GENERIC, "move_to", key);
         Ok(true)
     }
 

@@ -3,8 +3,9 @@
 //! ends grow in O(1) and a window is one bounded iteration.
 
 use super::collection::Collection;
-use super::{index_window, Db};
+use super::{index_window, Db, Prior};
 use crate::error::{Error, Result};
+use crate::keyspace_events as events;
 use crate::storage::{Batch, Cf};
 use bytes::Bytes;
 use redrock_encoding::{subkey_prefix, DataType, Metadata};
@@ -14,6 +15,24 @@ use redrock_encoding::{subkey_prefix, DataType, Metadata};
 pub enum End {
     Left,
     Right,
+}
+
+impl End {
+    /// The event of a push onto this end.
+    fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
+        }
+    }
+
+    /// The event of a pop from this end.
+    fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
+        }
+    }
 }
 
 /// Up to this many elements, a removal deletes each one; beyond it, one
@@ -192,6 +211,7 @@ impl<'a> Db<'a> {
         self.push_into(&mut batch, &mut list, key, end, elements);
         self.save_collection(&mut batch, key, &list);
         self.commit(batch)?;
+        self.notify_collection(key, &list, events::LIST, end.push_event());
         Ok(list.meta.size)
     }
 
@@ -208,6 +228,7 @@ impl<'a> Db<'a> {
             self.save_collection(&mut batch, key, &list);
             self.commit(batch)?;
             self.note_deleted_members(list.slot, key, list.meta.version, popped.len() as u64);
+            self.notify_collection(key, &list, events::LIST, end.pop_event());
         }
         Ok(Some(popped))
     }
@@ -271,7 +292,9 @@ impl<'a> Db<'a> {
         let mut batch = self.batch();
         let sub = self.element_key(list.slot, key, list.meta.version, list.meta.head + i);
         batch.put(self.storage, Cf::Subkey, &sub, element);
-        self.commit(batch)
+        self.commit(batch)?;
+        self.notify(events::LIST, "lset", key);
+        Ok(())
     }
 
     /// LTRIM.
@@ -295,9 +318,11 @@ impl<'a> Db<'a> {
             self.commit(batch)?;
             self.note_deleted_members(list.slot, key, list.meta.version, removed);
         } else {
-            // Nothing removed is still a change to WATCH, as in Redis.
+            // Nothing removed is still a change to WATCH and an event, as
+            // in Redis.
             self.writes.borrow_mut().count_as_modified();
         }
+        self.notify_collection(key, &list, events::LIST, "ltrim");
         Ok(())
     }
 
@@ -350,6 +375,7 @@ impl<'a> Db<'a> {
         self.save_collection(&mut batch, key, &list);
         self.commit(batch)?;
         self.note_deleted_members(list.slot, key, list.meta.version, removed);
+        self.notify_collection(key, &list, events::LIST, "lrem");
         Ok(removed)
     }
 
@@ -408,6 +434,7 @@ impl<'a> Db<'a> {
             slot,
             meta,
             stored: None,
+            prior: Prior::Live,
         };
         let limit = match options.count {
             Some(0) => u64::MAX,
@@ -465,6 +492,7 @@ impl<'a> Db<'a> {
         list.meta.size += 1;
         self.save_collection(&mut batch, key, &list);
         self.commit(batch)?;
+        self.notify(events::LIST, "linsert", key);
         Ok(list.meta.size as i64)
     }
 
@@ -477,19 +505,25 @@ impl<'a> Db<'a> {
             return Ok(None);
         }
         let mut batch = self.batch();
-        let element = if src == dst {
+        let (element, target) = if src == dst {
             let popped = self.pop_from(&mut batch, &mut source, src, from, 1)?;
             self.push_into(&mut batch, &mut source, src, to, &popped);
-            popped
+            (popped, None)
         } else {
             let mut target = self.open_collection(dst, DataType::List)?;
             let popped = self.pop_from(&mut batch, &mut source, src, from, 1)?;
             self.push_into(&mut batch, &mut target, dst, to, &popped);
             self.save_collection(&mut batch, dst, &target);
-            popped
+            (popped, Some(target))
         };
         self.save_collection(&mut batch, src, &source);
         self.commit(batch)?;
+        // Redis pushes first, then tells of the pop.
+        match &target {
+            Some(target) => self.notify_collection(dst, target, events::LIST, to.push_event()),
+            None => self.notify(events::LIST, to.push_event(), dst),
+        }
+        self.notify_collection(src, &source, events::LIST, from.pop_event());
         Ok(element.into_iter().next())
     }
 }

@@ -13,7 +13,8 @@ pub mod string;
 pub mod zset;
 
 use crate::error::{Error, Result};
-use crate::storage::{Batch, Cf, KeyspaceCounts, Storage, Value, View, WriteSet};
+use crate::keyspace_events as events;
+use crate::storage::{Batch, Cf, KeyspaceCounts, Notice, Storage, Value, View, WriteSet};
 use redrock_cluster::key_slot;
 use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
 use std::cell::RefCell;
@@ -65,6 +66,27 @@ impl StoredKey<'_> {
     /// The value after the header: a string's bytes or a collection's fields.
     pub fn body(&self) -> &[u8] {
         &self.raw[9..]
+    }
+}
+
+/// What a key was before a command wrote it, which decides the events the
+/// write raises first (`expired`, `new`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prior {
+    Missing,
+    /// An entry whose time had come, replaced or removed by the write.
+    Expired,
+    Live,
+}
+
+impl Prior {
+    /// The prior state of a key whose stored header is `stored`.
+    pub fn of(stored: Option<&MetadataHeader>, now: u64) -> Prior {
+        match stored {
+            None => Prior::Missing,
+            Some(header) if header.is_expired(now) => Prior::Expired,
+            Some(_) => Prior::Live,
+        }
     }
 }
 
@@ -145,13 +167,19 @@ impl<'a> Db<'a> {
     /// hit or miss, as Redis's read lookups do.
     pub fn lookup_read(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
         let found = self.lookup(key, now)?;
-        let tally = if found.is_some() {
-            &self.storage.keyspace_hits
-        } else {
-            &self.storage.keyspace_misses
-        };
-        tally.add(1);
+        self.count_read(key, found.is_some());
         Ok(found)
+    }
+
+    /// Counts a read lookup of `key` as a keyspace hit or miss; a miss
+    /// raises `keymiss`.
+    pub fn count_read(&self, key: &[u8], found: bool) {
+        if found {
+            self.storage.keyspace_hits.add(1);
+        } else {
+            self.storage.keyspace_misses.add(1);
+            self.notify(events::KEY_MISS, "keymiss", key);
+        }
     }
 
     /// [`Db::lookup`] for callers that hold the key's lock (and read live).
@@ -172,6 +200,7 @@ impl<'a> Db<'a> {
                 }
                 self.writes.borrow_mut().commit_now(batch)?;
                 self.storage.expired_keys.add(1);
+                self.notify(events::EXPIRED, "expired", key);
                 Ok(None)
             }
             other => Ok(other),
@@ -269,6 +298,43 @@ impl<'a> Db<'a> {
         }
         let expires = -i64::from(old.expire_at_ms != 0);
         batch.count(&self.ks.counts, slot, -1, expires);
+    }
+
+    /// Raises the keyspace event `event` of `key`, delivered once the write
+    /// it tells of has landed; nothing when no one listens for `class`.
+    pub fn notify(&self, class: u32, event: &'static str, key: &[u8]) {
+        let mut writes = self.writes.borrow_mut();
+        if writes.wants_notice(class) {
+            writes.notice(Notice {
+                class,
+                event,
+                db: self.ks.index,
+                key: key.to_vec(),
+            });
+        }
+    }
+
+    /// Raises the events of one command's write of `key` in Redis's order:
+    /// `expired` when it replaced an expired entry, `new` when it created
+    /// the key, the command's `event`, and `del` when it removed the key.
+    pub fn notify_write(
+        &self,
+        key: &[u8],
+        prior: Prior,
+        class: u32,
+        event: &'static str,
+        exists_after: bool,
+    ) {
+        if prior == Prior::Expired {
+            self.notify(events::EXPIRED, "expired", key);
+        }
+        if prior != Prior::Live && exists_after {
+            self.notify(events::NEW, "new", key);
+        }
+        self.notify(class, event, key);
+        if prior == Prior::Live && !exists_after {
+            self.notify(events::GENERIC, "del", key);
+        }
     }
 
     /// A new batch (which keeps its writes for the overlay inside EXEC).

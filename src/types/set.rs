@@ -1,8 +1,9 @@
 //! Sets: one sub-key per member, with an empty value.
 
 use super::collection::Draw;
-use super::Db;
+use super::{now_ms, Db, Prior};
 use crate::error::{Error, Result};
+use crate::keyspace_events as events;
 use crate::storage::Cf;
 use bytes::Bytes;
 use redrock_encoding::{DataType, Metadata};
@@ -43,6 +44,7 @@ impl<'a> Db<'a> {
             set.meta.size += added;
             self.save_collection(&mut batch, key, &set);
             self.commit(batch)?;
+            self.notify_collection(key, &set, events::SET, "sadd");
         }
         Ok(added)
     }
@@ -72,6 +74,7 @@ impl<'a> Db<'a> {
             self.save_collection(&mut batch, key, &set);
             self.commit(batch)?;
             self.note_deleted_members(set.slot, key, set.meta.version, removed);
+            self.notify_collection(key, &set, events::SET, "srem");
         }
         Ok(removed)
     }
@@ -137,6 +140,7 @@ impl<'a> Db<'a> {
         self.save_collection(&mut batch, key, &set);
         self.commit(batch)?;
         self.note_deleted_members(set.slot, key, set.meta.version, picked.len() as u64);
+        self.notify_collection(key, &set, events::SET, "spop");
         Ok(picked.into_iter().map(|(m, _)| Bytes::from(m)).collect())
     }
 
@@ -162,12 +166,17 @@ impl<'a> Db<'a> {
         from.meta.size -= 1;
         self.save_collection(&mut batch, src, &from);
         let to_sub = self.member_key(to.slot, dst, to.meta.version, member);
-        if !to.existed() || self.view.get(Cf::Subkey, &to_sub)?.is_none() {
+        let added = !to.existed() || self.view.get(Cf::Subkey, &to_sub)?.is_none();
+        if added {
             batch.put(self.storage, Cf::Subkey, &to_sub, b"");
             to.meta.size += 1;
             self.save_collection(&mut batch, dst, &to);
         }
         self.commit(batch)?;
+        self.notify_collection(src, &from, events::SET, "srem");
+        if added {
+            self.notify_collection(dst, &to, events::SET, "sadd");
+        }
         Ok(true)
     }
 
@@ -285,28 +294,36 @@ impl<'a> Db<'a> {
         all.push(dst);
         self.lock(&all)?;
         let result = self.set_combine(op, keys)?;
-        let size = self.store_set(dst, result)?;
+        let event = match op {
+            SetOp::Inter => "sinterstore",
+            SetOp::Union => "sunionstore",
+            SetOp::Diff => "sdiffstore",
+        };
+        let size = self.store_set(dst, result, event)?;
         self.only_read(keys.iter().map(|k| &k[..]).filter(|k| *k != dst));
         Ok(size)
     }
 
     /// Replaces `dst` with the set `result` (deleting it when empty); its
     /// size.
-    fn store_set(&self, dst: &[u8], result: Vec<Bytes>) -> Result<u64> {
+    fn store_set(&self, dst: &[u8], result: Vec<Bytes>, event: &'static str) -> Result<u64> {
         let mut batch = self.batch();
         // Whatever `dst` held (any type) is replaced.
         let stored = self.read(dst)?.map(|s| s.header);
+        let prior = Prior::of(stored.as_ref(), now_ms());
         if result.is_empty() {
             if let Some(old) = stored {
                 self.remove(&mut batch, redrock_cluster::key_slot(dst), dst, &old);
             }
             self.commit(batch)?;
+            self.notify_emptied_store(dst, prior);
             return Ok(0);
         }
         let mut set = super::collection::Collection {
             slot: redrock_cluster::key_slot(dst),
             meta: Metadata::new(DataType::Set, self.storage.next_version()?),
             stored,
+            prior,
         };
         for member in &result {
             let sub = self.member_key(set.slot, dst, set.meta.version, member);
@@ -315,6 +332,7 @@ impl<'a> Db<'a> {
         set.meta.size = result.len() as u64;
         self.save_collection(&mut batch, dst, &set);
         self.commit(batch)?;
+        self.notify_collection(dst, &set, events::SET, event);
         Ok(set.meta.size)
     }
 }

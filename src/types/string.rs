@@ -1,7 +1,8 @@
 //! Strings: the whole value lives in the metadata entry.
 
-use super::{now_ms, Db, Expiry, StoredKey};
+use super::{now_ms, Db, Expiry, Prior, StoredKey};
 use crate::error::{Error, Result};
+use crate::keyspace_events as events;
 use bytes::Bytes;
 use redrock_encoding::{DataType, Metadata, MetadataHeader};
 
@@ -172,6 +173,11 @@ impl<'a> Db<'a> {
         );
         drop(stored);
         self.commit(batch)?;
+        let prior = Prior::of(old_header.as_ref(), now);
+        self.notify_write(key, prior, events::STRING, "set", true);
+        if let Expiry::At(_) = expiry {
+            self.notify(events::GENERIC, "expire", key);
+        }
         Ok(SetOutcome { written: true, old })
     }
 
@@ -179,7 +185,10 @@ impl<'a> Db<'a> {
     pub fn getdel(&self, key: &[u8]) -> Result<Option<Bytes>> {
         self.lock(&[key])?;
         let now = now_ms();
-        let Some(stored) = self.lookup_locked(key, now)? else {
+        let found = self.lookup_locked(key, now)?;
+        // Read lookups in Redis: a hit or a miss (and `keymiss`).
+        self.count_read(key, found.is_some());
+        let Some(stored) = found else {
             return Ok(None);
         };
         let value = Self::string_value(&stored)?;
@@ -187,6 +196,7 @@ impl<'a> Db<'a> {
         self.remove(&mut batch, stored.slot, key, &stored.header);
         drop(stored);
         self.commit(batch)?;
+        self.notify(events::GENERIC, "del", key);
         Ok(Some(value))
     }
 
@@ -200,26 +210,41 @@ impl<'a> Db<'a> {
     ) -> Result<Option<Bytes>> {
         self.lock(&[key])?;
         let now = now_ms();
-        let Some(stored) = self.lookup_locked(key, now)? else {
+        let found = self.lookup_locked(key, now)?;
+        // Read lookups in Redis: a hit or a miss (and `keymiss`).
+        self.count_read(key, found.is_some());
+        let Some(stored) = found else {
             return Ok(None);
         };
         let value = Self::string_value(&stored)?;
         let expiry = expiry()?;
-        if let Some(expiry) = expiry {
-            let expire_at = expiry.resolve(stored.header.expire_at_ms);
-            if expire_at != stored.header.expire_at_ms {
-                let mut batch = self.batch();
-                let header = stored.header;
-                let slot = stored.slot;
-                drop(stored);
-                // A time already past deletes the key, as EXPIRE does.
-                if expire_at != 0 && expire_at <= now {
-                    self.remove(&mut batch, slot, key, &header);
-                } else {
-                    self.write_string(&mut batch, slot, key, &value, expire_at, Some(&header));
-                }
-                self.commit(batch)?;
+        let Some(expiry) = expiry else {
+            return Ok(Some(value));
+        };
+        let header = stored.header;
+        let expire_at = expiry.resolve(header.expire_at_ms);
+        // A time already past deletes the key, as EXPIRE does.
+        let deleted = expire_at != 0 && expire_at <= now;
+        if expire_at != header.expire_at_ms {
+            let mut batch = self.batch();
+            let slot = stored.slot;
+            drop(stored);
+            if deleted {
+                self.remove(&mut batch, slot, key, &header);
+            } else {
+                self.write_string(&mut batch, slot, key, &value, expire_at, Some(&header));
             }
+            self.commit(batch)?;
+        }
+        // As in Redis: `expire` even when the time is unchanged, `persist`
+        // only when there was a time to remove.
+        match expiry {
+            Expiry::At(_) if deleted => self.notify(events::GENERIC, "del", key),
+            Expiry::At(_) => self.notify(events::GENERIC, "expire", key),
+            Expiry::Persist if header.expire_at_ms != 0 => {
+                self.notify(events::GENERIC, "persist", key)
+            }
+            _ => {}
         }
         Ok(Some(value))
     }
@@ -230,6 +255,7 @@ impl<'a> Db<'a> {
     fn update_string<T>(
         &self,
         key: &[u8],
+        event: &'static str,
         f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T)>,
     ) -> Result<T> {
         self.lock(&[key])?;
@@ -256,13 +282,15 @@ impl<'a> Db<'a> {
             );
             drop(stored);
             self.commit(batch)?;
+            let prior = Prior::of(old_header.as_ref(), now);
+            self.notify_write(key, prior, events::STRING, event, true);
         }
         Ok(result)
     }
 
     /// APPEND: the new length.
     pub fn append(&self, key: &[u8], suffix: &[u8], max_len: u64) -> Result<usize> {
-        self.update_string(key, |old| {
+        self.update_string(key, "append", |old| {
             let old = old.unwrap_or_default();
             let len = old.len() + suffix.len();
             check_length(len as u64, max_len)?;
@@ -275,7 +303,7 @@ impl<'a> Db<'a> {
 
     /// SETRANGE: the new length. An empty `data` changes nothing.
     pub fn setrange(&self, key: &[u8], offset: u64, data: &[u8], max_len: u64) -> Result<usize> {
-        self.update_string(key, |old| {
+        self.update_string(key, "setrange", |old| {
             let old = old.unwrap_or_default();
             if data.is_empty() {
                 return Ok((None, old.len()));
@@ -294,7 +322,7 @@ impl<'a> Db<'a> {
 
     /// INCRBY and friends: the new value.
     pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
-        self.update_string(key, |old| {
+        self.update_string(key, "incrby", |old| {
             let current = match old {
                 Some(text) => parse_i64(text).ok_or(Error::NotInteger)?,
                 None => 0,
@@ -309,7 +337,7 @@ impl<'a> Db<'a> {
 
     /// INCRBYFLOAT: the new value as Redis prints it.
     pub fn incr_by_float(&self, key: &[u8], incr: &[u8]) -> Result<Bytes> {
-        self.update_string(key, |old| {
+        self.update_string(key, "incrbyfloat", |old| {
             let sum = long_double_add(Some(old.unwrap_or(b"0")), incr)?;
             Ok((Some(sum.to_vec()), sum))
         })
@@ -330,14 +358,22 @@ impl<'a> Db<'a> {
         let mut batch = self.batch();
         // A key given twice takes its last value, written once.
         let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        let mut priors = std::collections::HashMap::with_capacity(pairs.len());
         for (key, value) in pairs.iter().rev() {
             if !seen.insert(key) {
                 continue;
             }
             let old = self.read(key)?.map(|s| s.header);
             self.write_string(&mut batch, key_slot(key), key, value, 0, old.as_ref());
+            priors.insert(key, Prior::of(old.as_ref(), now));
         }
         self.commit(batch)?;
+        // One `set` per pair in argument order, as Redis sets them one by
+        // one: only a key's first pair finds it missing or expired.
+        for (key, _) in pairs {
+            let prior = priors.insert(key, Prior::Live).unwrap_or(Prior::Live);
+            self.notify_write(key, prior, events::STRING, "set", true);
+        }
         Ok(true)
     }
 }

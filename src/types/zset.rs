@@ -3,8 +3,9 @@
 //! rank and score ranges are bounded iterations in score order.
 
 use super::collection::{Collection, Draw};
-use super::Db;
+use super::{now_ms, Db, Prior};
 use crate::error::{Error, Result};
+use crate::keyspace_events as events;
 use crate::storage::{Batch, Cf};
 use bytes::Bytes;
 use redrock_encoding::{
@@ -380,6 +381,8 @@ impl<'a> Db<'a> {
         if outcome.added + outcome.updated > 0 {
             self.save_collection(&mut batch, key, &z);
             self.commit(batch)?;
+            let event = if flags.incr { "zincr" } else { "zadd" };
+            self.notify_collection(key, &z, events::ZSET, event);
         }
         Ok(outcome)
     }
@@ -402,17 +405,19 @@ impl<'a> Db<'a> {
                 removed.insert(&member[..]);
             }
         }
-        self.finish_removal(batch, key, &mut z, removed.len() as u64)?;
+        self.finish_removal(batch, key, &mut z, removed.len() as u64, "zrem")?;
         Ok(removed.len() as u64)
     }
 
-    /// Commits the deletion of `count` members of `z`.
+    /// Commits the deletion of `count` members of `z` by the command
+    /// whose event is `event`.
     fn finish_removal(
         &self,
         mut batch: Batch,
         key: &[u8],
         z: &mut Collection,
         count: u64,
+        event: &'static str,
     ) -> Result<()> {
         if count == 0 {
             return Ok(());
@@ -421,6 +426,7 @@ impl<'a> Db<'a> {
         self.save_collection(&mut batch, key, z);
         self.commit(batch)?;
         self.note_deleted_members(z.slot, key, z.meta.version, count);
+        self.notify_collection(key, z, events::ZSET, event);
         Ok(())
     }
 
@@ -597,7 +603,7 @@ impl<'a> Db<'a> {
     pub fn zrangestore(&self, dst: &[u8], src: &[u8], spec: &RangeSpec) -> Result<u64> {
         self.lock(&[dst, src])?;
         let members = self.zrange(src, spec)?;
-        let size = self.store_zset(dst, members)?;
+        let size = self.store_zset(dst, members, "zrangestore")?;
         if src != dst {
             self.only_read([src]);
         }
@@ -606,14 +612,16 @@ impl<'a> Db<'a> {
 
     /// Replaces `dst`, whatever it held, with a sorted set of `members`
     /// (distinct), or deletes it when there are none.
-    fn store_zset(&self, dst: &[u8], members: Vec<Scored>) -> Result<u64> {
+    fn store_zset(&self, dst: &[u8], members: Vec<Scored>, event: &'static str) -> Result<u64> {
         let mut batch = self.batch();
         let slot = redrock_cluster::key_slot(dst);
         let stored = self.read(dst)?.map(|s| s.header);
+        let prior = Prior::of(stored.as_ref(), now_ms());
         let mut z = Collection {
             slot,
             meta: Metadata::new(DataType::ZSet, self.storage.next_version()?),
             stored,
+            prior,
         };
         for (member, score) in &members {
             self.put_scored(&mut batch, &z, dst, member, None, *score);
@@ -621,6 +629,11 @@ impl<'a> Db<'a> {
         z.meta.size = members.len() as u64;
         self.save_collection(&mut batch, dst, &z);
         self.commit(batch)?;
+        if z.meta.size == 0 {
+            self.notify_emptied_store(dst, prior);
+        } else {
+            self.notify_collection(dst, &z, events::ZSET, event);
+        }
         Ok(z.meta.size)
     }
 
@@ -633,20 +646,25 @@ impl<'a> Db<'a> {
             offset: 0,
             limit: -1,
         };
+        let event = match spec.by {
+            RangeBy::Rank(..) => "zremrangebyrank",
+            RangeBy::Score(_) => "zremrangebyscore",
+            RangeBy::Lex(_) => "zremrangebylex",
+        };
         let members = self.zrange(key, &spec)?;
         if members.is_empty() {
             return Ok(0);
         }
-        self.remove_members(key, &members)
+        self.remove_members(key, &members, event)
     }
 
-    fn remove_members(&self, key: &[u8], members: &[Scored]) -> Result<u64> {
+    fn remove_members(&self, key: &[u8], members: &[Scored], event: &'static str) -> Result<u64> {
         let mut z = self.open_collection(key, DataType::ZSet)?;
         let mut batch = self.batch();
         for (member, score) in members {
             self.delete_scored(&mut batch, z.slot, key, z.meta.version, member, *score);
         }
-        self.finish_removal(batch, key, &mut z, members.len() as u64)?;
+        self.finish_removal(batch, key, &mut z, members.len() as u64, event)?;
         Ok(members.len() as u64)
     }
 
@@ -667,7 +685,8 @@ impl<'a> Db<'a> {
         }
         let members = self.zrange(key, &spec)?;
         if !members.is_empty() {
-            self.remove_members(key, &members)?;
+            let event = if max { "zpopmax" } else { "zpopmin" };
+            self.remove_members(key, &members, event)?;
         }
         Ok(members)
     }
@@ -850,7 +869,12 @@ impl<'a> Db<'a> {
         all.push(dst);
         self.lock(&all)?;
         let result = self.zcombine(op, keys, weights, aggregate)?;
-        let size = self.store_zset(dst, result)?;
+        let event = match op {
+            ZSetOp::Union => "zunionstore",
+            ZSetOp::Inter => "zinterstore",
+            ZSetOp::Diff => "zdiffstore",
+        };
+        let size = self.store_zset(dst, result, event)?;
         self.only_read(keys.iter().map(|k| &k[..]).filter(|k| *k != dst));
         Ok(size)
     }

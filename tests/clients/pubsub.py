@@ -1,5 +1,6 @@
 """redis-py's PubSub against RedRock, in RESP2 and RESP3: get_message,
-psubscribe, handlers run by run_in_thread, and listen. Run by
+psubscribe, handlers run by run_in_thread, listen, and keyspace events of
+keys that expire without being read. Run by
 tests/pubsub.rs as `python3 tests/clients/pubsub.py <port>`; exits non-zero
 on the first difference."""
 
@@ -86,6 +87,26 @@ def run(port, protocol):
     listener.unsubscribe("feed")
     check(next(messages)["type"], "unsubscribe", f"{where} listen unsubscribe")
     listener.close()
+
+    # Keyspace events: a key that expires unread is announced by active
+    # expiry; one read after its time by the lazy removal.
+    r.config_set("notify-keyspace-events", "Kx")
+    events = r.pubsub()
+    events.psubscribe("__keyspace@0__:session:*")
+    check(message(events)["type"], "psubscribe", f"{where} keyspace psubscribe")
+    r.set("session:unread", "1", px=100)
+    check(message(events), {"type": "pmessage", "pattern": "__keyspace@0__:session:*",
+                            "channel": "__keyspace@0__:session:unread", "data": "expired"},
+          f"{where} active expiry event")
+    r.set("session:read", "1", px=1)
+    time.sleep(0.01)
+    check(r.get("session:read"), None, f"{where} GET of an expired key")
+    check(message(events), {"type": "pmessage", "pattern": "__keyspace@0__:session:*",
+                            "channel": "__keyspace@0__:session:read", "data": "expired"},
+          f"{where} lazy expiry event")
+    check(events.get_message(timeout=0.2), None, f"{where} one event per expiry")
+    events.close()
+    r.config_set("notify-keyspace-events", "")
 
     # Closed PubSub objects leave nothing behind.
     wait_for(lambda: r.pubsub_numsub("news", "events", "feed")
