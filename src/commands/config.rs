@@ -9,23 +9,34 @@ use bytes::Bytes;
 
 pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let config = ctx.server.config.snapshot();
+    let is_pattern = |arg: &[u8]| arg.iter().any(|b| b"*?[".contains(b));
     let pairs = DIRECTIVES
         .iter()
-        .filter(|d| {
-            argv[2..]
+        .filter_map(|d| {
+            // A name without glob characters comes back as it was typed,
+            // as Redis answers.
+            let exact = argv[2..]
                 .iter()
-                .any(|pattern| glob_match(pattern, d.name.as_bytes(), true))
+                .find(|arg| !is_pattern(arg) && arg.eq_ignore_ascii_case(d.name.as_bytes()));
+            let matched = exact.is_some()
+                || argv[2..]
+                    .iter()
+                    .any(|pattern| glob_match(pattern, d.name.as_bytes(), true));
+            matched.then(|| {
+                let name =
+                    exact.map_or_else(|| Bytes::from_static(d.name.as_bytes()), Bytes::clone);
+                (Reply::Bulk(name), Reply::bulk((d.get)(&config)))
+            })
         })
-        .map(|d| (Reply::bulk(d.name), Reply::bulk((d.get)(&config))))
         .collect();
     Ok(Reply::Map(pairs))
 }
 
 pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    // The table checks the arity (at least one pair); an unpaired name
+    // after that is a syntax error, as in Redis.
     if !argv.len().is_multiple_of(2) {
-        return Err(Error::err(
-            "wrong number of arguments for 'config|set' command",
-        ));
+        return Err(Error::Syntax);
     }
     let pairs: Vec<(String, String)> = argv[2..]
         .chunks(2)

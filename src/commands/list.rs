@@ -75,12 +75,7 @@ pub fn lrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn lset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    // As in Redis, the key is looked at before the index.
-    if ctx.db().llen(&argv[1])? == 0 {
-        return Err(Error::NoSuchKey);
-    }
-    let index = int(&argv[2])?;
-    ctx.db().lset(&argv[1], index, &argv[3])?;
+    ctx.db().lset(&argv[1], || int(&argv[2]), &argv[3])?;
     Ok(Reply::ok())
 }
 

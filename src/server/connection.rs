@@ -298,6 +298,14 @@ impl Connection {
                                 *replies += 1;
                             }
                         }
+                        if self.state.pubsub.subscribed() {
+                            // A subscriber gets the events of its own
+                            // command right after its reply, as in Redis
+                            // 7.2: its writes land now, not with the rest
+                            // of the pipeline.
+                            self.commit();
+                            self.deliver_messages().await?;
+                        }
                         if output_limit.hard_reached(self.output.len()) {
                             // What ran takes effect, as in Redis; the
                             // replies are dropped with the client.

@@ -43,7 +43,25 @@ impl<'a> Db<'a> {
         key: &[u8],
         data_type: DataType,
     ) -> Result<Option<(u16, Metadata)>> {
-        let Some(stored) = self.lookup_read(key, now_ms())? else {
+        Self::live_collection(self.lookup_read(key, now_ms())?, data_type)
+    }
+
+    /// [`Db::read_collection`] for a command that writes the key: not
+    /// counted as a read (no keyspace hit or miss, no `keymiss`), as Redis
+    /// counts only its read lookups.
+    pub fn read_collection_to_write(
+        &self,
+        key: &[u8],
+        data_type: DataType,
+    ) -> Result<Option<(u16, Metadata)>> {
+        Self::live_collection(self.lookup(key, now_ms())?, data_type)
+    }
+
+    fn live_collection(
+        stored: Option<super::StoredKey<'_>>,
+        data_type: DataType,
+    ) -> Result<Option<(u16, Metadata)>> {
+        let Some(stored) = stored else {
             return Ok(None);
         };
         if stored.header.data_type != data_type {
@@ -55,11 +73,12 @@ impl<'a> Db<'a> {
 
     /// Opens `key` for a write as a collection of `data_type` (the caller
     /// holds its lock): the live one, or a new empty one with a fresh
-    /// version.
+    /// version. An expired entry is removed on the way (see
+    /// [`Db::read_to_write`]).
     pub fn open_collection(&self, key: &[u8], data_type: DataType) -> Result<Collection> {
         let now = now_ms();
         let slot = key_slot(key);
-        let stored = self.read(key)?;
+        let stored = self.read_to_write(key, now)?;
         let header = stored.as_ref().map(|s| s.header);
         if let Some(s) = stored.as_ref().filter(|s| !s.header.is_expired(now)) {
             if s.header.data_type != data_type {

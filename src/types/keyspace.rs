@@ -103,7 +103,7 @@ impl<'a> Db<'a> {
 
     /// TTL / PTTL / EXPIRETIME / PEXPIRETIME.
     pub fn ttl(&self, key: &[u8]) -> Result<Ttl> {
-        Ok(match self.lookup(key, now_ms())? {
+        Ok(match self.lookup_read(key, now_ms())? {
             None => Ttl::Missing,
             Some(k) if k.header.expire_at_ms == 0 => Ttl::Persistent,
             Some(k) => Ttl::At(k.header.expire_at_ms),
@@ -203,7 +203,10 @@ impl<'a> Db<'a> {
             .borrow_mut()
             .lock([(ks_src, src), (ks_dst, dst)])?;
         let now = now_ms();
-        let Some(stored) = self.lookup_locked(src, now)? else {
+        let found = self.lookup_locked(src, now)?;
+        // The source is a read lookup for Redis.
+        self.count_read(src, found.is_some());
+        let Some(stored) = found else {
             return Ok(false);
         };
         let target = dst_db.read(dst)?;

@@ -281,14 +281,21 @@ impl<'a> Db<'a> {
         self.elements(slot, key, &meta, meta.head + from, meta.head + to)
     }
 
-    /// LSET.
-    pub fn lset(&self, key: &[u8], index: i64, element: &[u8]) -> Result<()> {
+    /// LSET. `index` is parsed once the key is known to be a list, so its
+    /// errors come after ERR no such key and WRONGTYPE, as in Redis.
+    pub fn lset(
+        &self,
+        key: &[u8],
+        index: impl FnOnce() -> Result<i64>,
+        element: &[u8],
+    ) -> Result<()> {
         self.lock(&[key])?;
         let list = self.open_collection(key, DataType::List)?;
         if !list.existed() {
             return Err(Error::NoSuchKey);
         }
-        let i = resolve(index, list.meta.size).ok_or_else(|| Error::err("index out of range"))?;
+        let i =
+            resolve(index()?, list.meta.size).ok_or_else(|| Error::err("index out of range"))?;
         let mut batch = self.batch();
         let sub = self.element_key(list.slot, key, list.meta.version, list.meta.head + i);
         batch.put(self.storage, Cf::Subkey, &sub, element);

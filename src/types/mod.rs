@@ -147,6 +147,21 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// The stored entry of `key` for a command that will write it (holding
+    /// its lock): an expired entry is removed first, raising `expired`, as
+    /// Redis's write lookups do, even when the command then changes
+    /// nothing. It stays, expired, only while writes are refused.
+    pub fn read_to_write(&self, key: &[u8], now: u64) -> Result<Option<StoredKey<'a>>> {
+        match self.read(key)? {
+            Some(stored) if stored.header.is_expired(now) => {
+                drop(stored);
+                self.lookup_locked(key, now)?;
+                self.read(key)
+            }
+            other => Ok(other),
+        }
+    }
+
     /// This keyspace read live (with the transaction's own writes): what a
     /// holder of key locks reads.
     fn live(&self) -> Db<'a> {

@@ -145,6 +145,10 @@ impl<'a> Db<'a> {
         let now = now_ms();
         let stored = self.read(key)?;
         let live = stored.as_ref().filter(|s| !s.header.is_expired(now));
+        if want_old {
+            // GET's lookup, a read for Redis.
+            self.count_read(key, live.is_some());
+        }
         let old = match (want_old, live) {
             (true, Some(s)) => Some(Self::string_value(s)?),
             _ => None,

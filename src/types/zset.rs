@@ -545,6 +545,15 @@ impl<'a> Db<'a> {
         self.range_of(&z, key, spec)
     }
 
+    /// [`Db::zrange`] for a command that removes what it selects (not a
+    /// read lookup for Redis).
+    fn zrange_to_remove(&self, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
+        let Some(z) = self.read_collection_to_write(key, DataType::ZSet)? else {
+            return Ok(Vec::new());
+        };
+        self.range_of(&z, key, spec)
+    }
+
     fn range_of(&self, z: &Opened, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
         let size = z.1.size as i64;
         let (mut skip, mut take) = match &spec.by {
@@ -651,7 +660,7 @@ impl<'a> Db<'a> {
             RangeBy::Score(_) => "zremrangebyscore",
             RangeBy::Lex(_) => "zremrangebylex",
         };
-        let members = self.zrange(key, &spec)?;
+        let members = self.zrange_to_remove(key, &spec)?;
         if members.is_empty() {
             return Ok(0);
         }
@@ -680,10 +689,10 @@ impl<'a> Db<'a> {
         };
         if count == 0 {
             // Nothing to pop, but the key's type is still checked.
-            self.read_zset(key)?;
+            self.read_collection_to_write(key, DataType::ZSet)?;
             return Ok(Vec::new());
         }
-        let members = self.zrange(key, &spec)?;
+        let members = self.zrange_to_remove(key, &spec)?;
         if !members.is_empty() {
             let event = if max { "zpopmax" } else { "zpopmin" };
             self.remove_members(key, &members, event)?;
@@ -757,8 +766,14 @@ impl<'a> Db<'a> {
 
     /// Checks that every key is a sorted set, a set or missing (ZUNION and
     /// friends do this before they read their options).
+    /// This is the commands' read lookup of their inputs: each key counts
+    /// as a keyspace hit or miss (`keymiss`) here, once.
     pub fn check_combine_inputs(&self, keys: &[Bytes]) -> Result<()> {
-        self.combine_inputs(keys).map(drop)
+        let inputs = self.combine_inputs(keys)?;
+        for (key, input) in keys.iter().zip(&inputs) {
+            self.count_read(key, input.is_some());
+        }
+        Ok(())
     }
 
     /// ZUNION / ZINTER / ZDIFF: the result sorted by score, then member.
