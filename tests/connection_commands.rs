@@ -390,6 +390,169 @@ fn client_list_fields_are_redis_7_2s() {
     assert_eq!(field(&info, "user"), "default");
 }
 
+/// What CLIENT LIST shows of a client's transaction state: the fields
+/// `label` names, as `field=value` words.
+fn transaction_fields(label: &str, line: &str) -> String {
+    let fields = ["flags", "db", "multi", "multi-mem", "cmd"]
+        .iter()
+        .map(|name| format!("{name}={}", field(line, name)))
+        .collect::<Vec<_>>();
+    format!("{label}: {}", fields.join(" "))
+}
+
+/// Client A runs transactions and WATCHes while client B writes and
+/// looks at A with CLIENT LIST ID: A's flags (`x` in MULTI, `d` once a
+/// watched key was written, `b` blocked), db, `multi=` (commands queued,
+/// -1 outside MULTI; a doomed transaction queues no more), `multi-mem=`
+/// and `cmd=` at each step, and A's own CLIENT INFO run inside EXEC.
+fn transaction_states(port: u16) -> Vec<String> {
+    let mut a = RawClient::connect(port);
+    let mut b = RawClient::connect(port);
+    let id = client_id(&mut a);
+    let mut seen = Vec::new();
+    // A's CLIENT LIST line, as B sees it.
+    let line_of_a = |b: &mut RawClient| {
+        let list = String::from_utf8(b.command(&["CLIENT", "LIST", "ID", &id])).unwrap();
+        list.lines().nth(1).expect("A's line").to_string()
+    };
+    let mut look = |b: &mut RawClient, label: &str| {
+        seen.push(transaction_fields(label, &line_of_a(b)));
+    };
+    let run = |raw: &mut RawClient, line: &str| {
+        let args: Vec<&str> = line.split(' ').collect();
+        show(&raw.command(&args))
+    };
+    look(&mut b, "idle");
+    run(&mut a, "MULTI");
+    look(&mut b, "MULTI");
+    run(&mut a, "SET k v");
+    run(&mut a, "GET k");
+    look(&mut b, "two queued");
+    run(&mut a, "WATCH x");
+    look(&mut b, "WATCH refused inside MULTI");
+    run(&mut a, "EXEC");
+    look(&mut b, "after EXEC");
+
+    run(&mut a, "WATCH k");
+    look(&mut b, "watching");
+    run(&mut b, "SET k 1");
+    look(&mut b, "watched key written");
+    run(&mut a, "WATCH j");
+    look(&mut b, "WATCH after");
+    run(&mut a, "MULTI");
+    run(&mut a, "SET a b");
+    look(&mut b, "queued while dirty");
+    assert_eq!(run(&mut a, "EXEC"), "*-1\\r\\n");
+    look(&mut b, "after the refused EXEC");
+
+    run(&mut a, "WATCH k");
+    run(&mut a, "MULTI");
+    run(&mut a, "SET a b");
+    run(&mut b, "SET k 2");
+    run(&mut a, "GET a");
+    look(&mut b, "written between two queued");
+    run(&mut a, "DISCARD");
+    look(&mut b, "after DISCARD");
+
+    run(&mut a, "MULTI");
+    run(&mut a, "SET a b");
+    run(&mut a, "NOSUCHCOMMAND");
+    look(&mut b, "an unknown command queued");
+    run(&mut a, "CLIENT NOSUCH");
+    look(&mut b, "an unknown subcommand queued");
+    run(&mut a, "GET");
+    look(&mut b, "a command of the wrong arity queued");
+    run(&mut a, "SET k v");
+    look(&mut b, "queued after a refused command");
+    run(&mut a, "EXEC");
+    look(&mut b, "after EXECABORT");
+
+    run(&mut a, "WATCH k");
+    run(&mut a, "SET k own");
+    look(&mut b, "its own write");
+    run(&mut a, "UNWATCH");
+    look(&mut b, "after UNWATCH");
+
+    run(&mut a, "WATCH k");
+    run(&mut b, "FLUSHDB");
+    look(&mut b, "FLUSHDB of the watched key");
+    run(&mut a, "RESET");
+    look(&mut b, "after RESET");
+    run(&mut a, "WATCH k");
+    run(&mut b, "FLUSHDB");
+    look(&mut b, "FLUSHDB with the key missing");
+    run(&mut a, "UNWATCH");
+
+    run(&mut a, "SELECT 2");
+    run(&mut a, "WATCH k");
+    run(&mut b, "SET k x");
+    look(&mut b, "the key of another database written");
+    run(&mut b, "SELECT 2");
+    run(&mut b, "SET k x");
+    look(&mut b, "the key of its database written");
+    a.send(&RawClient::encode(&["BLPOP", "list", "0"]));
+    wait_until("A to block", || line_of_a(&mut b).contains(" flags=b"));
+    look(&mut b, "blocked");
+    run(&mut b, "RPUSH list e");
+    assert_eq!(
+        show(&a.read_reply()),
+        "*2\\r\\n$4\\r\\nlist\\r\\n$1\\r\\ne\\r\\n"
+    );
+    run(&mut b, "SELECT 0");
+    run(&mut a, "UNWATCH");
+    run(&mut a, "SELECT 0");
+
+    run(&mut a, "WATCH k");
+    run(&mut a, "MULTI");
+    run(&mut a, "SET k v");
+    run(&mut a, "CLIENT INFO");
+    let reply = String::from_utf8(a.command(&["EXEC"])).unwrap();
+    let inside = reply
+        .split("\r\n")
+        .find(|l| l.starts_with("id="))
+        .unwrap_or_else(|| panic!("no CLIENT INFO in {reply}"));
+    let inside = transaction_fields("CLIENT INFO inside EXEC", inside);
+    look(&mut b, "after EXEC");
+    run(&mut a, "MULTI");
+    run(&mut a, "EXEC extra");
+    look(&mut b, "after EXEC with arguments");
+    seen.push(inside);
+    seen
+}
+
+/// CLIENT LIST shows MULTI and WATCH as Redis does (see
+/// [`transaction_states`]), step by step.
+#[test]
+fn client_list_shows_transactions_as_redis_does() {
+    let redrock = Server::start();
+    let redis = RedisServer::start();
+    let ours = transaction_states(redrock.port);
+    let theirs = transaction_states(redis.port);
+    for (ours, theirs) in ours.iter().zip(&theirs) {
+        assert_eq!(ours, theirs, "RedRock, then Redis");
+    }
+    assert_eq!(ours.len(), theirs.len());
+    // The steps that matter most, spelled out.
+    let expect = |label: &str, fields: &str| {
+        let step = ours
+            .iter()
+            .find(|s| s.starts_with(&format!("{label}: ")))
+            .unwrap_or_else(|| panic!("no step {label}"));
+        assert!(step.contains(fields), "{step} should show {fields}");
+    };
+    expect("idle", "flags=N db=0 multi=-1 multi-mem=0");
+    expect("two queued", "flags=x db=0 multi=2 multi-mem=");
+    expect("watched key written", "flags=d db=0 multi=-1");
+    expect("queued while dirty", "flags=xd db=0 multi=0");
+    expect("written between two queued", "flags=xd db=0 multi=1");
+    expect("after DISCARD", "flags=N db=0 multi=-1");
+    expect("blocked", "flags=bd db=2");
+    expect(
+        "CLIENT INFO inside EXEC",
+        "flags=x db=0 multi=2 multi-mem=55 cmd=exec",
+    );
+}
+
 #[test]
 fn no_evict_and_no_touch_flags() {
     let redrock = Server::start();

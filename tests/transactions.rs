@@ -1828,6 +1828,1008 @@ fn watch_counter_loses_no_increment() {
 }
 
 // ---------------------------------------------------------------------------
+// Tokens moved between lists, sets, sorted sets and databases.
+//
+// A fixed set of tokens lives in containers of two databases: list tokens
+// in lists, set tokens in sets, sorted-set tokens (each with its own
+// score) in sorted sets, and string keys that exist in exactly one of the
+// databases. Transactions move tokens with commands whose keys EXEC's
+// plan finds in less common places: numkeys commands (LMPOP, BLMPOP,
+// ZMPOP, BZMPOP, SINTERCARD, ZINTERCARD, ZUNION, ZUNIONSTORE, ZDIFFSTORE),
+// the second key of LMOVE, BLMOVE, RPOPLPUSH, BRPOPLPUSH, SMOVE and
+// RENAME, the other database of MOVE and COPY ... DB, and every key after
+// a SELECT inside the transaction. If the plan misses a key, the command
+// that needs it fails when another client holds it (an error inside
+// EXEC), or runs on a state other clients change under it (a reply other
+// than the predicted one, a token lost or doubled).
+
+const TOKEN_DBS: [usize; 2] = [0, 5];
+const LISTS: usize = 4;
+const SETS: usize = 4;
+const ZSETS: usize = 3;
+const LIST_TOKENS: usize = 24;
+const SET_TOKENS: usize = 24;
+const ZSET_TOKENS: usize = 18;
+const KEY_TOKENS: usize = 12;
+
+fn list_key(i: usize) -> String {
+    format!("L{i}")
+}
+
+fn set_key(i: usize) -> String {
+    format!("S{i}")
+}
+
+fn zset_key(i: usize) -> String {
+    format!("Z{i}")
+}
+
+fn token_key(i: usize) -> String {
+    format!("K{i}")
+}
+
+fn list_token(i: usize) -> String {
+    format!("l{i:02}")
+}
+
+fn set_token(i: usize) -> String {
+    format!("s{i:02}")
+}
+
+/// A sorted-set token; its score is its number.
+fn zset_token(i: usize) -> String {
+    format!("z{i:02}")
+}
+
+/// The value of string key `K<i>`.
+fn key_value(i: usize) -> String {
+    format!("v{i}")
+}
+
+fn strs(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn text_of(r: &Resp) -> Result<String, String> {
+    match r {
+        Resp::Bulk(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        other => Err(format!("expected a bulk string, got {other:?}")),
+    }
+}
+
+fn int_of(r: &Resp) -> Result<i64, String> {
+    match r {
+        Resp::Int(n) => Ok(*n),
+        other => Err(format!("expected an integer, got {other:?}")),
+    }
+}
+
+fn texts_of(r: &Resp) -> Result<Vec<String>, String> {
+    match r {
+        Resp::Array(items) | Resp::Set(items) => items.iter().map(text_of).collect(),
+        other => Err(format!("expected an array, got {other:?}")),
+    }
+}
+
+fn expect_ok(r: &Resp) -> Result<(), String> {
+    match r {
+        Resp::Simple(s) if s == "OK" => Ok(()),
+        other => Err(format!("expected OK, got {other:?}")),
+    }
+}
+
+fn expect_int_in(r: &Resp, range: std::ops::RangeInclusive<i64>) -> Result<i64, String> {
+    let n = int_of(r)?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not in {range:?}"))
+    }
+}
+
+/// Checks the replies of a segment's commands.
+type ReplyCheck = Box<dyn Fn(&[Resp]) -> Result<(), String>>;
+
+/// Commands queued in a transaction, with the check of their replies.
+struct Segment {
+    commands: Vec<Vec<String>>,
+    check: ReplyCheck,
+}
+
+impl Segment {
+    fn new(
+        commands: Vec<Vec<String>>,
+        check: impl Fn(&[Resp]) -> Result<(), String> + 'static,
+    ) -> Segment {
+        Segment {
+            commands,
+            check: Box::new(check),
+        }
+    }
+
+    fn select(db: usize) -> Segment {
+        Segment::new(vec![strs(&["SELECT", &db.to_string()])], |r| {
+            expect_ok(&r[0])
+        })
+    }
+}
+
+/// What the containers of both databases hold, as one reading saw it.
+#[derive(Default)]
+struct Census {
+    /// Every list token seen, once per time seen.
+    lists: Vec<String>,
+    /// Set members seen (when the reading listed them) and the total of
+    /// the sets' cardinalities.
+    sets: Vec<String>,
+    set_count: i64,
+    /// Sorted-set members with their scores.
+    zsets: Vec<(String, String)>,
+    /// For each string key, the databases where it was found, with its
+    /// value.
+    keys: Vec<Vec<(usize, String)>>,
+}
+
+impl Census {
+    /// Every token exactly once.
+    fn check(&self) -> Result<(), String> {
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let lists: Vec<String> = (0..LIST_TOKENS).map(list_token).collect();
+        if sorted(self.lists.clone()) != lists {
+            return Err(format!("list tokens: {:?}", sorted(self.lists.clone())));
+        }
+        if self.set_count != SET_TOKENS as i64 {
+            return Err(format!(
+                "{} set tokens in all, not {SET_TOKENS}",
+                self.set_count
+            ));
+        }
+        if !self.sets.is_empty() {
+            let sets: Vec<String> = (0..SET_TOKENS).map(set_token).collect();
+            if sorted(self.sets.clone()) != sets {
+                return Err(format!("set tokens: {:?}", sorted(self.sets.clone())));
+            }
+        }
+        let mut zsets = self.zsets.clone();
+        zsets.sort();
+        let expected: Vec<(String, String)> = (0..ZSET_TOKENS)
+            .map(|i| (zset_token(i), i.to_string()))
+            .collect();
+        if zsets != expected {
+            return Err(format!("sorted-set tokens and scores: {zsets:?}"));
+        }
+        for (i, found) in self.keys.iter().enumerate() {
+            if found.len() != 1 || found[0].1 != key_value(i) {
+                return Err(format!("{} found as {found:?}", token_key(i)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a reading reads the containers: each kind of container through
+/// commands whose keys the plan finds in different places.
+#[derive(Clone, Copy, Debug)]
+struct ReadForms {
+    /// 0: SUNION and SCARD; 1: SINTERCARD 1 of each set (numkeys, the
+    /// only command naming the sets); 2: SMEMBERS of each.
+    sets: u8,
+    /// 0: ZRANGE of each; 1: ZUNION 3 (numkeys); 2: ZUNIONSTORE into a
+    /// key of the reader's, read, then deleted.
+    zsets: u8,
+}
+
+/// The queued commands of a reading of every container, and what their
+/// replies say.
+fn census_commands(forms: ReadForms, tmp: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    for db in TOKEN_DBS {
+        commands.push(strs(&["SELECT", &db.to_string()]));
+        for l in 0..LISTS {
+            commands.push(strs(&["LRANGE", &list_key(l), "0", "-1"]));
+        }
+        match forms.sets {
+            0 => {
+                let mut sunion = strs(&["SUNION"]);
+                sunion.extend((0..SETS).map(set_key));
+                commands.push(sunion);
+                for s in 0..SETS {
+                    commands.push(strs(&["SCARD", &set_key(s)]));
+                }
+            }
+            1 => {
+                for s in 0..SETS {
+                    commands.push(strs(&["SINTERCARD", "1", &set_key(s)]));
+                }
+            }
+            _ => {
+                for s in 0..SETS {
+                    commands.push(strs(&["SMEMBERS", &set_key(s)]));
+                }
+            }
+        }
+        let zkeys: Vec<String> = (0..ZSETS).map(zset_key).collect();
+        match forms.zsets {
+            0 => {
+                for z in &zkeys {
+                    commands.push(strs(&["ZRANGE", z, "0", "-1", "WITHSCORES"]));
+                }
+            }
+            1 => {
+                let mut zunion = strs(&["ZUNION", &ZSETS.to_string()]);
+                zunion.extend(zkeys.iter().cloned());
+                zunion.push("WITHSCORES".into());
+                commands.push(zunion);
+            }
+            _ => {
+                let mut store = strs(&["ZUNIONSTORE", tmp, &ZSETS.to_string()]);
+                store.extend(zkeys.iter().cloned());
+                commands.push(store);
+                commands.push(strs(&["ZRANGE", tmp, "0", "-1", "WITHSCORES"]));
+                commands.push(strs(&["DEL", tmp]));
+            }
+        }
+        let mut mget = strs(&["MGET"]);
+        mget.extend((0..KEY_TOKENS).map(token_key));
+        commands.push(mget);
+    }
+    commands
+}
+
+/// What a reading's replies (those of `census_commands`) show.
+fn census_of(forms: ReadForms, replies: &[Resp]) -> Result<Census, String> {
+    let mut census = Census {
+        keys: vec![Vec::new(); KEY_TOKENS],
+        ..Census::default()
+    };
+    let mut r = replies.iter();
+    let mut next = || r.next().ok_or("too few replies".to_string());
+    let pairs = |flat: Vec<String>| -> Vec<(String, String)> {
+        flat.chunks(2)
+            .map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default()))
+            .collect()
+    };
+    for db in TOKEN_DBS {
+        expect_ok(next()?)?;
+        for _ in 0..LISTS {
+            census.lists.extend(texts_of(next()?)?);
+        }
+        match forms.sets {
+            0 => {
+                let union = texts_of(next()?)?;
+                let mut cards = 0;
+                for _ in 0..SETS {
+                    cards += int_of(next()?)?;
+                }
+                if cards != union.len() as i64 {
+                    return Err(format!(
+                        "db {db}: the sets' cardinalities add up to {cards}, their union has {}",
+                        union.len()
+                    ));
+                }
+                census.set_count += cards;
+                census.sets.extend(union);
+            }
+            1 => {
+                for _ in 0..SETS {
+                    census.set_count += int_of(next()?)?;
+                }
+            }
+            _ => {
+                for _ in 0..SETS {
+                    let members = texts_of(next()?)?;
+                    census.set_count += members.len() as i64;
+                    census.sets.extend(members);
+                }
+            }
+        }
+        match forms.zsets {
+            0 => {
+                for _ in 0..ZSETS {
+                    census.zsets.extend(pairs(texts_of(next()?)?));
+                }
+            }
+            1 => census.zsets.extend(pairs(texts_of(next()?)?)),
+            _ => {
+                let stored = int_of(next()?)?;
+                let members = pairs(texts_of(next()?)?);
+                if stored != members.len() as i64 {
+                    return Err(format!(
+                        "ZUNIONSTORE stored {stored}, ZRANGE read {}",
+                        members.len()
+                    ));
+                }
+                expect_int_in(next()?, (stored > 0) as i64..=(stored > 0) as i64)?;
+                census.zsets.extend(members);
+            }
+        }
+        match next()? {
+            Resp::Array(values) if values.len() == KEY_TOKENS => {
+                for (i, v) in values.iter().enumerate() {
+                    if !v.is_nil() {
+                        census.keys[i].push((db, text_of(v)?));
+                    }
+                }
+            }
+            other => return Err(format!("MGET replied {other:?}")),
+        }
+    }
+    if next().is_ok() {
+        return Err("more replies than commands".into());
+    }
+    Ok(census)
+}
+
+#[derive(Default, Debug)]
+struct TokenStats {
+    /// Transactions that ran, by kind.
+    moves: u64,
+    list_pops: u64,
+    zset_pops: u64,
+    renames: u64,
+    copies: u64,
+    readings: u64,
+    /// EXECs that WATCH aborted.
+    aborted: u64,
+    /// Guarded moves skipped because there was nothing to move.
+    skipped: u64,
+}
+
+/// One of the connections moving tokens.
+struct TokenClient {
+    raw: RawClient,
+    who: String,
+    tmp: String,
+    rng: StdRng,
+    stats: TokenStats,
+}
+
+impl TokenClient {
+    /// Sends `commands` (each a whole argv) pipelined and returns their
+    /// replies.
+    fn pipeline(&mut self, commands: &[Vec<String>]) -> Vec<Resp> {
+        let mut bytes = Vec::new();
+        for c in commands {
+            bytes.extend(RawClient::encode(c));
+        }
+        self.raw.send(&bytes);
+        commands
+            .iter()
+            .map(|_| parse(&self.raw.read_reply()))
+            .collect()
+    }
+
+    /// Runs `commands` between MULTI and EXEC (one pipeline): their
+    /// replies, or None if WATCH aborted the transaction. Any other answer
+    /// fails the test.
+    fn transaction(&mut self, commands: &[Vec<String>]) -> Option<Vec<Resp>> {
+        let mut all = vec![strs(&["MULTI"])];
+        all.extend(commands.iter().cloned());
+        all.push(strs(&["EXEC"]));
+        let replies = self.pipeline(&all);
+        let fail = |why: String| {
+            format!(
+                "{}: {why}\ncommands: {commands:?}\nreplies: {replies:?}",
+                self.who
+            )
+        };
+        if replies[0] != Resp::Simple("OK".into()) {
+            panic!("{}", fail("MULTI failed".into()));
+        }
+        if let Some(r) = replies[1..replies.len() - 1]
+            .iter()
+            .find(|r| **r != Resp::Simple("QUEUED".into()))
+        {
+            panic!("{}", fail(format!("a command was not queued: {r:?}")));
+        }
+        match replies.last().unwrap() {
+            Resp::Array(items) => {
+                if items.len() != commands.len() {
+                    panic!(
+                        "{}",
+                        fail("EXEC did not answer one reply per command".into())
+                    );
+                }
+                if let Some(e) = items.iter().find(|r| matches!(r, Resp::Error(_))) {
+                    panic!("{}", fail(format!("a command failed inside EXEC: {e:?}")));
+                }
+                Some(items.clone())
+            }
+            r if r.is_nil() => {
+                self.stats.aborted += 1;
+                None
+            }
+            other => panic!("{}", fail(format!("EXEC answered {other:?}"))),
+        }
+    }
+
+    /// Runs segments in one transaction and checks each one's replies.
+    fn run_segments(&mut self, segments: &[Segment]) -> bool {
+        let commands: Vec<Vec<String>> = segments
+            .iter()
+            .flat_map(|s| s.commands.iter().cloned())
+            .collect();
+        let Some(replies) = self.transaction(&commands) else {
+            return false;
+        };
+        let mut at = 0;
+        for s in segments {
+            let mine = &replies[at..at + s.commands.len()];
+            if let Err(why) = (s.check)(mine) {
+                panic!(
+                    "{}: {why}\nin {:?} replying {mine:?}\nwhole transaction: {commands:?}\nreplies: {replies:?}",
+                    self.who, s.commands
+                );
+            }
+            at += s.commands.len();
+        }
+        true
+    }
+
+    fn pick(&mut self, n: usize) -> usize {
+        self.rng.random_range(0..n)
+    }
+
+    /// Two different indexes below `n`.
+    fn pick_two(&mut self, n: usize) -> (usize, usize) {
+        let a = self.pick(n);
+        (a, (a + 1 + self.pick(n - 1)) % n)
+    }
+
+    fn pick_db(&mut self) -> (usize, usize) {
+        let (a, b) = self.pick_two(TOKEN_DBS.len());
+        (TOKEN_DBS[a], TOKEN_DBS[b])
+    }
+
+    fn side(&mut self) -> &'static str {
+        if self.rng.random_bool(0.5) {
+            "LEFT"
+        } else {
+            "RIGHT"
+        }
+    }
+
+    /// One blind move in database `db`: a segment whose effect keeps
+    /// every token once, whatever the state it runs on.
+    fn blind_segment(&mut self, db: usize) -> Segment {
+        let other = TOKEN_DBS.iter().copied().find(|&d| d != db).unwrap();
+        match self.pick(7) {
+            0 => {
+                // One list token moves, if the source has one.
+                let (a, b) = self.pick_two(LISTS);
+                let (a, b) = (list_key(a), list_key(b));
+                let (from, to) = (self.side(), self.side());
+                let command = match self.pick(4) {
+                    0 => strs(&["LMOVE", &a, &b, from, to]),
+                    // Inside MULTI the blocking forms do not block.
+                    1 => strs(&["BLMOVE", &a, &b, from, to, "0"]),
+                    2 => strs(&["RPOPLPUSH", &a, &b]),
+                    _ => strs(&["BRPOPLPUSH", &a, &b, "0"]),
+                };
+                Segment::new(vec![command], |r| match &r[0] {
+                    r if r.is_nil() => Ok(()),
+                    r => {
+                        let t = text_of(r)?;
+                        if (0..LIST_TOKENS).any(|i| list_token(i) == t) {
+                            Ok(())
+                        } else {
+                            Err(format!("moved {t}, not a list token"))
+                        }
+                    }
+                })
+            }
+            1 => {
+                // SMOVE of a token that may or may not be in the source;
+                // sets never share a member.
+                let (a, b) = self.pick_two(SETS);
+                let token = set_token(self.pick(SET_TOKENS));
+                Segment::new(
+                    vec![
+                        strs(&["SMOVE", &set_key(a), &set_key(b), &token]),
+                        strs(&["SINTERCARD", "2", &set_key(a), &set_key(b)]),
+                    ],
+                    |r| {
+                        expect_int_in(&r[0], 0..=1)?;
+                        expect_int_in(&r[1], 0..=0).map(|_| ())
+                    },
+                )
+            }
+            2 => {
+                // Set a merged into set b.
+                let (a, b) = self.pick_two(SETS);
+                let (a, b) = (set_key(a), set_key(b));
+                Segment::new(
+                    vec![strs(&["SUNIONSTORE", &b, &a, &b]), strs(&["DEL", &a])],
+                    |r| {
+                        let n = expect_int_in(&r[0], 0..=SET_TOKENS as i64)?;
+                        let deleted = expect_int_in(&r[1], 0..=1)?;
+                        if n == 0 && deleted == 1 {
+                            return Err("an empty union, yet its source existed".into());
+                        }
+                        Ok(())
+                    },
+                )
+            }
+            3 => {
+                // The first k+1 members of sorted set b move to a.
+                let (a, b) = self.pick_two(ZSETS);
+                let (a, b) = (zset_key(a), zset_key(b));
+                let k = self.pick(3);
+                let tmp = self.tmp.clone();
+                Segment::new(
+                    vec![
+                        strs(&["ZRANGESTORE", &tmp, &b, "0", &k.to_string()]),
+                        strs(&["ZUNIONSTORE", &a, "2", &a, &tmp]),
+                        strs(&["ZDIFFSTORE", &b, "2", &b, &tmp]),
+                        strs(&["DEL", &tmp]),
+                        strs(&["ZINTERCARD", "2", &a, &b]),
+                    ],
+                    move |r| {
+                        let n = expect_int_in(&r[0], 0..=k as i64 + 1)?;
+                        expect_int_in(&r[1], n..=ZSET_TOKENS as i64)?;
+                        expect_int_in(&r[2], 0..=ZSET_TOKENS as i64)?;
+                        expect_int_in(&r[3], (n > 0) as i64..=(n > 0) as i64)?;
+                        expect_int_in(&r[4], 0..=0).map(|_| ())
+                    },
+                )
+            }
+            4 => {
+                // A whole container to the other database: MOVE never
+                // replaces a key.
+                let key = match self.pick(3) {
+                    0 => list_key(self.pick(LISTS)),
+                    1 => set_key(self.pick(SETS)),
+                    _ => zset_key(self.pick(ZSETS)),
+                };
+                Segment::new(vec![strs(&["MOVE", &key, &other.to_string()])], |r| {
+                    expect_int_in(&r[0], 0..=1).map(|_| ())
+                })
+            }
+            5 => {
+                let key = token_key(self.pick(KEY_TOKENS));
+                Segment::new(vec![strs(&["MOVE", &key, &other.to_string()])], |r| {
+                    expect_int_in(&r[0], 0..=1).map(|_| ())
+                })
+            }
+            _ => {
+                // A string key copied to the other database, then deleted
+                // here: both happen (it was here) or neither.
+                let key = token_key(self.pick(KEY_TOKENS));
+                Segment::new(
+                    vec![
+                        strs(&["COPY", &key, &key, "DB", &other.to_string()]),
+                        strs(&["DEL", &key]),
+                    ],
+                    |r| {
+                        let copied = expect_int_in(&r[0], 0..=1)?;
+                        let deleted = expect_int_in(&r[1], 0..=1)?;
+                        if copied != deleted {
+                            return Err(format!("COPY {copied} but DEL {deleted}"));
+                        }
+                        Ok(())
+                    },
+                )
+            }
+        }
+    }
+
+    /// A transaction of one to three blind moves, each in a database
+    /// SELECTed inside the transaction.
+    fn blind_moves(&mut self) {
+        let mut segments = Vec::new();
+        for _ in 0..self.rng.random_range(1..=3) {
+            let (db, _) = self.pick_db();
+            segments.push(Segment::select(db));
+            let segment = self.blind_segment(db);
+            segments.push(segment);
+        }
+        if self.run_segments(&segments) {
+            self.stats.moves += 1;
+        }
+    }
+
+    /// Outside MULTI: SELECT `db`, WATCH `keys`, then `reads`; their
+    /// replies.
+    fn watch_and_read(&mut self, db: usize, keys: &[String], reads: &[Vec<String>]) -> Vec<Resp> {
+        let mut commands = vec![strs(&["SELECT", &db.to_string()])];
+        let mut watch = strs(&["WATCH"]);
+        watch.extend(keys.iter().cloned());
+        commands.push(watch);
+        commands.extend(reads.iter().cloned());
+        let replies = self.pipeline(&commands);
+        for r in &replies[..2] {
+            assert_eq!(*r, Resp::Simple("OK".into()), "{}: {commands:?}", self.who);
+        }
+        replies[2..].to_vec()
+    }
+
+    fn unwatch(&mut self) {
+        let reply = self.pipeline(&[strs(&["UNWATCH"])]);
+        assert_eq!(reply[0], Resp::Simple("OK".into()));
+    }
+
+    /// Runs a guarded transaction: `expected` are the exact replies, as
+    /// the state read under WATCH predicts them.
+    fn guarded(&mut self, commands: Vec<Vec<String>>, expected: Vec<Resp>) -> bool {
+        let Some(replies) = self.transaction(&commands) else {
+            return false;
+        };
+        assert_eq!(
+            replies, expected,
+            "{}: replies other than the watched state predicts\ncommands: {commands:?}",
+            self.who
+        );
+        true
+    }
+
+    /// LMPOP (or BLMPOP) from the first non-empty of two lists, pushing
+    /// what it took to a third, under WATCH of all three.
+    fn list_pop(&mut self) {
+        let (db, _) = self.pick_db();
+        let (a, b) = self.pick_two(LISTS);
+        let c = (0..LISTS).find(|&c| c != a && c != b).unwrap();
+        let (a, b, c) = (list_key(a), list_key(b), list_key(c));
+        let reads = [
+            strs(&["LRANGE", &a, "0", "-1"]),
+            strs(&["LRANGE", &b, "0", "-1"]),
+            strs(&["LLEN", &c]),
+        ];
+        let state = self.watch_and_read(db, &[a.clone(), b.clone(), c.clone()], &reads);
+        let (la, lb) = (texts_of(&state[0]).unwrap(), texts_of(&state[1]).unwrap());
+        let lc = int_of(&state[2]).unwrap();
+        let side = self.side();
+        let count = self.rng.random_range(1..=3usize);
+        let Some((from, items)) = [(&a, la), (&b, lb)]
+            .into_iter()
+            .find(|(_, l)| !l.is_empty())
+        else {
+            self.stats.skipped += 1;
+            return self.unwatch();
+        };
+        let taken: Vec<String> = if side == "LEFT" {
+            items.iter().take(count).cloned().collect()
+        } else {
+            items.iter().rev().take(count).cloned().collect()
+        };
+        let mut pop = if self.rng.random_bool(0.5) {
+            strs(&["LMPOP", "2", &a, &b, side, "COUNT", &count.to_string()])
+        } else {
+            strs(&[
+                "BLMPOP",
+                "0",
+                "2",
+                &a,
+                &b,
+                side,
+                "COUNT",
+                &count.to_string(),
+            ])
+        };
+        if count == 1 && self.rng.random_bool(0.3) {
+            pop.truncate(pop.len() - 2);
+        }
+        let mut push = strs(&["RPUSH", &c]);
+        push.extend(taken.iter().cloned());
+        let expected = vec![
+            Resp::Array(vec![
+                Resp::Bulk(from.clone().into_bytes()),
+                Resp::Array(
+                    taken
+                        .iter()
+                        .map(|t| Resp::Bulk(t.clone().into_bytes()))
+                        .collect(),
+                ),
+            ]),
+            Resp::Int(lc + taken.len() as i64),
+        ];
+        if self.guarded(vec![pop, push], expected) {
+            self.stats.list_pops += 1;
+        }
+    }
+
+    /// ZMPOP (or BZMPOP) from the first non-empty of two sorted sets,
+    /// adding what it took to a third, under WATCH of all three.
+    fn zset_pop(&mut self) {
+        let (db, _) = self.pick_db();
+        let (a, b) = self.pick_two(ZSETS);
+        let c = (0..ZSETS).find(|&c| c != a && c != b).unwrap();
+        let (a, b, c) = (zset_key(a), zset_key(b), zset_key(c));
+        let reads = [
+            strs(&["ZRANGE", &a, "0", "-1", "WITHSCORES"]),
+            strs(&["ZRANGE", &b, "0", "-1", "WITHSCORES"]),
+        ];
+        let state = self.watch_and_read(db, &[a.clone(), b.clone(), c.clone()], &reads);
+        let members = |r: &Resp| -> Vec<(String, String)> {
+            texts_of(r)
+                .unwrap()
+                .chunks(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect()
+        };
+        let (za, zb) = (members(&state[0]), members(&state[1]));
+        let min = self.rng.random_bool(0.5);
+        let count = self.rng.random_range(1..=2usize);
+        let Some((from, items)) = [(&a, za), (&b, zb)]
+            .into_iter()
+            .find(|(_, l)| !l.is_empty())
+        else {
+            self.stats.skipped += 1;
+            return self.unwatch();
+        };
+        let taken: Vec<(String, String)> = if min {
+            items.iter().take(count).cloned().collect()
+        } else {
+            items.iter().rev().take(count).cloned().collect()
+        };
+        let which = if min { "MIN" } else { "MAX" };
+        let pop = if self.rng.random_bool(0.5) {
+            strs(&["ZMPOP", "2", &a, &b, which, "COUNT", &count.to_string()])
+        } else {
+            strs(&[
+                "BZMPOP",
+                "0",
+                "2",
+                &a,
+                &b,
+                which,
+                "COUNT",
+                &count.to_string(),
+            ])
+        };
+        let mut add = strs(&["ZADD", &c]);
+        for (member, score) in &taken {
+            add.push(score.clone());
+            add.push(member.clone());
+        }
+        let expected = vec![
+            Resp::Array(vec![
+                Resp::Bulk(from.clone().into_bytes()),
+                Resp::Array(
+                    taken
+                        .iter()
+                        .map(|(m, s)| {
+                            Resp::Array(vec![
+                                Resp::Bulk(m.clone().into_bytes()),
+                                Resp::Bulk(s.clone().into_bytes()),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ]),
+            Resp::Int(taken.len() as i64),
+        ];
+        if self.guarded(vec![pop, add], expected) {
+            self.stats.zset_pops += 1;
+        }
+    }
+
+    /// RENAME of a container to a name that is free, or a swap of two
+    /// through a key of this client's, under WATCH of both.
+    fn rename(&mut self) {
+        let (db, _) = self.pick_db();
+        let (names, n) = match self.pick(3) {
+            0 => (list_key as fn(usize) -> String, LISTS),
+            1 => (set_key as fn(usize) -> String, SETS),
+            _ => (zset_key as fn(usize) -> String, ZSETS),
+        };
+        let (a, b) = self.pick_two(n);
+        let (a, b) = (names(a), names(b));
+        let reads = [strs(&["EXISTS", &a]), strs(&["EXISTS", &b])];
+        let state = self.watch_and_read(db, &[a.clone(), b.clone()], &reads);
+        let ok = || Resp::Simple("OK".into());
+        let (commands, expected) = match (int_of(&state[0]).unwrap(), int_of(&state[1]).unwrap()) {
+            (1, 1) => (
+                vec![
+                    strs(&["RENAME", &a, &self.tmp]),
+                    strs(&["RENAME", &b, &a]),
+                    strs(&["RENAME", &self.tmp, &b]),
+                ],
+                vec![ok(), ok(), ok()],
+            ),
+            (1, 0) => (vec![strs(&["RENAME", &a, &b])], vec![ok()]),
+            (0, 1) => (vec![strs(&["RENAME", &b, &a])], vec![ok()]),
+            _ => {
+                self.stats.skipped += 1;
+                return self.unwatch();
+            }
+        };
+        if self.guarded(commands, expected) {
+            self.stats.renames += 1;
+        }
+    }
+
+    /// COPY of a container to the other database, where it is missing,
+    /// then DEL of the original, under WATCH of the key in both.
+    fn copy_container(&mut self) {
+        let (db, other) = self.pick_db();
+        let key = match self.pick(3) {
+            0 => list_key(self.pick(LISTS)),
+            1 => set_key(self.pick(SETS)),
+            _ => zset_key(self.pick(ZSETS)),
+        };
+        let here = self.watch_and_read(db, std::slice::from_ref(&key), &[strs(&["EXISTS", &key])]);
+        let there = self.watch_and_read(
+            other,
+            std::slice::from_ref(&key),
+            &[strs(&["EXISTS", &key])],
+        );
+        let (from, to) = match (int_of(&here[0]).unwrap(), int_of(&there[0]).unwrap()) {
+            (1, 0) => (db, other),
+            (0, 1) => (other, db),
+            _ => {
+                self.stats.skipped += 1;
+                return self.unwatch();
+            }
+        };
+        let commands = vec![
+            strs(&["SELECT", &from.to_string()]),
+            strs(&["COPY", &key, &key, "DB", &to.to_string()]),
+            strs(&["DEL", &key]),
+        ];
+        let expected = vec![Resp::Simple("OK".into()), Resp::Int(1), Resp::Int(1)];
+        if self.guarded(commands, expected) {
+            self.stats.copies += 1;
+        }
+    }
+
+    /// Reads every container of both databases in one transaction and
+    /// checks that every token is there exactly once.
+    fn reading(&mut self) {
+        let forms = ReadForms {
+            sets: self.pick(3) as u8,
+            zsets: self.pick(3) as u8,
+        };
+        let commands = census_commands(forms, &self.tmp);
+        let replies = self
+            .transaction(&commands)
+            .unwrap_or_else(|| panic!("{}: a reading watched nothing", self.who));
+        if let Err(why) = census_of(forms, &replies).and_then(|c| c.check()) {
+            panic!(
+                "{}: a reading ({forms:?}) saw {why}\ncommands: {commands:?}\nreplies: {replies:?}",
+                self.who
+            );
+        }
+        self.stats.readings += 1;
+    }
+}
+
+/// Puts every token in a container: round robin over the containers of
+/// both databases, string keys alternating between the databases.
+fn place_tokens(raw: &mut RawClient) {
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    let slots = |n: usize| -> Vec<(usize, usize)> {
+        TOKEN_DBS
+            .iter()
+            .flat_map(|&db| (0..n).map(move |i| (db, i)))
+            .collect()
+    };
+    for db in TOKEN_DBS {
+        commands.push(strs(&["SELECT", &db.to_string()]));
+        let lists = slots(LISTS);
+        for t in 0..LIST_TOKENS {
+            let (d, i) = lists[t % lists.len()];
+            if d == db {
+                commands.push(strs(&["RPUSH", &list_key(i), &list_token(t)]));
+            }
+        }
+        let sets = slots(SETS);
+        for t in 0..SET_TOKENS {
+            let (d, i) = sets[t % sets.len()];
+            if d == db {
+                commands.push(strs(&["SADD", &set_key(i), &set_token(t)]));
+            }
+        }
+        let zsets = slots(ZSETS);
+        for t in 0..ZSET_TOKENS {
+            let (d, i) = zsets[t % zsets.len()];
+            if d == db {
+                commands.push(strs(&[
+                    "ZADD",
+                    &zset_key(i),
+                    &t.to_string(),
+                    &zset_token(t),
+                ]));
+            }
+        }
+        for t in 0..KEY_TOKENS {
+            if TOKEN_DBS[t % TOKEN_DBS.len()] == db {
+                commands.push(strs(&["SET", &token_key(t), &key_value(t)]));
+            }
+        }
+    }
+    for c in &commands {
+        let reply = parse(&raw.command(c));
+        assert!(!matches!(reply, Resp::Error(_)), "{c:?}: {reply:?}");
+    }
+}
+
+/// 8 connections run transactions that move tokens between lists, sets,
+/// sorted sets and databases (see the section's head) and read every
+/// container in a transaction after each of their own: every reply is
+/// checked (no error inside EXEC, the replies a WATCHed state predicts),
+/// and every reading, and the end state, has each token exactly once.
+#[test]
+fn tokens_moved_by_multi_key_transactions_are_never_lost_or_doubled() {
+    const CLIENTS: usize = 8;
+    const TRANSACTIONS: usize = 500;
+    let seed: u64 = std::env::var("REDROCK_TX_STRESS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("token stress seed: {seed} (replay with REDROCK_TX_STRESS_SEED={seed})");
+    let server = Server::start();
+    place_tokens(&mut server.raw());
+    let started = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let mut client = TokenClient {
+                raw: server.raw(),
+                who: format!("client {c}"),
+                tmp: format!("tmp:{c}"),
+                rng: StdRng::seed_from_u64(seed.wrapping_add(c as u64)),
+                stats: TokenStats::default(),
+            };
+            std::thread::spawn(move || {
+                for _ in 0..TRANSACTIONS {
+                    match client.pick(10) {
+                        0..=3 => client.blind_moves(),
+                        4 | 5 => client.list_pop(),
+                        6 => client.zset_pop(),
+                        7 | 8 => client.rename(),
+                        _ => client.copy_container(),
+                    }
+                    client.reading();
+                }
+                client.stats
+            })
+        })
+        .collect();
+    let mut total = TokenStats::default();
+    for h in handles {
+        let s = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        total.moves += s.moves;
+        total.list_pops += s.list_pops;
+        total.zset_pops += s.zset_pops;
+        total.renames += s.renames;
+        total.copies += s.copies;
+        total.readings += s.readings;
+        total.aborted += s.aborted;
+        total.skipped += s.skipped;
+    }
+    let elapsed = started.elapsed();
+    // The end state, read every way.
+    let mut reader = TokenClient {
+        raw: server.raw(),
+        who: "final reading".into(),
+        tmp: "tmp:final".into(),
+        rng: StdRng::seed_from_u64(seed),
+        stats: TokenStats::default(),
+    };
+    for sets in 0..3 {
+        for zsets in 0..3 {
+            let forms = ReadForms { sets, zsets };
+            let commands = census_commands(forms, &reader.tmp);
+            let replies = reader.transaction(&commands).unwrap();
+            if let Err(why) = census_of(forms, &replies).and_then(|c| c.check()) {
+                panic!("the end state ({forms:?}): {why}");
+            }
+        }
+    }
+    eprintln!("{total:?} in {:.2}s", elapsed.as_secs_f64());
+    assert!(
+        total.moves > 0
+            && total.list_pops > 0
+            && total.zset_pops > 0
+            && total.renames > 0
+            && total.copies > 0,
+        "every kind of transaction ran: {total:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // The redis crate's transactions on both servers.
 
 /// Runs `f` with a connection to RedRock and its URL, then with one to

@@ -191,15 +191,27 @@ fn joins_pipeline(spec: &CommandSpec) -> bool {
 /// Runs one request and returns its reply. Never panics on bad input: every
 /// problem becomes an error reply.
 pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    // Inside EXEC, routing and write refusal were checked for the whole
+    // transaction, and CLIENT LIST's `cmd` stays `exec`, as in Redis.
+    let in_exec = ctx.in_transaction();
     let Some(spec) = lookup(&argv[0]) else {
+        ctx.client.handle.set_last_command("NULL");
         ctx.server.stats.record_error("ERR");
         fail_transaction(ctx);
         return Reply::Error(unknown_command(argv).into());
     };
     let spec = match resolve_subcommand(spec, argv) {
         Ok(spec) => spec,
-        Err(e) => return reject(ctx, spec, e),
+        Err(e) => {
+            ctx.client.handle.set_last_command("NULL");
+            return reject(ctx, spec, e);
+        }
     };
+    // Redis names the command in CLIENT LIST (`cmd`) once it is found,
+    // whether or not it is then refused.
+    if !in_exec {
+        ctx.client.handle.set_last_command(spec.full_name);
+    }
     if !spec.arity_ok(argv.len()) {
         return reject(
             ctx,
@@ -216,9 +228,6 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // Where the keys are: for cluster routing, the pipeline join rule and
     // waking blocked clients.
     let key_positions = spec.key_positions(argv);
-    // Inside EXEC, routing and write refusal were checked for the whole
-    // transaction.
-    let in_exec = ctx.in_transaction();
     if let (Some(cluster), false) = (&ctx.server.cluster, in_exec) {
         let read_only = spec.flags & flags::READONLY != 0;
         let slots = key_positions
@@ -237,7 +246,6 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if let Some(e) = pubsub::refused_when_subscribed(ctx.client, spec) {
         return reject(ctx, spec, e);
     }
-    ctx.client.handle.set_last_command(spec.full_name);
     // Held before MULTI queues it, as in Redis; inside EXEC nothing is
     // held (EXEC was).
     let may_write = may_write(ctx.client, spec);

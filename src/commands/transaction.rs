@@ -13,21 +13,51 @@
 use super::{cluster, faults, flags, lookup, resolve_subcommand, CommandSpec, Ctx, KeySpec};
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
-use crate::server::ClientWatch;
+use crate::server::{ClientHandle, ClientWatch};
 use crate::storage::{KeyLocks, Overlay};
 use crate::types::{now_ms, KeyspaceHandle};
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// The commands queued since MULTI.
-#[derive(Default)]
+/// The commands queued since MULTI. The client's handle shows them in
+/// CLIENT LIST (`multi=`, `multi-mem=`, flag `x`) until the transaction is
+/// dropped: at DISCARD or RESET, or once EXEC has run it (inside EXEC
+/// the client is still in MULTI, as in Redis).
 pub struct Transaction {
     queued: Vec<Vec<Bytes>>,
     /// A command was refused while queueing: EXEC will discard it all.
     failed: bool,
+    handle: Arc<ClientHandle>,
+    /// Redis's `multi-mem`: the queued arguments' bytes and a pointer each.
+    memory: u64,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.handle.set_multi(None);
+    }
 }
 
 impl Transaction {
+    pub fn new(handle: Arc<ClientHandle>) -> Transaction {
+        handle.set_multi(Some((0, 0)));
+        Transaction {
+            queued: Vec::new(),
+            failed: false,
+            handle,
+            memory: 0,
+        }
+    }
+
+    fn push(&mut self, argv: &[Bytes]) {
+        let bytes: usize = argv.iter().map(|arg| arg.len()).sum();
+        self.memory += (bytes + argv.len() * std::mem::size_of::<usize>()) as u64;
+        self.queued.push(argv.to_vec());
+        self.handle
+            .set_multi(Some((self.queued.len(), self.memory)));
+    }
+
     /// Dooms the transaction: EXEC answers EXECABORT.
     pub fn fail(&mut self) {
         self.failed = true;
@@ -64,10 +94,16 @@ pub fn runs_at_once(name: &str) -> bool {
     )
 }
 
-/// Queues a checked command; the reply is `+QUEUED`.
+/// Queues a checked command; the reply is `+QUEUED`. A transaction EXEC
+/// will refuse (a command was refused, or a watched key was written)
+/// keeps no more commands, as in Redis: CLIENT LIST's `multi=` stops
+/// counting.
 pub fn queue(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let touched = ctx.client.handle.watch_touched.load(Ordering::SeqCst);
     if let Some(tx) = &mut ctx.client.multi {
-        tx.queued.push(argv.to_vec());
+        if !tx.failed && !touched {
+            tx.push(argv);
+        }
     }
     Reply::status("QUEUED")
 }
@@ -76,7 +112,7 @@ pub fn multi(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     if ctx.client.multi.is_some() {
         return Err(Error::err("MULTI calls can not be nested"));
     }
-    ctx.client.multi = Some(Transaction::default());
+    ctx.client.multi = Some(Transaction::new(ctx.client.handle.clone()));
     Ok(Reply::ok())
 }
 
@@ -120,10 +156,11 @@ pub fn watch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     ctx.finish_writes()?;
     let handle = ctx.client.db.clone();
     let server = ctx.server;
+    let touched = ctx.client.handle.watch_touched.clone();
     let watch = ctx
         .client
         .watch
-        .get_or_insert_with(|| ClientWatch::new(server.watches.clone()));
+        .get_or_insert_with(|| ClientWatch::new(server.watches.clone(), touched));
     for (key, (existed, expire_at)) in argv[1..].iter().zip(found) {
         watch.watch(&handle, key, existed, expire_at);
     }

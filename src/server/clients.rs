@@ -5,7 +5,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -42,6 +44,16 @@ pub struct ClientHandle {
     pub no_touch: AtomicBool,
     /// Its pub/sub subscriptions and backlog, kept by `server::pubsub`.
     pub pubsub: PubSubCounters,
+    /// How many commands MULTI has queued (-1 outside MULTI): CLIENT
+    /// LIST's `multi=` and flag `x`. Kept by `commands::Transaction`.
+    multi_queued: AtomicI64,
+    /// The queued commands' argument bytes plus a pointer per argument,
+    /// as Redis counts `multi-mem`.
+    multi_memory: AtomicU64,
+    /// Set when a key the client WATCHes is written (Redis's dirty CAS,
+    /// flag `d`); shared with the client's `ClientWatch`, which clears it
+    /// when the client stops watching (EXEC, DISCARD, UNWATCH, RESET).
+    pub watch_touched: Arc<AtomicBool>,
 }
 
 /// The client library a connection declared with CLIENT SETINFO.
@@ -138,6 +150,14 @@ impl ClientHandle {
         self.paused.store(paused, Ordering::Release);
     }
 
+    /// What MULTI has queued: `Some((commands, bytes))`, or `None`
+    /// outside MULTI.
+    pub fn set_multi(&self, queued: Option<(usize, u64)>) {
+        let (count, memory) = queued.map_or((-1, 0), |(n, bytes)| (n as i64, bytes));
+        self.multi_memory.store(memory, Ordering::Relaxed);
+        self.multi_queued.store(count, Ordering::Relaxed);
+    }
+
     /// CLIENT UNBLOCK: whether the client was blocked.
     pub fn unblock(&self, how: Unblock) -> bool {
         if !self.blocked.load(Ordering::Acquire) {
@@ -158,17 +178,18 @@ impl ClientHandle {
     }
 
     /// One line of CLIENT LIST, with Redis 7.2's fields in its order.
-    /// The buffer and memory fields (qbuf, qbuf-free, argv-mem, multi-mem,
-    /// rbs, rbp, obl, oll, omem, tot-mem) are not tracked per client: they
-    /// show what Redis shows for an idle client. `events` is `r`, as for
-    /// any client waiting for its next command.
+    /// The buffer and memory fields (qbuf, qbuf-free, argv-mem, rbs, rbp,
+    /// obl, oll, tot-mem) are not tracked per client: they show what Redis
+    /// shows for an idle client (tot-mem plus `multi-mem`). `events` is
+    /// `r`, as for any client waiting for its next command.
     pub fn describe(&self) -> String {
         let library = self.library.lock();
         let pubsub = &self.pubsub;
+        let multi_memory = self.multi_memory.load(Ordering::Relaxed);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
-             ssub={} multi=-1 qbuf=0 qbuf-free=20474 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 \
-             obl=0 oll=0 omem={} tot-mem=22272 events=r cmd={} user=default redir=-1 resp={} \
+             ssub={} multi={} qbuf=0 qbuf-free=20474 argv-mem=0 multi-mem={} rbs=1024 rbp=0 \
+             obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} \
              lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -182,7 +203,10 @@ impl ClientHandle {
             pubsub.channels.load(Ordering::Relaxed),
             pubsub.patterns.load(Ordering::Relaxed),
             pubsub.shard_channels.load(Ordering::Relaxed),
+            self.multi_queued.load(Ordering::Relaxed),
+            multi_memory,
             pubsub.queued_bytes.load(Ordering::Relaxed),
+            22272 + multi_memory,
             self.last_command.lock(),
             self.protocol.load(Ordering::Relaxed),
             String::from_utf8_lossy(&library.name),
@@ -196,8 +220,14 @@ impl ClientHandle {
         if self.pubsub.subscribed() {
             flags.push('P');
         }
+        if self.multi_queued.load(Ordering::Relaxed) >= 0 {
+            flags.push('x');
+        }
         if self.blocked.load(Ordering::Relaxed) || self.paused.load(Ordering::Relaxed) {
             flags.push('b');
+        }
+        if self.watch_touched.load(Ordering::Relaxed) {
+            flags.push('d');
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
@@ -246,6 +276,9 @@ impl ClientRegistry {
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             pubsub: PubSubCounters::default(),
+            multi_queued: AtomicI64::new(-1),
+            multi_memory: AtomicU64::new(0),
+            watch_touched: Arc::default(),
         });
         self.clients.lock().insert(id, handle.clone());
         handle

@@ -136,15 +136,19 @@ struct WatchedKey {
 /// disconnect) unregisters every key.
 pub struct ClientWatch {
     watches: Arc<Watches>,
+    /// Set by a write to a watched key. It is the client's
+    /// `ClientHandle::watch_touched` (CLIENT LIST's flag `d`), cleared
+    /// when this watch ends.
     touched: Arc<AtomicBool>,
     keys: Vec<WatchedKey>,
 }
 
 impl ClientWatch {
-    pub fn new(watches: Arc<Watches>) -> ClientWatch {
+    /// A client's watch, whose writes set `touched` (clear until then).
+    pub fn new(watches: Arc<Watches>, touched: Arc<AtomicBool>) -> ClientWatch {
         ClientWatch {
             watches,
-            touched: Arc::default(),
+            touched,
             keys: Vec::new(),
         }
     }
@@ -201,6 +205,9 @@ impl Drop for ClientWatch {
             self.watches
                 .unregister(&self.touched, w.db.keyspace.as_bytes(), &w.key);
         }
+        // No write can set it any more: writers set flags under the lock
+        // of the shard that `unregister` took.
+        self.touched.store(false, Ordering::SeqCst);
     }
 }
 
@@ -219,7 +226,7 @@ mod tests {
         let db0 = handle(0);
         let db1 = handle(1);
         let ks0 = db0.keyspace.as_bytes().to_vec();
-        let mut a = ClientWatch::new(watches.clone());
+        let mut a = ClientWatch::new(watches.clone(), Arc::default());
         a.watch(&db0, b"k", true, 0);
         a.watch(&db0, b"k", true, 0);
         assert_eq!((a.len(), watches.registrations()), (1, 1));
@@ -228,17 +235,29 @@ mod tests {
         assert!(!a.broken(0), "other keys and databases leave it alone");
         watches.keys_written(&[(ks0.clone(), b"k".to_vec())]);
         assert!(a.broken(0));
-        let mut b = ClientWatch::new(watches.clone());
+        let mut b = ClientWatch::new(watches.clone(), Arc::default());
         b.watch(&db0, b"x", true, 0);
-        let mut missing = ClientWatch::new(watches.clone());
+        let mut missing = ClientWatch::new(watches.clone(), Arc::default());
         missing.watch(&db0, b"y", false, 0);
         watches.keyspaces_cleared(std::slice::from_ref(&db0.keyspace));
         assert!(b.broken(0));
         assert!(!missing.broken(0), "a flush leaves a missing key alone");
-        let mut c = ClientWatch::new(watches.clone());
+        let mut c = ClientWatch::new(watches.clone(), Arc::default());
         c.watch(&db1, b"k", true, 1000);
         assert!(!c.broken(999) && c.broken(1000), "expiry breaks it");
-        drop((a, b, c, missing));
+        let shared = Arc::new(AtomicBool::new(false));
+        let mut d = ClientWatch::new(watches.clone(), shared.clone());
+        d.watch(&db0, b"k", true, 0);
+        watches.keys_written(&[(ks0.clone(), b"k".to_vec())]);
+        assert!(
+            shared.load(Ordering::SeqCst),
+            "the client's flag is the watch's"
+        );
+        drop((a, b, c, d, missing));
         assert_eq!(watches.registrations(), 0);
+        assert!(
+            !shared.load(Ordering::SeqCst),
+            "cleared when the watch ends"
+        );
     }
 }
