@@ -385,11 +385,33 @@ impl std::fmt::Display for Difference {
         for earlier in &self.earlier {
             writeln!(f, "    after: {earlier}")?;
         }
-        writeln!(f, "    redis 7.0: {}", show(&self.oracle))?;
-        if let Some(expected) = &self.expected {
-            writeln!(f, "    redis 7.2: {}", show(expected))?;
+        let want = self.expected.as_ref().unwrap_or(&self.oracle);
+        if want.len().max(self.got.len()) <= 600 {
+            writeln!(f, "    redis 7.0: {}", show(&self.oracle))?;
+            if let Some(expected) = &self.expected {
+                writeln!(f, "    redis 7.2: {}", show(expected))?;
+            }
+            return writeln!(f, "    redrock:   {}", show(&self.got));
         }
-        writeln!(f, "    redrock:   {}", show(&self.got))
+        // Long replies: where they part, and around it.
+        let at = want
+            .iter()
+            .zip(&self.got)
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.len().min(self.got.len()));
+        let window = |bytes: &[u8]| {
+            let start = at.saturating_sub(80);
+            let end = (at + 160).min(bytes.len());
+            show(&bytes[start.min(end)..end])
+        };
+        writeln!(
+            f,
+            "    {} bytes expected, {} received; first difference at byte {at}:",
+            want.len(),
+            self.got.len()
+        )?;
+        writeln!(f, "    expected: ...{}", window(want))?;
+        writeln!(f, "    redrock:  ...{}", window(&self.got))
     }
 }
 
@@ -659,6 +681,7 @@ fn corpus() -> Corpus {
     eval_arguments_and_flags(&mut c);
     script_command(&mut c);
     functions(&mut c);
+    more_replies_and_state(&mut c);
     // Redis keeps a library's functions in a hash table too: every
     // FUNCTION LIST compares its arrays of libraries and functions as sets.
     for step in c.cases.iter_mut().flat_map(|case| case.steps.iter_mut()) {
@@ -2352,5 +2375,105 @@ fn functions(c: &mut Corpus) {
         cmd(&["FCALL_RO", "ro", "1", "k"]),
         cmd(&["FCALL", "nosuch", "0"]),
         cmd(&["EXEC"]),
+    ]);
+}
+
+/// RESP3 replies of more commands seen by scripts, deep and long replies,
+/// and the state a script leaves (database, script cache).
+fn more_replies_and_state(c: &mut Corpus) {
+    for resp in ["", "redis.setresp(3) "] {
+        for body in [
+            "return redis.call('config', 'get', 'maxmemory')",
+            "redis.call('zadd', KEYS[1], '1.5', 'a', '2', 'b') return redis.call('zmscore', KEYS[1], 'a', 'nobody', 'b')",
+            "return redis.call('zincrby', KEYS[1], '2.5', 'm')",
+            "return redis.call('zadd', KEYS[1], 'incr', '4', 'm')",
+            "redis.call('zadd', KEYS[1], '1', 'a', '2', 'b') return redis.call('zpopmin', KEYS[1], 2)",
+            "redis.call('zadd', KEYS[1], '1', 'a', '2', 'b') return redis.call('zrange', KEYS[1], 0, -1, 'withscores')[1]",
+            "redis.call('zadd', KEYS[1], '1', 'a') local r = redis.call('zrange', KEYS[1], 0, -1, 'withscores') return type(r[1])",
+            "redis.call('sadd', KEYS[1], '1', '2') return redis.call('smismember', KEYS[1], '1', '3')",
+            "redis.call('rpush', KEYS[1], 'a', 'b', 'a') return redis.call('lpos', KEYS[1], 'a', 'count', 0)",
+            "redis.call('hset', KEYS[1], 'f', 'v') return redis.call('hmget', KEYS[1], 'f', 'g')",
+            "redis.call('hset', KEYS[1], 'n', '1') return redis.call('hincrbyfloat', KEYS[1], 'n', '0.5')",
+            "redis.call('set', KEYS[1], 'v') return redis.call('getex', KEYS[1], 'persist')",
+            "return redis.call('set', KEYS[1], 'v', 'get')",
+            "redis.call('set', KEYS[1], 'old') return redis.call('set', KEYS[1], 'new', 'get')",
+            "return redis.call('set', KEYS[1], 'v', 'nx', 'get')",
+            "redis.call('set', KEYS[1], 'v') return redis.call('set', KEYS[1], 'w', 'nx')",
+            "return redis.call('lmpop', 1, KEYS[1], 'left')",
+            "redis.call('rpush', KEYS[1], 'a') return redis.call('lmpop', 1, KEYS[1], 'left')",
+            "return redis.call('zrangebyscore', KEYS[1], '-inf', '+inf')",
+            "return redis.call('scan', 0, 'match', 'nothing*')",
+        ] {
+            c.add(vec![eval(&format!("{resp}{body}"), &["1", "k"])]);
+        }
+    }
+    for script in [
+        "local t = {} local c = t for i = 1, 1000 do c[1] = {} c = c[1] end return t",
+        "local t = {} for i = 1, 8000 do t[i] = i end return unpack(t)",
+        "local t = {} for i = 1, 300 do t[i] = i end return select('#', unpack(t))",
+        "local t = {} for i = 1, 5000 do t[i] = tostring(i) end return t",
+        "return string.rep('\\0', 100000)",
+        "local t = {} for i = 1, 50 do t[i] = {i, tostring(i), {i}} end return t",
+    ] {
+        c.eval(script);
+    }
+    // A script runs in the caller's database.
+    c.add(vec![
+        cmd(&["SELECT", "2"]),
+        eval("return redis.call('set', KEYS[1], 'in db 2')", &["1", "k"]),
+        cmd(&["GET", "k"]),
+        cmd(&["SELECT", "0"]),
+        cmd(&["GET", "k"]),
+    ]);
+    c.add(vec![
+        cmd(&["SELECT", "3"]),
+        load("lib", "redis.register_function('f', function(keys) return redis.call('set', keys[1], 'fn in db 3') end)"),
+        cmd(&["FCALL", "f", "1", "k"]),
+        cmd(&["GET", "k"]),
+        cmd(&["SELECT", "0"]),
+        cmd(&["EXISTS", "k"]),
+    ]);
+    // EVAL and SCRIPT LOAD share the cache; EVALSHA finds either.
+    c.add(vec![
+        cmd(&["SCRIPT", "LOAD", "return ARGV[1]"]),
+        eval("return ARGV[1]", &["0", "from eval"]),
+        cmd(&[
+            "EVALSHA",
+            "098e0f0d1448c0a81dafe820f66d460eb09263da",
+            "0",
+            "from evalsha",
+        ]),
+        cmd(&[
+            "SCRIPT",
+            "EXISTS",
+            "098e0f0d1448c0a81dafe820f66d460eb09263da",
+        ]),
+    ]);
+    // A write, then an error: the write stays (no rollback).
+    c.add(vec![
+        eval(
+            "redis.call('set', KEYS[1], 'written') return redis.call('nosuch')",
+            &["1", "k"],
+        ),
+        cmd(&["GET", "k"]),
+    ]);
+    c.add(vec![
+        eval(
+            "redis.call('set', KEYS[1], 'written') error('after the write')",
+            &["1", "k"],
+        ),
+        cmd(&["GET", "k"]),
+    ]);
+    // Scripts see their own writes and those of earlier scripts.
+    c.add(vec![
+        eval(
+            "redis.call('rpush', KEYS[1], 'a') return redis.call('llen', KEYS[1])",
+            &["1", "l"],
+        ),
+        eval(
+            "redis.call('rpush', KEYS[1], 'b') return redis.call('lrange', KEYS[1], 0, -1)",
+            &["1", "l"],
+        ),
+        cmd(&["LRANGE", "l", "0", "-1"]),
     ]);
 }
