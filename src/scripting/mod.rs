@@ -6,11 +6,13 @@
 //! [`Scripts`] is the server-wide part: the script cache (SCRIPT LOAD),
 //! the function libraries and the scripts running now.
 
+mod api;
 mod convert;
 pub mod engine;
 pub mod functions;
 pub mod libs;
 pub mod running;
+mod sandbox;
 
 pub use engine::{with_engine, Host, Interrupt, Outcome, Run};
 pub use functions::{FunctionInfo, Library};

@@ -17,7 +17,7 @@ mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
 pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, PubSubCounters, Unblock};
-pub use connection::ClientState;
+pub use connection::{ClientState, DeferredPublish};
 pub use stats::Stats;
 pub use watches::{ClientWatch, Watches};
 
