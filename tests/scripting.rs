@@ -1844,6 +1844,8 @@ fn eval_arguments_and_flags(c: &mut Corpus) {
         "#!lua flags=no-writes,allow-oom\nreturn 1",
         "#!lua flags=allow-oom,allow-stale,no-cluster,allow-cross-slot-keys\nreturn 1",
         "#!lua flags=\nreturn 'empty flags'",
+        "#!lua flags=no-writes,\nreturn 'trailing comma'",
+        "#!lua flags=,no-writes\nreturn 'leading comma'",
         "#!lua flags=nosuch\nreturn 1",
         "#!lua flags=no-writes,nosuch\nreturn 1",
         "#!lua flags=no-writes flags=allow-oom\nreturn 1",
