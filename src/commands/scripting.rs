@@ -22,7 +22,6 @@ use crate::scripting::{
 use crate::server::DeferredPublish;
 use crate::storage::{KeyLocks, Overlay};
 use bytes::Bytes;
-use std::time::Duration;
 
 /// What a script run is: an EVAL script or a function, with its keys and
 /// arguments.
@@ -237,17 +236,16 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
         .keys
         .first()
         .map(|key| redrock_cluster::key_slot(key));
-    let threshold = Duration::from_millis(ctx.server.config.read().busy_reply_threshold);
     let kind = invocation.target.kind();
     let name = invocation.target.name();
     // Inside EXEC the script is part of the transaction: its keys are
     // locked already, and it cannot run again on its own.
     if let Some(overlay) = ctx.overlay {
-        let running =
-            ctx.server
-                .scripts
-                .running
-                .start(kind, name, argv.to_vec(), stripes, false, threshold);
+        let running = ctx
+            .server
+            .scripts
+            .running
+            .start(kind, name, argv.to_vec(), stripes, false);
         let outcome = run_once(
             ctx,
             overlay,
@@ -281,7 +279,6 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
             argv.to_vec(),
             stripes.clone(),
             all,
-            threshold,
         );
         let overlay = Overlay::default();
         let (outcome, needed, published) = run_once(
@@ -293,8 +290,15 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
             slot,
             true,
         );
+        let killed = running.script.killed();
         drop(running);
         match outcome {
+            // A killed script keeps nothing: SCRIPT KILL stops only scripts
+            // that wrote nothing, shutdown any script, as an exit would.
+            Outcome::Done(reply) if killed => {
+                ctx.writes.borrow_mut().abort_transaction();
+                return Ok(reply);
+            }
             Outcome::Done(reply) => {
                 ctx.writes.borrow_mut().end_transaction();
                 ctx.finish_writes()?;
