@@ -29,6 +29,12 @@ pub(super) fn redis_api(lua: &Lua) -> mlua::Result<Table> {
     libs::register(lua, &redis, "replicate_commands", |_, _| {
         Ok(MultiValue::from_iter([Value::Boolean(true)]))
     })?;
+    // The script debugger's calls do nothing outside a debugging session,
+    // which RedRock does not have: `breakpoint` says no breakpoint was hit.
+    libs::register(lua, &redis, "breakpoint", |_, _| {
+        Ok(MultiValue::from_iter([Value::Boolean(false)]))
+    })?;
+    libs::register(lua, &redis, "debug", |_, _| Ok(MultiValue::new()))?;
     libs::register(lua, &redis, "acl_check_cmd", acl_check_cmd)?;
     for (name, value) in [
         ("REPL_NONE", 0),

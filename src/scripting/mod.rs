@@ -173,6 +173,11 @@ impl ScriptFlags {
             let Some(list) = part.strip_prefix("flags=") else {
                 return Err(format!("ERR Unknown lua shebang option: {part}"));
             };
+            // Redis splits with sdssplitlen, which finds no item at all
+            // in an empty list: `flags=` declares no flag.
+            if list.is_empty() {
+                continue;
+            }
             for name in list.split(',') {
                 match Self::parse(name) {
                     Some(flag) => flags = flags.union(flag),
