@@ -96,6 +96,8 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        // Room for a script's deeply nested reply (see scripting::convert).
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
     {

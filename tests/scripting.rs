@@ -43,7 +43,10 @@ enum Check {
     /// Byte for byte once this element is taken out of both top-level
     /// arrays: a line one version has and the other has not, where which
     /// 7.2 release the change came with is not known for sure.
-    Except(Vec<u8>),
+    Except(Vec<Vec<u8>>),
+    /// RedRock answers otherwise on purpose (README, the differences from
+    /// Redis); it must give exactly these replies (RESP2, RESP3).
+    Ours { resp2: Vec<u8>, resp3: Vec<u8> },
     /// A FUNCTION DUMP: the payload is the server's own (its bytes are not
     /// compared); a later `DUMP_PAYLOAD` argument stands for it.
     Dump,
@@ -62,6 +65,15 @@ impl Step {
     /// Redis 7.2's replies (RESP2, RESP3) where the 7.0 oracle differs.
     fn redis72(mut self, resp2: &str, resp3: &str) -> Step {
         self.check = Check::Redis72 {
+            resp2: resp2.as_bytes().to_vec(),
+            resp3: resp3.as_bytes().to_vec(),
+        };
+        self
+    }
+
+    /// RedRock's own reply, by design (see [`Check::Ours`]).
+    fn ours(mut self, resp2: &str, resp3: &str) -> Step {
+        self.check = Check::Ours {
             resp2: resp2.as_bytes().to_vec(),
             resp3: resp3.as_bytes().to_vec(),
         };
@@ -319,12 +331,12 @@ fn canonical(reply: &[u8]) -> Vec<u8> {
 }
 
 /// The reply's bytes with `element` taken out of its top-level array.
-fn without(reply: &[u8], element: &[u8]) -> Vec<u8> {
+fn without(reply: &[u8], elements: &[Vec<u8>]) -> Vec<u8> {
     match parse_node(reply, &mut 0) {
         Node::Aggregate(header, items) => {
             let kept: Vec<&Node> = items
                 .iter()
-                .filter(|item| !matches!(item, Node::Leaf(bytes) if bytes == element))
+                .filter(|item| !matches!(item, Node::Leaf(bytes) if elements.contains(bytes)))
                 .collect();
             let mut out = vec![header[0]];
             out.extend_from_slice(format!("{}\r\n", kept.len()).as_bytes());
@@ -457,9 +469,15 @@ fn compare(
                     let want = if proto == 3 { resp3 } else { resp2 };
                     (want == got, Some(want.clone()))
                 }
-                Check::Redis72 { .. } => (oracle == got, None),
+                Check::Ours { resp2, resp3 } if !strict => {
+                    let want = if proto == 3 { resp3 } else { resp2 };
+                    (want == got, Some(want.clone()))
+                }
+                Check::Redis72 { .. } | Check::Ours { .. } => (oracle == got, None),
                 Check::Unordered => (canonical(oracle) == canonical(got), None),
-                Check::Except(element) => (without(oracle, element) == without(got, element), None),
+                Check::Except(elements) => {
+                    (without(oracle, elements) == without(got, elements), None)
+                }
                 // The payloads differ; what matters is that RESTORE takes
                 // the server's own, checked by the steps that follow.
                 Check::Dump => (oracle.first() == got.first(), None),
@@ -853,7 +871,6 @@ fn lua_values_to_replies(c: &mut Corpus) {
             "return {big_number = '-1'}",
             "return {big_number = 12}",
             "return {verbatim_string = {format = 'txt', string = 'hello'}}",
-            "return {verbatim_string = {format = 'mkd', string = '# title\\nline'}}",
             "return {verbatim_string = {format = 'txt', string = ''}}",
             "return {1, {double = 0.25}, {map = {z = 'z'}}}",
             "return {map = {x = {double = 1.5}}}",
@@ -1020,7 +1037,6 @@ fn replies_to_lua_values(c: &mut Corpus) {
         "1.5",
         "1e20",
         "-1e20",
-        "2^63",
         "0.5",
         "1/0",
         "-1/0",
@@ -1034,6 +1050,15 @@ fn replies_to_lua_values(c: &mut Corpus) {
             cmd(&["GET", "n"]),
         ]);
     }
+    // 2^63 is no 64-bit integer: written as fpconv_dtoa lays out its
+    // shortest digits, as Redis's newer source does.
+    c.add(vec![
+        eval("return redis.call('set', KEYS[1], 2^63)", &["1", "n"]),
+        cmd(&["GET", "n"]).redis72(
+            "$19\r\n9223372036854776000\r\n",
+            "$19\r\n9223372036854776000\r\n",
+        ),
+    ]);
     c.add(vec![
         eval("return redis.call('set', KEYS[1], 0.1)", &["1", "n"]),
         cmd(&["GET", "n"]).redis72("$3\r\n0.1\r\n", "$3\r\n0.1\r\n"),
@@ -1396,7 +1421,6 @@ fn sandbox_and_redis_api(c: &mut Corpus) {
         // agrees with REDIS_VERSION_NUM does not.
         "local a, b, c = string.match(redis.REDIS_VERSION, '^(%d+)%.(%d+)%.(%d+)$') return redis.REDIS_VERSION_NUM == a * 65536 + b * 256 + c",
         "return string.format('%06x', redis.REDIS_VERSION_NUM):len()",
-        "local n = 0 for k, v in pairs(redis) do n = n + 1 end return n > 10",
         "return type(redis.call)",
         "return type(redis.pcall)",
         "return redis.nosuchfunction",
@@ -1969,12 +1993,34 @@ fn script_command(c: &mut Corpus) {
     }
     c.one(&["SCRIPT", "KILL"]);
     c.one(&["SCRIPT", "KILL", "now"]);
-    c.one(&["SCRIPT", "HELP"]);
-    c.one(&["SCRIPT", "help"]);
+    // No script debugger in RedRock: SCRIPT HELP lists no DEBUG.
+    for help in ["HELP", "help"] {
+        let mut step = cmd(&["SCRIPT", help]);
+        step.check = Check::Except(vec![
+            b"+DEBUG (YES|SYNC|NO)\r\n".to_vec(),
+            b"+    Set the debug mode for subsequent scripts executed.\r\n".to_vec(),
+        ]);
+        c.add(vec![step]);
+    }
     c.one(&["SCRIPT", "HELP", "extra"]);
     c.one(&["SCRIPT", "NOSUCH"]);
     c.one(&["SCRIPT"]);
-    c.one(&["SCRIPT", "DEBUG", "nosuch"]);
+    c.add(vec![cmd(&["SCRIPT", "DEBUG", "nosuch"]).ours(
+        "-ERR unknown subcommand 'DEBUG'. Try SCRIPT HELP.\r\n",
+        "-ERR unknown subcommand 'DEBUG'. Try SCRIPT HELP.\r\n",
+    )]);
+    // Library tables are reached through protected proxies (Redis marks
+    // them read-only in its patched Lua), so pairs() sees none of their
+    // fields.
+    c.add(vec![eval0(
+        "local n = 0 for k, v in pairs(redis) do n = n + 1 end return n > 10",
+    )
+    .ours("$-1\r\n", "_\r\n")]);
+    // A verbatim string goes out as `txt` whatever format the script gave.
+    c.add(vec![eval0(
+        "return {verbatim_string = {format = 'mkd', string = '# title\\nline'}}",
+    )
+    .ours("$12\r\n# title\nline\r\n", "=16\r\ntxt:# title\nline\r\n")]);
 }
 
 /// FUNCTION LOAD / LIST / DELETE / FLUSH / DUMP / RESTORE / STATS / KILL /
@@ -2364,7 +2410,7 @@ fn functions(c: &mut Corpus) {
     // 7.2 release is not known for sure: that one line is not compared.
     for help in ["HELP", "help"] {
         let mut step = cmd(&["FUNCTION", help]);
-        step.check = Check::Except(b"+    * Library description\r\n".to_vec());
+        step.check = Check::Except(vec![b"+    * Library description\r\n".to_vec()]);
         c.add(vec![step]);
     }
     c.one(&["FUNCTION", "NOSUCH"]);

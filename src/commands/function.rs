@@ -107,9 +107,7 @@ pub fn delete(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 
 pub fn flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if argv.len() > 3 {
-        return Err(Error::err(
-            "unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.",
-        ));
+        return Err(wrong_arguments(&argv[1]));
     }
     if !flush_mode_ok(argv) {
         return Err(Error::err("FUNCTION FLUSH only supports SYNC|ASYNC option"));
@@ -253,9 +251,7 @@ enum Policy {
 
 pub fn restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if argv.len() > 4 {
-        return Err(Error::err(
-            "unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.",
-        ));
+        return Err(wrong_arguments(&argv[1]));
     }
     let policy = match argv.get(3) {
         None => Policy::Append,
@@ -305,6 +301,15 @@ fn parse_payload(
         functions::add(&mut libraries, library, false)?;
     }
     Ok(libraries)
+}
+
+/// Redis's reply to a FUNCTION subcommand given too many arguments, naming
+/// it as typed.
+fn wrong_arguments(subcommand: &[u8]) -> Error {
+    Error::err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(subcommand)
+    ))
 }
 
 pub fn kill_function(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {

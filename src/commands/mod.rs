@@ -470,6 +470,6 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
             .map(|line| Reply::Status(Bytes::copy_from_slice(line.as_bytes()))),
     );
     out.push(Reply::status("HELP"));
-    out.push(Reply::status("    Print this help."));
+    out.push(Reply::status("    Prints this help."));
     Reply::Array(out)
 }

@@ -1672,7 +1672,7 @@ pub static COMMANDS: [CommandSpec; 181] = [
     cmd!(
         "bzpopmin",
         -3,
-        WRITE | NOSCRIPT | BLOCKING | FAST,
+        WRITE | BLOCKING | FAST,
         "sortedset",
         keys(1, -2, 1),
         blocking::bzpopmin
@@ -1680,7 +1680,7 @@ pub static COMMANDS: [CommandSpec; 181] = [
     cmd!(
         "bzpopmax",
         -3,
-        WRITE | NOSCRIPT | BLOCKING | FAST,
+        WRITE | BLOCKING | FAST,
         "sortedset",
         keys(1, -2, 1),
         blocking::bzpopmax
@@ -1714,7 +1714,7 @@ pub static COMMANDS: [CommandSpec; 181] = [
     cmd!(
         "blpop",
         -3,
-        WRITE | NOSCRIPT | BLOCKING,
+        WRITE | BLOCKING,
         "list",
         keys(1, -2, 1),
         blocking::blpop
@@ -1722,7 +1722,7 @@ pub static COMMANDS: [CommandSpec; 181] = [
     cmd!(
         "brpop",
         -3,
-        WRITE | NOSCRIPT | BLOCKING,
+        WRITE | BLOCKING,
         "list",
         keys(1, -2, 1),
         blocking::brpop
@@ -1730,7 +1730,7 @@ pub static COMMANDS: [CommandSpec; 181] = [
     cmd!(
         "blmove",
         6,
-        W | NOSCRIPT | BLOCKING,
+        W | BLOCKING,
         "list",
         keys(1, 2, 1),
         blocking::blmove
@@ -1738,7 +1738,7 @@ pub static COMMANDS: [CommandSpec; 181] = [
     cmd!(
         "brpoplpush",
         4,
-        W | NOSCRIPT | BLOCKING,
+        W | BLOCKING,
         "list",
         keys(1, 2, 1),
         blocking::brpoplpush

@@ -89,9 +89,7 @@ pub fn encode_reply(reply: &Reply, version: u8, out: &mut BytesMut) {
             encode_reply(reply, version, out);
         }
     } else if version >= 3 {
-        let frame = to_resp3(reply);
-        redis_protocol::resp3::encode::complete::extend_encode(out, &frame, false)
-            .expect("a reply frame always encodes");
+        encode_resp3(reply, out);
     } else {
         encode_resp2(reply, out);
     }
@@ -113,6 +111,40 @@ pub fn encode_push_of_bulks(items: &[&[u8]], version: u8, out: &mut BytesMut) {
         length(out, item.len());
         out.extend_from_slice(item);
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// RESP3 aggregates and doubles are written here (the crate would write a
+/// large double digit by digit where Redis writes `1e+300`); the other
+/// scalars are encoded by the redis-protocol crate.
+fn encode_resp3(reply: &Reply, out: &mut BytesMut) {
+    let (kind, items): (&[u8], Vec<&Reply>) = match reply {
+        Reply::Array(items) | Reply::Several(items) => (b"*", items.iter().collect()),
+        Reply::Set(items) => (b"~", items.iter().collect()),
+        Reply::Push(items) => (b">", items.iter().collect()),
+        Reply::Map(pairs) => (b"%", pairs.iter().flat_map(|(k, v)| [k, v]).collect()),
+        Reply::Double(d) => {
+            out.extend_from_slice(b",");
+            out.extend_from_slice(format_double(*d).as_bytes());
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        scalar => {
+            redis_protocol::resp3::encode::complete::extend_encode(out, &to_resp3(scalar), false)
+                .expect("a reply frame always encodes");
+            return;
+        }
+    };
+    let count = if kind == b"%" {
+        items.len() / 2
+    } else {
+        items.len()
+    };
+    out.extend_from_slice(kind);
+    out.extend_from_slice(itoa::Buffer::new().format(count).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for item in items {
+        encode_resp3(item, out);
     }
 }
 
@@ -148,6 +180,9 @@ fn encode_resp2(reply: &Reply, out: &mut BytesMut) {
 pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
     }
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(d);
@@ -191,6 +226,7 @@ fn to_resp2(reply: &Reply) -> Frame2 {
     }
 }
 
+/// The RESP3 frame of a scalar reply other than a double.
 fn to_resp3(reply: &Reply) -> Frame3 {
     match reply {
         Reply::Status(s) => Frame3::SimpleString {
@@ -209,30 +245,13 @@ fn to_resp3(reply: &Reply) -> Frame3 {
             data: b.clone(),
             attributes: None,
         },
-        Reply::Double(d) => Frame3::Double {
-            data: *d,
-            attributes: None,
-        },
         Reply::Nil | Reply::NilArray => Frame3::Null,
-        Reply::Array(items) | Reply::Several(items) => Frame3::Array {
-            data: items.iter().map(to_resp3).collect(),
-            attributes: None,
-        },
-        Reply::Push(items) => Frame3::Push {
-            data: items.iter().map(to_resp3).collect(),
-            attributes: None,
-        },
-        Reply::Set(items) => Frame3::Set {
-            data: items.iter().map(to_resp3).collect(),
-            attributes: None,
-        },
-        Reply::Map(pairs) => Frame3::Map {
-            data: pairs
-                .iter()
-                .map(|(k, v)| (to_resp3(k), to_resp3(v)))
-                .collect(),
-            attributes: None,
-        },
+        Reply::Double(_)
+        | Reply::Array(_)
+        | Reply::Several(_)
+        | Reply::Push(_)
+        | Reply::Set(_)
+        | Reply::Map(_) => unreachable!("written by encode_resp3"),
         Reply::Bool(b) => Frame3::Boolean {
             data: *b,
             attributes: None,

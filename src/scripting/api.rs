@@ -106,7 +106,7 @@ fn redis_call(lua: &Lua, args: MultiValue, raise_errors: bool) -> LibResult<Mult
         match arg {
             Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
             Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
-            Value::Number(n) => argv.push(Bytes::from(libs::format_g(*n, 17))),
+            Value::Number(n) => argv.push(Bytes::from(number_argument(*n))),
             _ => return fail("Lua redis lib command arguments must be strings or integers"),
         }
     }
@@ -135,6 +135,62 @@ fn redis_call(lua: &Lua, args: MultiValue, raise_errors: bool) -> LibResult<Mult
         return Err(LibError::Value(value));
     }
     one(value)
+}
+
+/// A Lua number as a command argument, as Redis 7.2 writes it: an
+/// integer when it is one (so `1e9` is `1000000000`), otherwise the
+/// shortest digits that read back the same, laid out as `fpconv_dtoa`.
+fn number_argument(n: f64) -> String {
+    if n.fract() == 0.0 && n >= -9.223_372_036_854_775e18 && n < 9.223_372_036_854_775e18 {
+        return (n as i64).to_string();
+    }
+    if !n.is_finite() {
+        return crate::protocol::format_double(n);
+    }
+    // ryu's shortest digits and decimal exponent: n = 0.DIGITS * 10^...
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(n.abs());
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int_part}{frac_part}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
+    // K: the power of ten of the last digit.
+    let k = exponent - frac_part.len() as i32 + (all.len() - leading - digits.len()) as i32;
+    let ndigits = digits.len() as i32;
+    let exp = (k + ndigits - 1).abs();
+    let mut out = String::new();
+    if n < 0.0 {
+        out.push('-');
+    }
+    if k >= 0 && exp < ndigits + 7 {
+        out.push_str(digits);
+        out.push_str(&"0".repeat(k as usize));
+    } else if k < 0 && (k > -7 || exp < 4) {
+        let offset = ndigits + k;
+        if offset <= 0 {
+            out.push_str("0.");
+            out.push_str(&"0".repeat((-offset) as usize));
+            out.push_str(digits);
+        } else {
+            out.push_str(&digits[..offset as usize]);
+            out.push('.');
+            out.push_str(&digits[offset as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if ndigits > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if k + ndigits - 1 < 0 { '-' } else { '+' });
+        out.push_str(&exp.to_string());
+    }
+    out
 }
 
 fn set_resp(lua: &Lua, args: MultiValue) -> LibResult<MultiValue> {
@@ -505,4 +561,29 @@ pub(super) fn math_randomseed(lua: &Lua, args: MultiValue) -> LibResult<MultiVal
     let args: Vec<Value> = args.into_iter().collect();
     seed_random(libs::check_integer(lua, &args, 1)? as i32);
     Ok(MultiValue::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_argument;
+
+    #[test]
+    fn numbers_become_arguments_as_redis_writes_them() {
+        for (n, text) in [
+            (0.1, "0.1"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (1e9, "1000000000"),
+            (-42.0, "-42"),
+            (1.5, "1.5"),
+            (1e20, "1e+20"),
+            (-1e20, "-1e+20"),
+            (9_223_372_036_854_775_808.0, "9223372036854776000"),
+            (123_456.75, "123456.75"),
+            (1e-7, "1e-7"),
+            (0.000_123, "0.000123"),
+            (3.141_592_653_589_79, "3.14159265358979"),
+        ] {
+            assert_eq!(number_argument(n), text, "{n}");
+        }
+    }
 }

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use mlua::{Lua, Table, Value};
 
 /// How deep a returned table may nest before Redis's "reached lua stack
-/// limit" answers instead (a table can contain itself).
-const MAX_DEPTH: usize = 1000;
+/// limit" answers instead (a table can contain itself); the server's
+/// threads have the stack for it.
+const MAX_DEPTH: usize = 5000;
 
 /// A command's reply as the script sees it, for a script speaking `resp`.
 pub fn to_lua(lua: &Lua, reply: Reply, resp: u8) -> mlua::Result<Value> {

@@ -180,13 +180,24 @@ end
 local real = _G
 debug = nil
 _G = nil
+-- Redis's security releases take these out: they reach around the
+-- protection of the globals.
+getfenv = nil
+setfenv = nil
+newproxy = nil
 for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'cjson', 'cmsgpack', 'bit', 'struct', 'redis'}) do
   real[name] = protect(real[name])
 end
+-- Strings share one metatable: scripts see a protected copy of it, so no
+-- script can change how strings behave for the scripts after it.
+local string_meta = getmetatable('')
+string_meta.__index = real.string
+string_meta.__metatable = protect({__index = real.string})
 setmetatable(real, {__index = missing, __newindex = readonly, __metatable = false})
 
 local function environment(globals)
-  local meta = {__index = globals, __newindex = readonly, __metatable = false}
+  local meta = {__index = globals, __newindex = readonly}
+  meta.__metatable = protect(meta)
   local env = setmetatable({}, meta)
   rawset(globals, '_G', env)
   protected[env] = true
@@ -196,6 +207,7 @@ end
 
 local eval_globals = setmetatable({}, {__index = real})
 local eval_env = environment(eval_globals)
+rawset(eval_globals, '__redis__err__handler', handler)
 
 local function_globals = setmetatable({}, {__index = real})
 local function_env, function_env_meta = environment(function_globals)
