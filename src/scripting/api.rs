@@ -141,7 +141,9 @@ fn redis_call(lua: &Lua, args: MultiValue, raise_errors: bool) -> LibResult<Mult
 /// integer when it is one (so `1e9` is `1000000000`), otherwise the
 /// shortest digits that read back the same, laid out as `fpconv_dtoa`.
 fn number_argument(n: f64) -> String {
-    if n.fract() == 0.0 && n >= -9.223_372_036_854_775e18 && n < 9.223_372_036_854_775e18 {
+    // Redis's double2ll: integral and within half the i64 range.
+    const SAFE: f64 = (i64::MAX / 2) as f64;
+    if n.fract() == 0.0 && (-SAFE..=SAFE).contains(&n) {
         return (n as i64).to_string();
     }
     if !n.is_finite() {
@@ -581,7 +583,8 @@ mod tests {
             (123_456.75, "123456.75"),
             (1e-7, "1e-7"),
             (0.000_123, "0.000123"),
-            (3.141_592_653_589_79, "3.14159265358979"),
+            (2.718_281_828_459, "2.718281828459"),
+            (5e18, "5e+18"),
         ] {
             assert_eq!(number_argument(n), text, "{n}");
         }
