@@ -313,6 +313,11 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
                     Needed::All => all = true,
                     Needed::Stripes(more) => stripes.extend(more),
                 }
+                // Waiting for a busy script's keys is what BUSY spares
+                // the client, as if the script had declared them.
+                if let Some(kind) = ctx.server.scripts.running.busy_holding(&stripes, all) {
+                    return Err(Error::coded(busy_error(kind)));
+                }
             }
         }
     }
@@ -475,7 +480,9 @@ impl ScriptHost<'_, '_> {
             writes.hold(stripes).is_ok()
         };
         drop(writes);
-        held && self.took_nothing_taken(matches!(spec.keys, KeySpec::None))
+        // Both calls: a failed hold recorded what it found taken.
+        let free = self.took_nothing_taken(matches!(spec.keys, KeySpec::None));
+        held && free
     }
 
     /// Whether the stripes wanted so far were all free; records those
