@@ -665,6 +665,14 @@ fn kill_a_read_only_eval(port: u16, redrock: bool) {
         ),
         BUSY_EVAL
     );
+    // A script that reaches A without declaring it waits for A too.
+    assert_eq!(
+        await_busy(
+            port,
+            &["EVAL", "return redis.call('GET', ARGV[1])", "0", "A"]
+        ),
+        BUSY_EVAL
+    );
     if redrock {
         // Other keys, plain and scripted, while the spinner spins: it ends
         // only when killed, so it is still running when these answer.
