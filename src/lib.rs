@@ -6,6 +6,10 @@
 //! (semantics) -> [`storage`] (RocksDB) -> back up as a reply ->
 //! [`protocol`] (reply to bytes).
 
+/// The Redis version RedRock answers as (INFO, HELLO, Lua's
+/// `redis.REDIS_VERSION`).
+pub const REDIS_VERSION: &str = "7.2.0";
+
 pub mod commands;
 pub mod config;
 pub mod error;

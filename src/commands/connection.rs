@@ -6,9 +6,7 @@ use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use bytes::Bytes;
 
-/// The Redis version RedRock answers as: the one whose commands and
-/// options it follows.
-pub const REDIS_VERSION: &str = "7.2.0";
+pub use crate::REDIS_VERSION;
 
 pub fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     if argv.len() <= 2 && ctx.client.protocol == 2 && ctx.client.pubsub.subscribed() {

@@ -137,6 +137,9 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
             let peak = stats.memory_peak(rss);
             let rocks = server.storage.rocksdb_stats();
             let total = crate::metrics::total_system_memory_bytes();
+            let (scripts, script_bytes) = server.scripts.cache_stats();
+            let libraries = server.scripts.functions.libraries();
+            let functions: usize = libraries.values().map(|l| l.functions.len()).sum();
             write!(
                 out,
                 "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
@@ -145,7 +148,9 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                  maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
                  mem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n\
                  rocksdb_block_cache_usage:{}\r\nrocksdb_block_cache_capacity:{}\r\n\
-                 rocksdb_memtable_size:{}\r\n",
+                 rocksdb_memtable_size:{}\r\n\
+                 used_memory_scripts_eval:{script_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\n\
+                 number_of_functions:{functions}\r\nnumber_of_libraries:{}\r\n",
                 human_bytes(rss),
                 human_bytes(rss),
                 human_bytes(peak),
@@ -153,6 +158,7 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 rocks.block_cache_usage_bytes,
                 rocks.block_cache_capacity_bytes,
                 rocks.memtable_bytes,
+                libraries.len(),
             )
         }
         "persistence" => {

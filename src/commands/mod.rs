@@ -12,12 +12,14 @@ mod cluster;
 mod config;
 mod connection;
 mod faults;
+mod function;
 mod hash;
 mod info;
 mod introspection;
 mod keyspace;
 mod list;
 mod pubsub;
+mod scripting;
 mod server;
 mod set;
 mod slowlog;
@@ -29,6 +31,7 @@ mod zset;
 pub use args::Args;
 pub use connection::REDIS_VERSION;
 pub use faults::fault_error;
+pub use function::restore_saved as restore_saved_functions;
 pub use table::{lookup, CommandSpec, KeySpec, COMMANDS};
 pub use transaction::Transaction;
 
@@ -245,6 +248,11 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     if let Some(e) = pubsub::refused_when_subscribed(ctx.client, spec) {
         return reject(ctx, spec, e);
+    }
+    if !in_exec {
+        if let Some(e) = scripting::busy_refusal(ctx, spec, argv) {
+            return reject(ctx, spec, e);
+        }
     }
     // Held before MULTI queues it, as in Redis; inside EXEC nothing is
     // held (EXEC was).

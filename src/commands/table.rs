@@ -2,8 +2,8 @@
 
 use super::flags::*;
 use super::{
-    blocking, client, cluster, config, connection, hash, info, introspection, keyspace, list,
-    pubsub, server, set, slowlog, string, transaction, zset, Ctx,
+    blocking, client, cluster, config, connection, function, hash, info, introspection, keyspace,
+    list, pubsub, scripting, server, set, slowlog, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -731,7 +731,123 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 5] = [
 ];
 
 /// Every command.
-pub static COMMANDS: [CommandSpec; 173] = [
+static SCRIPT_SUBCOMMANDS: [CommandSpec; 5] = [
+    sub!(
+        "script",
+        "load",
+        3,
+        NOSCRIPT | STALE,
+        "scripting",
+        scripting::script_load
+    ),
+    sub!(
+        "script",
+        "exists",
+        -3,
+        NOSCRIPT,
+        "scripting",
+        scripting::script_exists
+    ),
+    sub!(
+        "script",
+        "flush",
+        -2,
+        NOSCRIPT,
+        "scripting",
+        scripting::script_flush
+    ),
+    sub!(
+        "script",
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        "scripting",
+        scripting::script_kill
+    ),
+    sub!(
+        "script",
+        "help",
+        2,
+        LOADING | STALE,
+        "scripting",
+        scripting::script_help
+    ),
+];
+
+static FUNCTION_SUBCOMMANDS: [CommandSpec; 9] = [
+    sub!(
+        "function",
+        "load",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        "scripting",
+        function::load
+    ),
+    sub!(
+        "function",
+        "delete",
+        3,
+        WRITE | NOSCRIPT,
+        "scripting",
+        function::delete
+    ),
+    sub!(
+        "function",
+        "flush",
+        -2,
+        WRITE | NOSCRIPT,
+        "scripting",
+        function::flush
+    ),
+    sub!(
+        "function",
+        "list",
+        -2,
+        NOSCRIPT,
+        "scripting",
+        function::list
+    ),
+    sub!(
+        "function",
+        "stats",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        "scripting",
+        function::stats
+    ),
+    sub!("function", "dump", 2, NOSCRIPT, "scripting", function::dump),
+    sub!(
+        "function",
+        "restore",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        "scripting",
+        function::restore
+    ),
+    sub!(
+        "function",
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        "scripting",
+        function::kill_function
+    ),
+    sub!(
+        "function",
+        "help",
+        2,
+        LOADING | STALE,
+        "scripting",
+        function::help
+    ),
+];
+
+/// EVAL, EVALSHA, FCALL: scripts that may write.
+const SCRIPT_RUN: u32 = NOSCRIPT | STALE | MAY_REPLICATE;
+/// Their _RO forms.
+const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | READONLY;
+
+pub static COMMANDS: [CommandSpec; 181] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -926,6 +1042,57 @@ pub static COMMANDS: [CommandSpec; 173] = [
     ),
     cmd!("slowlog", -2, 0, "server", NONE, container, subs: &SLOWLOG_SUBCOMMANDS),
     cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),
+    // scripting
+    cmd!(
+        "eval",
+        -3,
+        SCRIPT_RUN,
+        "scripting",
+        numkeys(2),
+        scripting::eval
+    ),
+    cmd!(
+        "evalsha",
+        -3,
+        SCRIPT_RUN,
+        "scripting",
+        numkeys(2),
+        scripting::evalsha
+    ),
+    cmd!(
+        "eval_ro",
+        -3,
+        SCRIPT_RUN_RO,
+        "scripting",
+        numkeys(2),
+        scripting::eval
+    ),
+    cmd!(
+        "evalsha_ro",
+        -3,
+        SCRIPT_RUN_RO,
+        "scripting",
+        numkeys(2),
+        scripting::evalsha
+    ),
+    cmd!(
+        "fcall",
+        -3,
+        SCRIPT_RUN,
+        "scripting",
+        numkeys(2),
+        function::fcall
+    ),
+    cmd!(
+        "fcall_ro",
+        -3,
+        SCRIPT_RUN_RO,
+        "scripting",
+        numkeys(2),
+        function::fcall
+    ),
+    cmd!("script", -2, NOSCRIPT, "scripting", NONE, container, subs: &SCRIPT_SUBCOMMANDS),
+    cmd!("function", -2, NOSCRIPT, "scripting", NONE, container, subs: &FUNCTION_SUBCOMMANDS),
     cmd!("dbsize", 1, RO_POINT, "keyspace", NONE, server::dbsize),
     cmd!(
         "flushdb",

@@ -30,6 +30,9 @@ pub struct Config {
     /// Which keyspace events are published (`notify-keyspace-events`
     /// bits, see [`crate::keyspace_events`]).
     pub notify_keyspace_events: u32,
+    /// After this many milliseconds a running script is busy: commands
+    /// that need its keys get BUSY and SCRIPT KILL may stop it (0: never).
+    pub busy_reply_threshold: u64,
     pub log_level: String,
     pub log_dir: String,
     pub proto_max_bulk_len: u64,
@@ -263,6 +266,21 @@ pub static DIRECTIVES: &[Directive] = &[
         true,
         |c, v| c.slowlog_log_slower_than = parse_int(v, i64::MIN as i128, i64::MAX as i128)?,
         |c| c.slowlog_log_slower_than.to_string()
+    ),
+    directive!(
+        "busy-reply-threshold",
+        "5000",
+        true,
+        |c, v| c.busy_reply_threshold = parse_int(v, 0, i64::MAX as i128)?,
+        |c| c.busy_reply_threshold.to_string()
+    ),
+    // Redis's older name for busy-reply-threshold.
+    directive!(
+        "lua-time-limit",
+        "5000",
+        true,
+        |c, v| c.busy_reply_threshold = parse_int(v, 0, i64::MAX as i128)?,
+        |c| c.busy_reply_threshold.to_string()
     ),
     directive!(
         "slowlog-max-len",
@@ -547,6 +565,7 @@ impl Default for Config {
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
             notify_keyspace_events: 0,
+            busy_reply_threshold: 5000,
             log_level: String::new(),
             log_dir: String::new(),
             proto_max_bulk_len: 0,

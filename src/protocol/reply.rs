@@ -34,6 +34,9 @@ pub enum Reply {
     Bool(bool),
     /// A verbatim text in RESP3 (`txt`), a bulk string in RESP2.
     Verbatim(Bytes),
+    /// A big number in RESP3 (its decimal digits), a bulk string in RESP2;
+    /// only scripts return one.
+    BigNumber(Bytes),
     /// Out-of-band data (pub/sub messages and confirmations): a push in
     /// RESP3, an array in RESP2.
     Push(Vec<Reply>),
@@ -173,7 +176,7 @@ fn to_resp2(reply: &Reply) -> Frame2 {
         Reply::Status(s) => Frame2::SimpleString(s.clone()),
         Reply::Error(e) => Frame2::Error(error_text(e)),
         Reply::Integer(i) => Frame2::Integer(*i),
-        Reply::Bulk(b) | Reply::Verbatim(b) => Frame2::BulkString(b.clone()),
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::BigNumber(b) => Frame2::BulkString(b.clone()),
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_double(*d))),
         Reply::Nil => Frame2::Null,
         Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
@@ -232,6 +235,10 @@ fn to_resp3(reply: &Reply) -> Frame3 {
         },
         Reply::Bool(b) => Frame3::Boolean {
             data: *b,
+            attributes: None,
+        },
+        Reply::BigNumber(digits) => Frame3::BigNumber {
+            data: digits.clone(),
             attributes: None,
         },
         Reply::Verbatim(text) => Frame3::VerbatimString {

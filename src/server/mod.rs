@@ -55,6 +55,8 @@ pub struct Server {
     pub publish_forwarder: Option<cluster_publish::Forwarder>,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
+    /// The script cache, the function libraries and the running scripts.
+    pub scripts: crate::scripting::Scripts,
     pub backups: backup::Backups,
     pub scan_cursors: ScanCursors,
     pub started: Instant,
@@ -203,6 +205,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
+        scripts: Default::default(),
         backups: Default::default(),
         scan_cursors: ScanCursors::new(),
         started: Instant::now(),
@@ -211,6 +214,8 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         shutdown,
     });
 
+    crate::commands::restore_saved_functions(&server)
+        .map_err(|e| StartError(format!("cannot load the functions: {e}")))?;
     log_startup_facts(&server, &listeners);
 
     let stop_expiry = Arc::new(AtomicBool::new(false));

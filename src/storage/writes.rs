@@ -64,6 +64,9 @@ pub struct WriteSet {
     notices: Vec<Notice>,
     /// Inside EXEC: write nothing and release nothing until it ends.
     transaction: bool,
+    /// The stripes a command of the transaction needed but found taken
+    /// (a script then runs again with them locked).
+    missing: Vec<usize>,
     /// How many times pending batches were written (or failed to be).
     written: u64,
     /// Set when a deferred write failed: replies already given for its
@@ -89,6 +92,7 @@ impl WriteSet {
             cleared: Vec::new(),
             notices: Vec::new(),
             transaction: false,
+            missing: Vec::new(),
             written: 0,
             failed: false,
         }
@@ -130,12 +134,65 @@ impl WriteSet {
     pub fn begin_transaction(&mut self) {
         debug_assert_eq!(self.record_count, 0, "nothing pending before EXEC");
         self.transaction = true;
+        self.missing.clear();
     }
 
     /// Leaves transaction mode; the transaction's writes stay pending for
     /// the next `finish`.
     pub fn end_transaction(&mut self) {
         self.transaction = false;
+    }
+
+    /// Leaves transaction mode dropping everything the transaction did: its
+    /// pending writes and events are forgotten and its locks released, as
+    /// if it never ran (a script that must run again with more keys).
+    pub fn abort_transaction(&mut self) {
+        debug_assert!(self.transaction, "aborting outside a transaction");
+        self.transaction = false;
+        self.records.clear();
+        self.record_count = 0;
+        self.counts.clear();
+        self.earliest_expiry = u64::MAX;
+        self.notices.clear();
+        self.cleared.clear();
+        self.modified.clear();
+        self.touched.clear();
+        self.command_start = 0;
+        let locks = self.storage.locks();
+        for stripe in self.held.drain(..) {
+            // SAFETY: every held stripe was locked by this set.
+            unsafe { locks.unlock(stripe) };
+        }
+    }
+
+    /// Inside a transaction, takes the stripes not held yet if they are
+    /// free; the taken ones are remembered (see [`WriteSet::take_missing`])
+    /// and the call fails.
+    pub fn hold(&mut self, stripes: impl IntoIterator<Item = usize>) -> Result<()> {
+        let locks = self.storage.locks();
+        let mut failed = false;
+        for stripe in stripes {
+            if self.held.contains(&stripe) {
+                continue;
+            }
+            if locks.try_lock(stripe) {
+                self.held.push(stripe);
+            } else {
+                self.missing.push(stripe);
+                failed = true;
+            }
+        }
+        if failed {
+            return Err(StorageError(
+                "a command of the transaction needs a key the transaction did not lock".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The stripes commands of the transaction needed but found taken.
+    pub fn take_missing(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.missing)
     }
 
     /// Whether events of `class` are wanted now (see
@@ -224,15 +281,7 @@ impl WriteSet {
             // key it did not foresee, holding the others, could deadlock
             // with a client taking its locks in order: take it only if
             // free, and fail the command otherwise.
-            for &stripe in &wanted {
-                if !locks.try_lock(stripe) {
-                    return Err(StorageError(
-                        "a command of the transaction needs a key EXEC did not lock".into(),
-                    ));
-                }
-                self.held.push(stripe);
-            }
-            return Ok(());
+            return self.hold(wanted);
         }
         if !self.held.is_empty() {
             // Holding locks: only try, and on contention let go first.
@@ -282,9 +331,7 @@ impl WriteSet {
             if self.held.len() == super::KeyLocks::all_stripes().len() {
                 return Ok(());
             }
-            return Err(StorageError(
-                "a command of the transaction needs every key, which EXEC did not lock".into(),
-            ));
+            return self.hold(super::KeyLocks::all_stripes());
         }
         self.lock_stripes(super::KeyLocks::all_stripes().collect())
     }

@@ -39,6 +39,8 @@ pub(crate) enum LibError {
     /// `lua_error` with msg as is (what the Lua core raises, such as
     /// "table index is nil").
     Raw(String),
+    /// `lua_error` with this value: Redis raises tables (`{err=...}`).
+    Value(Value),
     /// A failure inside mlua itself (out of memory and the like).
     Lua(mlua::Error),
 }
@@ -109,6 +111,10 @@ where
             Err(LibError::Raw(m)) => {
                 out.push_back(Value::Integer(STATUS_RAW));
                 out.push_back(Value::String(lua.create_string(m)?));
+            }
+            Err(LibError::Value(v)) => {
+                out.push_back(Value::Integer(STATUS_RAW));
+                out.push_back(v);
             }
             Err(LibError::Arg(n, m)) => {
                 out.push_back(Value::Integer(STATUS_ARG + i64::from(n)));
