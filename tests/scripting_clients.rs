@@ -519,6 +519,37 @@ fn tokens_moved_by_scripts_on_declared_and_undeclared_keys_are_conserved() {
     );
 }
 
+/// Spins ~300 ms, reads KEYS[1], then increments ARGV[1] (undeclared).
+const CROSSING: &str = "local t = redis.call('TIME') \
+     local start = t[1] * 1000000 + t[2] \
+     repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 300000 \
+     redis.call('GET', KEYS[1]) return redis.call('INCR', ARGV[1])";
+
+/// Two scripts run side by side, each declaring one key and then reaching
+/// the other's key undeclared: both finish, each increment once.
+fn crossing_scripts(port: u16) {
+    let mut raw = RawClient::connect(port);
+    raw.command(&["DEL", "a", "b"]);
+    let mut first = Pending::send(port, &["EVAL", CROSSING, "1", "a", "b"]);
+    let mut second = Pending::send(port, &["EVAL", CROSSING, "1", "b", "a"]);
+    assert_eq!(first.line(), ":1", "the script declaring a");
+    assert_eq!(second.line(), ":1", "the script declaring b");
+    assert_eq!(
+        text(&raw.command(&["MGET", "a", "b"])),
+        "*2\r\n$1\r\n1\r\n$1\r\n1"
+    );
+}
+
+#[test]
+fn scripts_reaching_each_others_keys_undeclared_both_finish() {
+    let redis = RedisServer::start();
+    crossing_scripts(redis.port);
+    let redrock = Server::start();
+    for _ in 0..3 {
+        crossing_scripts(redrock.port);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Busy scripts.
 
