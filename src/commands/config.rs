@@ -48,19 +48,21 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         })
         .collect();
     ctx.server.config.set(&pairs).map_err(Error::coded)?;
-    let (level, max_db_size, pubsub_limit, event_flags) = {
+    let (level, max_db_size, pubsub_limit, event_flags, busy_threshold) = {
         let config = ctx.server.config.read();
         (
             config.log_level.clone(),
             config.max_db_size,
             config.client_output_buffer_limit.pubsub,
             config.notify_keyspace_events,
+            config.busy_reply_threshold,
         )
     };
     crate::logging::set_level(&level);
     ctx.server.storage.health().set_max_db_size(max_db_size);
     ctx.server.pubsub.set_output_limit(pubsub_limit);
     ctx.server.keyspace_events.set_flags(event_flags);
+    ctx.server.scripts.running.set_threshold(busy_threshold);
     Ok(Reply::ok())
 }
 

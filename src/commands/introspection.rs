@@ -39,7 +39,8 @@ const CATEGORIES: &[&str] = &[
 /// none).
 fn categories(spec: &CommandSpec) -> Vec<String> {
     let has = |category: &str| match category {
-        "read" => spec.flags & flags::READONLY != 0,
+        // Redis leaves scripting commands out of @read.
+        "read" => spec.flags & flags::READONLY != 0 && spec.group != "scripting",
         "write" => spec.flags & flags::WRITE != 0,
         "admin" => spec.flags & flags::ADMIN != 0,
         "fast" => spec.flags & flags::FAST != 0,

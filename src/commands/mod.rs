@@ -81,6 +81,10 @@ pub mod flags {
     pub const MAY_REPLICATE: u32 = 1 << 17;
     /// A Pub/Sub command.
     pub const PUBSUB: u32 = 1 << 18;
+    /// Not shown by MONITOR (scripts: their commands are).
+    pub const SKIP_MONITOR: u32 = 1 << 19;
+    /// May name no key even though it has key arguments (EVAL, FCALL).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 20;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -93,9 +97,11 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),

@@ -132,18 +132,43 @@ fn after_publishing(ctx: &mut Ctx<'_>, receivers: usize) -> Reply {
 /// PUBLISH: delivered here and, in cluster mode, forwarded to every other
 /// node; the count is of this node's receivers, as in Redis Cluster.
 pub fn publish(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let receivers = ctx.server.pubsub.publish(&argv[1], &argv[2]);
-    if let Some(forwarder) = &ctx.server.publish_forwarder {
-        forwarder.forward(ctx.server, &argv[1], &argv[2]);
+    if let Some(deferred) = &mut ctx.client.script_publishes {
+        deferred.push((false, argv[1].clone(), argv[2].clone()));
+        return Ok(Reply::Integer(ctx.server.pubsub.receivers(&argv[1]) as i64));
     }
+    let receivers = send(ctx.server, false, &argv[1], &argv[2]);
     Ok(after_publishing(ctx, receivers))
 }
 
 /// SPUBLISH: the shard channel's subscribers on this node (the key routing
 /// brought the command to the slot's node).
 pub fn spublish(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let receivers = ctx.server.pubsub.publish_shard(&argv[1], &argv[2]);
+    if let Some(deferred) = &mut ctx.client.script_publishes {
+        deferred.push((true, argv[1].clone(), argv[2].clone()));
+        return Ok(Reply::Integer(
+            ctx.server.pubsub.shard_receivers(&argv[1]) as i64
+        ));
+    }
+    let receivers = send(ctx.server, true, &argv[1], &argv[2]);
     Ok(after_publishing(ctx, receivers))
+}
+
+/// Publishes a message (to a shard channel or a channel, which in cluster
+/// mode goes to every node too): the receivers here.
+pub fn send(
+    server: &std::sync::Arc<crate::server::Server>,
+    shard: bool,
+    channel: &[u8],
+    message: &[u8],
+) -> usize {
+    if shard {
+        return server.pubsub.publish_shard(channel, message);
+    }
+    let receivers = server.pubsub.publish(channel, message);
+    if let Some(forwarder) = &server.publish_forwarder {
+        forwarder.forward(server, channel, message);
+    }
+    receivers
 }
 
 /// CLUSTERX PUBLISH channel message: a PUBLISH forwarded by another node,

@@ -19,9 +19,9 @@ use crate::scripting::running::busy_error;
 use crate::scripting::{
     with_engine, Host, Interrupt, Outcome, Run, RunKind, RunningScript, Script, ScriptFlags,
 };
+use crate::server::DeferredPublish;
 use crate::storage::{KeyLocks, Overlay};
 use bytes::Bytes;
-use std::time::Duration;
 
 /// What a script run is: an EVAL script or a function, with its keys and
 /// arguments.
@@ -236,17 +236,16 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
         .keys
         .first()
         .map(|key| redrock_cluster::key_slot(key));
-    let threshold = Duration::from_millis(ctx.server.config.read().busy_reply_threshold);
     let kind = invocation.target.kind();
     let name = invocation.target.name();
     // Inside EXEC the script is part of the transaction: its keys are
     // locked already, and it cannot run again on its own.
     if let Some(overlay) = ctx.overlay {
-        let running =
-            ctx.server
-                .scripts
-                .running
-                .start(kind, name, argv.to_vec(), stripes, false, threshold);
+        let running = ctx
+            .server
+            .scripts
+            .running
+            .start(kind, name, argv.to_vec(), stripes, false);
         let outcome = run_once(
             ctx,
             overlay,
@@ -280,10 +279,9 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
             argv.to_vec(),
             stripes.clone(),
             all,
-            threshold,
         );
         let overlay = Overlay::default();
-        let (outcome, needed) = run_once(
+        let (outcome, needed, published) = run_once(
             ctx,
             &overlay,
             &invocation,
@@ -292,11 +290,21 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
             slot,
             true,
         );
+        let killed = running.script.killed();
         drop(running);
         match outcome {
+            // A killed script keeps nothing: SCRIPT KILL stops only scripts
+            // that wrote nothing, shutdown any script, as an exit would.
+            Outcome::Done(reply) if killed => {
+                ctx.writes.borrow_mut().abort_transaction();
+                return Ok(reply);
+            }
             Outcome::Done(reply) => {
                 ctx.writes.borrow_mut().end_transaction();
                 ctx.finish_writes()?;
+                for (shard, channel, message) in published {
+                    super::pubsub::send(ctx.server, shard, &channel, &message);
+                }
                 return Ok(reply);
             }
             Outcome::Interrupted => {
@@ -316,8 +324,9 @@ enum Needed {
     All,
 }
 
-/// One run of the script under the locks already taken; the outcome and,
-/// if it was interrupted, what it needs locked next time.
+/// One run of the script under the locks already taken: the outcome, what
+/// it needs locked next time if it was interrupted, and the messages it
+/// published (to send once its writes are written).
 fn run_once(
     ctx: &mut Ctx<'_>,
     overlay: &Overlay,
@@ -326,11 +335,16 @@ fn run_once(
     read_only: bool,
     slot: Option<u16>,
     can_retry: bool,
-) -> (Outcome, Needed) {
+) -> (Outcome, Needed, Vec<DeferredPublish>) {
     // A script's SELECT and protocol are its own, as in Redis 7.
     let db = ctx.client.db.clone();
     let protocol = ctx.client.protocol;
     ctx.writes.borrow_mut().take_missing();
+    // A run that may start over keeps its messages until it is done;
+    // inside EXEC they go out at once, as EXEC's own PUBLISHes do.
+    if can_retry {
+        ctx.client.script_publishes = Some(Vec::new());
+    }
     let server = ctx.server;
     let mut inner = Ctx {
         server,
@@ -380,7 +394,8 @@ fn run_once(
     };
     host.ctx.client.select(db);
     host.ctx.client.set_protocol(protocol);
-    (outcome, needed)
+    let published = host.ctx.client.script_publishes.take().unwrap_or_default();
+    (outcome, needed, published)
 }
 
 /// What a running script's `redis.call` reaches: the command table, run

@@ -843,9 +843,9 @@ static FUNCTION_SUBCOMMANDS: [CommandSpec; 9] = [
 ];
 
 /// EVAL, EVALSHA, FCALL: scripts that may write.
-const SCRIPT_RUN: u32 = NOSCRIPT | STALE | MAY_REPLICATE;
+const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MAY_REPLICATE;
 /// Their _RO forms.
-const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | READONLY;
+const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
 pub static COMMANDS: [CommandSpec; 181] = [
     // connection
@@ -1091,8 +1091,8 @@ pub static COMMANDS: [CommandSpec; 181] = [
         numkeys(2),
         function::fcall
     ),
-    cmd!("script", -2, NOSCRIPT, "scripting", NONE, container, subs: &SCRIPT_SUBCOMMANDS),
-    cmd!("function", -2, NOSCRIPT, "scripting", NONE, container, subs: &FUNCTION_SUBCOMMANDS),
+    cmd!("script", -2, 0, "scripting", NONE, container, subs: &SCRIPT_SUBCOMMANDS),
+    cmd!("function", -2, 0, "scripting", NONE, container, subs: &FUNCTION_SUBCOMMANDS),
     cmd!("dbsize", 1, RO_POINT, "keyspace", NONE, server::dbsize),
     cmd!(
         "flushdb",

@@ -6,11 +6,13 @@
 //! [`Scripts`] is the server-wide part: the script cache (SCRIPT LOAD),
 //! the function libraries and the scripts running now.
 
+mod api;
 mod convert;
 pub mod engine;
 pub mod functions;
 pub mod libs;
 pub mod running;
+mod sandbox;
 
 pub use engine::{with_engine, Host, Interrupt, Outcome, Run};
 pub use functions::{FunctionInfo, Library};
@@ -171,6 +173,11 @@ impl ScriptFlags {
             let Some(list) = part.strip_prefix("flags=") else {
                 return Err(format!("ERR Unknown lua shebang option: {part}"));
             };
+            // Redis splits with sdssplitlen, which finds no item at all
+            // in an empty list: `flags=` declares no flag.
+            if list.is_empty() {
+                continue;
+            }
             for name in list.split(',') {
                 match Self::parse(name) {
                     Some(flag) => flags = flags.union(flag),

@@ -8,9 +8,9 @@
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunKind {
@@ -28,8 +28,6 @@ pub struct RunningScript {
     /// The command that runs it (FUNCTION STATS).
     pub command: Vec<Bytes>,
     pub started: Instant,
-    /// Zero: never busy.
-    threshold: Duration,
     /// The lock stripes it holds, sorted; `all` when it holds them all.
     stripes: Vec<usize>,
     all: bool,
@@ -37,6 +35,8 @@ pub struct RunningScript {
     killed: AtomicBool,
     wrote: AtomicBool,
     busy_count: Arc<AtomicUsize>,
+    /// `busy-reply-threshold` in ms, as it is now (0: never busy).
+    threshold_ms: Arc<AtomicU64>,
 }
 
 impl RunningScript {
@@ -52,9 +52,10 @@ impl RunningScript {
 
     /// Marks the script busy once it has run past the threshold.
     pub fn check_busy(&self) {
-        if self.threshold.is_zero()
+        let threshold = self.threshold_ms.load(Ordering::Relaxed);
+        if threshold == 0
             || self.busy.load(Ordering::Relaxed)
-            || self.started.elapsed() < self.threshold
+            || self.started.elapsed().as_millis() < u128::from(threshold)
         {
             return;
         }
@@ -94,10 +95,12 @@ impl Drop for RunGuard<'_> {
     }
 }
 
-#[derive(Default)]
 pub struct Running {
     scripts: Mutex<Vec<Arc<RunningScript>>>,
     busy_count: Arc<AtomicUsize>,
+    threshold_ms: Arc<AtomicU64>,
+    /// Set at shutdown: scripts are stopped as they start.
+    stopping: AtomicBool,
 }
 
 /// The BUSY replies, as Redis words them for each kind of script.
@@ -112,7 +115,24 @@ pub fn busy_error(kind: RunKind) -> &'static str {
     }
 }
 
+impl Default for Running {
+    fn default() -> Running {
+        Running {
+            scripts: Mutex::default(),
+            busy_count: Arc::default(),
+            threshold_ms: Arc::new(AtomicU64::new(5000)),
+            stopping: AtomicBool::new(false),
+        }
+    }
+}
+
 impl Running {
+    /// `busy-reply-threshold` (ms), at startup and on CONFIG SET; running
+    /// scripts follow the change.
+    pub fn set_threshold(&self, ms: u64) {
+        self.threshold_ms.store(ms, Ordering::Relaxed);
+    }
+
     /// Registers a script about to run, holding `stripes` (or every stripe).
     pub fn start(
         &self,
@@ -121,7 +141,6 @@ impl Running {
         command: Vec<Bytes>,
         mut stripes: Vec<usize>,
         all: bool,
-        threshold: Duration,
     ) -> RunGuard<'_> {
         stripes.sort_unstable();
         stripes.dedup();
@@ -130,13 +149,13 @@ impl Running {
             name,
             command,
             started: Instant::now(),
-            threshold,
             stripes,
             all,
             busy: AtomicBool::new(false),
-            killed: AtomicBool::new(false),
+            killed: AtomicBool::new(self.stopping.load(Ordering::SeqCst)),
             wrote: AtomicBool::new(false),
             busy_count: self.busy_count.clone(),
+            threshold_ms: self.threshold_ms.clone(),
         });
         self.scripts.lock().push(script.clone());
         RunGuard {
@@ -185,6 +204,15 @@ impl Running {
             script.killed.store(true, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// Stops every running script and every one that starts after
+    /// (shutdown): they end with the kill error and nothing they wrote.
+    pub fn stop_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for script in self.scripts.lock().iter() {
+            script.killed.store(true, Ordering::SeqCst);
+        }
     }
 
     /// The running function that has run longest (FUNCTION STATS).

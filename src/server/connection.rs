@@ -63,7 +63,13 @@ pub struct ClientState {
     /// calls `pubsub.unsubscribe_all()`; closing the connection drops it,
     /// which unsubscribes.
     pub pubsub: Subscriptions,
+    /// While a script runs: the messages it published, sent when it
+    /// finishes (a run that starts over must not have published).
+    pub script_publishes: Option<Vec<DeferredPublish>>,
 }
+
+/// A message a script published: (shard channel?, channel, message).
+pub type DeferredPublish = (bool, Bytes, Bytes);
 
 impl ClientState {
     /// Switches to database `index` (already checked to exist).
@@ -259,6 +265,7 @@ impl Connection {
                 write_admission: None,
                 replies: Replies::default(),
                 pubsub,
+                script_publishes: None,
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),

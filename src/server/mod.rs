@@ -17,7 +17,7 @@ mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
 pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, PubSubCounters, Unblock};
-pub use connection::ClientState;
+pub use connection::{ClientState, DeferredPublish};
 pub use stats::Stats;
 pub use watches::{ClientWatch, Watches};
 
@@ -70,6 +70,9 @@ pub struct Server {
 impl Server {
     /// Asks every task to stop: the listeners, then the connections.
     pub fn begin_shutdown(&self) {
+        // A running script would keep its thread, and so the process,
+        // alive: it is stopped and its writes dropped, as an exit would.
+        self.scripts.running.stop_all();
         self.shutdown.send_replace(true);
     }
 
@@ -214,6 +217,10 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         shutdown,
     });
 
+    server
+        .scripts
+        .running
+        .set_threshold(config.busy_reply_threshold);
     crate::commands::restore_saved_functions(&server)
         .map_err(|e| StartError(format!("cannot load the functions: {e}")))?;
     log_startup_facts(&server, &listeners);

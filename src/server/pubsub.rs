@@ -271,6 +271,17 @@ impl PubSub {
     /// (a client subscribed both ways counts, and receives, twice), as
     /// PUBLISH answers. Never blocks or waits; cheap with no subscribers.
     pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
+        self.fan_out(channel, Some(message))
+    }
+
+    /// How many subscribers a PUBLISH to `channel` would reach now.
+    pub fn receivers(&self, channel: &[u8]) -> usize {
+        self.fan_out(channel, None)
+    }
+
+    /// Counts the receivers of `channel`, delivering `message` to them if
+    /// there is one.
+    fn fan_out(&self, channel: &[u8], message: Option<&[u8]>) -> usize {
         if !self.listened() {
             return 0;
         }
@@ -278,17 +289,20 @@ impl PubSub {
         let limit = self.output_limit();
         // Copied once, and only when someone receives them.
         let mut published = None;
-        let mut message_from = |source: Source| Message {
-            source,
-            published: published
+        let mut deliver = |subscriber: &Arc<Subscriber>, source: Source| {
+            let Some(message) = message else {
+                return;
+            };
+            let published = published
                 .get_or_insert_with(|| Published::new(channel, message))
-                .clone(),
+                .clone();
+            subscriber.deliver(Message { source, published }, &limit);
         };
         let mut receivers = 0;
         // Channel subscribers first, then patterns, as Redis delivers.
         if let Some(subscribers) = tables.channels.get(channel) {
             for subscriber in subscribers.values() {
-                subscriber.deliver(message_from(Source::Channel), &limit);
+                deliver(subscriber, Source::Channel);
             }
             receivers += subscribers.len();
         }
@@ -297,11 +311,20 @@ impl PubSub {
                 continue;
             }
             for subscriber in subscribers.values() {
-                subscriber.deliver(message_from(Source::Pattern(pattern.clone())), &limit);
+                deliver(subscriber, Source::Pattern(pattern.clone()));
             }
             receivers += subscribers.len();
         }
         receivers
+    }
+
+    /// How many subscribers an SPUBLISH to `channel` would reach now.
+    pub fn shard_receivers(&self, channel: &[u8]) -> usize {
+        self.tables
+            .read()
+            .shard_channels
+            .get(channel)
+            .map_or(0, |subscribers| subscribers.len())
     }
 
     /// Delivers `message` to the subscribers of shard channel `channel`
