@@ -251,9 +251,10 @@ fn all_accounts() -> Vec<String> {
 
 /// ARGV[1] amount, ARGV[2] the caller's counter (INCR first; declared or
 /// not), ARGV[3] '1' to add each declared account's shadow, ARGV[4..]
-/// more accounts by name (undeclared). Each listed account gives `amount`
-/// to the next one (cyclically) if it has it. Returns the counter, the
-/// number of moves and the final balances of the accounts it touched.
+/// more accounts by name (undeclared). The i-th listed account gives
+/// i * `amount` to the next one (cyclically) if it has it, so balances
+/// drift. Returns the counter, the number of moves and the final balances
+/// of the accounts it touched.
 const TRANSFER: &str = r#"
 local amount = tonumber(ARGV[1])
 local seq = redis.call('INCR', ARGV[2])
@@ -270,9 +271,9 @@ local moved = 0
 for i, from in ipairs(accounts) do
   local to = accounts[i % #accounts + 1]
   local balance = tonumber(redis.call('GET', from) or '0')
-  if from ~= to and balance >= amount then
-    redis.call('DECRBY', from, amount)
-    redis.call('INCRBY', to, amount)
+  if from ~= to and balance >= amount * i then
+    redis.call('DECRBY', from, amount * i)
+    redis.call('INCRBY', to, amount * i)
     moved = moved + 1
   end
 end
@@ -301,6 +302,8 @@ struct StressStats {
     moves: u64,
     undeclared: u64,
     censuses: u64,
+    /// The lowest balance a census saw.
+    lowest: i64,
 }
 
 struct StressClient {
@@ -337,7 +340,7 @@ impl StressClient {
             })
             .collect();
         let declare_counter = rng.random_bool(0.5);
-        let amount = rng.random_range(1..=60);
+        let amount = rng.random_range(1..=40);
         let mut keys = declared.clone();
         if declare_counter {
             keys.insert(rng.random_range(0..=keys.len()), self.counter.clone());
@@ -428,6 +431,7 @@ impl StressClient {
             self.who
         );
         self.stats.censuses += 1;
+        self.stats.lowest = self.stats.lowest.min(low);
     }
 }
 
@@ -460,7 +464,10 @@ fn token_stress(port: u16, seed: u64, clients: usize, scripts: usize) -> StressS
                 rng: StdRng::seed_from_u64(seed.wrapping_add(c as u64)),
                 transfer_sha: transfer_sha.clone(),
                 census_sha: census_sha.clone(),
-                stats: StressStats::default(),
+                stats: StressStats {
+                    lowest: START_BALANCE,
+                    ..StressStats::default()
+                },
             };
             std::thread::spawn(move || {
                 for _ in 0..scripts {
@@ -474,13 +481,17 @@ fn token_stress(port: u16, seed: u64, clients: usize, scripts: usize) -> StressS
             })
         })
         .collect();
-    let mut total = StressStats::default();
+    let mut total = StressStats {
+        lowest: START_BALANCE,
+        ..StressStats::default()
+    };
     for h in handles {
         let s = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         total.transfers += s.transfers;
         total.moves += s.moves;
         total.undeclared += s.undeclared;
         total.censuses += s.censuses;
+        total.lowest = total.lowest.min(s.lowest);
     }
     // Each client's counter counts its calls exactly.
     for c in 0..clients {
@@ -513,10 +524,15 @@ fn tokens_moved_by_scripts_on_declared_and_undeclared_keys_are_conserved() {
         "RedRock: {ours:?} in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    assert!(
-        ours.moves > 0 && ours.undeclared > 0 && ours.censuses > 0,
-        "the run moved tokens through undeclared keys: {ours:?}"
-    );
+    for stats in [theirs, ours] {
+        assert!(
+            stats.moves > 0
+                && stats.undeclared > 0
+                && stats.censuses > 0
+                && stats.lowest < START_BALANCE,
+            "the run moved tokens through undeclared keys: {stats:?}"
+        );
+    }
 }
 
 /// Spins ~300 ms, reads KEYS[1], then increments ARGV[1] (undeclared).
