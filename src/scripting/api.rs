@@ -5,7 +5,7 @@
 
 use super::convert::{error_table, to_lua};
 use super::engine::{with_run, Interrupt, REGISTERED};
-use super::libs::{self, LibError, LibResult};
+use super::libs::{self, one, LibError, LibResult};
 use super::{FunctionInfo, ScriptFlags};
 use bytes::Bytes;
 use mlua::{Function, Lua, MultiValue, Table, Value};
@@ -84,10 +84,6 @@ fn raise(lua: &Lua, message: &str) -> LibError {
         Ok(table) => LibError::Value(table),
         Err(e) => LibError::Lua(e),
     }
-}
-
-fn one(value: Value) -> LibResult<MultiValue> {
-    Ok(MultiValue::from_iter([value]))
 }
 
 fn redis_call(lua: &Lua, args: MultiValue, raise_errors: bool) -> LibResult<MultiValue> {

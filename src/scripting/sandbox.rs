@@ -4,7 +4,7 @@
 //! reached through empty proxy tables whose metatables refuse writes, and
 //! `rawset` / `setmetatable` refuse the protected tables.
 
-use super::libs::{self, LibError, LibResult};
+use super::libs::{self, one, LibError, LibResult};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
 /// The environments the sandbox builds.
@@ -52,10 +52,6 @@ pub fn build(lua: &Lua, load_redis: Table) -> mlua::Result<Sandbox> {
         function_globals,
         load_globals,
     })
-}
-
-fn one(value: Value) -> LibResult<MultiValue> {
-    Ok(MultiValue::from_iter([value]))
 }
 
 /// The registry entry of the set of tables scripts must not change.

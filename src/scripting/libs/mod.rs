@@ -132,6 +132,11 @@ where
     }
 }
 
+/// A callback's single result.
+pub(crate) fn one(value: Value) -> LibResult<MultiValue> {
+    Ok(MultiValue::from_iter([value]))
+}
+
 /// Registers `f` as `table[name]`.
 pub(crate) fn register<F>(lua: &Lua, table: &Table, name: &str, f: F) -> mlua::Result<()>
 where
