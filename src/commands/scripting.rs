@@ -384,19 +384,13 @@ fn run_once(
                     }),
             })
         };
-        // A script that ran long last time moves off the worker thread so
-        // the connections sharing it keep being served; a short one runs
-        // here (a first run that turns out long holds up only this
-        // thread's connections, the other threads serve theirs).
-        let name = invocation.target.name();
-        let started = std::time::Instant::now();
-        let outcome = if scripts.runs_long(&name) && tokio::runtime::Handle::try_current().is_ok() {
+        // A script that may run long moves off the worker thread so the
+        // connections sharing it keep being served.
+        if tokio::runtime::Handle::try_current().is_ok() {
             tokio::task::block_in_place(execute)
         } else {
             execute()
-        };
-        scripts.record_run(&name, started.elapsed());
-        outcome
+        }
     };
     let needed = if host.needs_all {
         Needed::All

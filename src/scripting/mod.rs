@@ -21,7 +21,7 @@ pub use running::{RunKind, RunningScript};
 use bytes::Bytes;
 use parking_lot::RwLock;
 use sha1::{Digest, Sha1};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -34,9 +34,6 @@ pub struct Scripts {
     cache_generation: AtomicU64,
     pub functions: functions::Registry,
     pub running: running::Running,
-    /// The scripts and functions (by SHA1 or name) whose last run was
-    /// long: they run off the worker thread (see [`Scripts::runs_long`]).
-    long: RwLock<HashSet<String>>,
 }
 
 impl Scripts {
@@ -71,36 +68,12 @@ impl Scripts {
         self.cache_generation.load(Ordering::SeqCst)
     }
 
-    /// Whether the script or function `name` ran long last time, so the
-    /// next run should leave the worker thread to the other connections.
-    pub fn runs_long(&self, name: &str) -> bool {
-        self.long.read().contains(name)
-    }
-
-    /// Records how long a run of `name` took.
-    pub fn record_run(&self, name: &str, elapsed: std::time::Duration) {
-        let long = elapsed >= LONG_RUN;
-        if long != self.runs_long(name) {
-            let mut set = self.long.write();
-            if long {
-                set.insert(name.to_string());
-            } else {
-                set.remove(name);
-            }
-        }
-    }
-
     /// How many scripts are cached and the bytes of their bodies (INFO).
     pub fn cache_stats(&self) -> (usize, usize) {
         let cache = self.cache.read();
         (cache.len(), cache.values().map(|s| s.body.len()).sum())
     }
 }
-
-/// A run at least this long makes the next run of the same script leave
-/// its worker thread: moving off costs a thread hand-off, worth it only
-/// when the script would hold up the other connections of the thread.
-const LONG_RUN: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// An EVAL script: its body, SHA1 and shebang flags.
 pub struct Script {
