@@ -2207,14 +2207,14 @@ fn functions(c: &mut Corpus) {
             cmd(&["FCALL", "f", "1", "k", "a"]),
         ]);
     }
-    // Library state lives across calls; libraries do not share globals.
+    // A library's local state starts afresh at LOAD. Later calls may run
+    // on another thread's Lua state, which keeps its own (README, the
+    // differences from Redis), so only the first call is compared.
     c.add(vec![
         load(
             "lib",
             "local n = 0\nredis.register_function('inc', function() n = n + 1 return n end)",
         ),
-        cmd(&["FCALL", "inc", "0"]),
-        cmd(&["FCALL", "inc", "0"]),
         cmd(&["FCALL", "inc", "0"]),
     ]);
     c.add(vec![
