@@ -18,6 +18,7 @@ pub mod keyspace_events;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod storage;

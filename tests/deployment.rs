@@ -81,7 +81,7 @@ fn a_kvrocks_conf_with_unimplemented_directives_starts_with_warnings() {
     std::fs::write(
         &conf,
         "port 6666\nmax-io-mb 10\nnamespace.tenant token\nrocksdb.block_size 16384\n\
-         slave-priority 100\nworkers 2\n",
+         master-use-repl-port no\nworkers 2\n",
     )
     .unwrap();
     let logs = dir.path().join("logs");
@@ -102,7 +102,7 @@ fn a_kvrocks_conf_with_unimplemented_directives_starts_with_warnings() {
         "max-io-mb",
         "namespace.tenant",
         "rocksdb.block_size",
-        "slave-priority",
+        "master-use-repl-port",
     ] {
         assert!(
             log.contains(&format!("'{name}' is not implemented by RedRock: ignored")),

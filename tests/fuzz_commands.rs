@@ -33,8 +33,16 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// holds every connection of the run; the (un)subscribe commands answer
 /// once per channel and put the connection in subscribed mode, where PING
 /// answers `["pong", ""]`, so the run's one reply per command and its PING
-/// check would not hold (tests/pubsub.rs covers their bad input).
+/// check would not hold (tests/pubsub.rs covers their bad input). PSYNC
+/// turns the connection into a replica's feed, REPLICAOF and SLAVEOF make
+/// the server a replica of a random address for the rest of the run, and
+/// WAIT with a timeout of 0 waits for replicas forever
+/// (tests/replication.rs covers them).
 const NEVER: &[&str] = &[
+    "psync",
+    "replicaof",
+    "slaveof",
+    "wait",
     "shutdown",
     "client|reply",
     "client|pause",

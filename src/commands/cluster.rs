@@ -281,6 +281,7 @@ pub fn x_setnodes(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         .map_err(|_| Error::err("Invalid cluster nodes info: not UTF-8 text"))?;
     let version = version_arg(&argv[3])?;
     cluster(ctx)?.set_nodes(&ctx.server.storage, text, version, force)?;
+    crate::replication::replica::follow_topology(ctx.server);
     Ok(Reply::ok())
 }
 

@@ -10,6 +10,7 @@ use crate::server::pubsub::Kind;
 use crate::server::Server;
 use bytes::Bytes;
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Every section, in Redis's order; `rocksdb` is RedRock's own.
@@ -182,7 +183,11 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 backups.current_duration(),
                 backups.saves(),
                 // Writes reach RocksDB's log as Redis's reach the AOF.
-                if server.storage.health().stopped() { "err" } else { "ok" },
+                if server.storage.health().stopped() {
+                    "err"
+                } else {
+                    "ok"
+                },
             )
         }
         "stats" => {
@@ -192,8 +197,8 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\n\
                  total_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\n\
-                 instantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nsync_full:0\r\n\
-                 sync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\n\
+                 instantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nsync_full:{}\r\n\
+                 sync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\n\
                  expired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\n\
                  evicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
                  pubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\n\
@@ -206,6 +211,9 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 rates.input_kbps,
                 rates.output_kbps,
                 stats.connections_rejected.get(),
+                server.replication.sync_full.load(Ordering::Relaxed),
+                server.replication.sync_partial_ok.load(Ordering::Relaxed),
+                server.replication.sync_partial_err.load(Ordering::Relaxed),
                 server.storage.expired_keys.get(),
                 server.storage.keyspace_hits.get(),
                 server.storage.keyspace_misses.get(),
@@ -215,14 +223,10 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 stats.error_replies.get(),
             )
         }
-        "replication" => write!(
-            out,
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n\
-             master_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\n\
-             master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
-             repl_backlog_size:0\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-            server.run_id
-        ),
+        "replication" => {
+            super::replication::info_section(server, out);
+            Ok(())
+        }
         "cpu" => {
             let (user, sys) = crate::metrics::cpu_seconds();
             write!(
@@ -335,10 +339,7 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 health.max_db_size(),
                 u8::from(health.over_max_db_size()),
             );
-            for (cf, keys) in server
-                .storage
-                .property_per_cf("rocksdb.estimate-num-keys")
-            {
+            for (cf, keys) in server.storage.property_per_cf("rocksdb.estimate-num-keys") {
                 let _ = write!(out, "estimate_keys[{cf}]:{keys}\r\n");
             }
             Ok(())

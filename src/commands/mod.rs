@@ -19,6 +19,7 @@ mod introspection;
 mod keyspace;
 mod list;
 mod pubsub;
+pub mod replication;
 mod scripting;
 mod server;
 mod set;
@@ -39,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::pause::Postponed;
 use crate::server::{ClientState, Server};
-use crate::storage::{Overlay, Snapshot, WriteSet};
+use crate::storage::{Engine, Overlay, Snapshot, WriteSet};
 use crate::types::Db;
 use bytes::Bytes;
 use std::cell::RefCell;
@@ -116,6 +117,9 @@ pub struct Ctx<'a> {
     pub server: &'a Arc<Server>,
     pub client: &'a mut ClientState,
     pub writes: &'a RefCell<WriteSet>,
+    /// The database this command reads (a full sync may replace the
+    /// server's meanwhile).
+    pub engine: &'a Engine,
     pub snapshot: Option<Snapshot<'a>>,
     pub overlay: Option<&'a Overlay>,
 }
@@ -124,9 +128,14 @@ impl<'a> Ctx<'a> {
     /// The client's current keyspace, read through the command's snapshot
     /// if it has one, or the transaction's overlay inside EXEC.
     pub fn db(&self) -> Db<'_> {
-        let db = Db::new(&self.server.storage, &self.client.db, self.writes);
+        let db = Db::new(
+            &self.server.storage,
+            self.engine,
+            &self.client.db,
+            self.writes,
+        );
         match (&self.snapshot, self.overlay) {
-            (_, Some(overlay)) => db.reading(self.server.storage.live().with_overlay(overlay)),
+            (_, Some(overlay)) => db.reading(self.engine.live().with_overlay(overlay)),
             (Some(snapshot), None) => db.reading(snapshot.view()),
             (None, None) => db,
         }
@@ -252,6 +261,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     ) {
         return reject(ctx, spec, e);
     }
+    if let (Some(e), false) = (replication::refusal(ctx.server, spec.flags), in_exec) {
+        return reject(ctx, spec, e);
+    }
     if let Some(e) = pubsub::refused_when_subscribed(ctx.client, spec) {
         return reject(ctx, spec, e);
     }
@@ -296,10 +308,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     ctx.writes.borrow_mut().begin_command();
     let started = Instant::now();
-    let server = ctx.server;
+    let engine = ctx.engine;
     // Taken after the pipeline's pending writes are written: it sees them.
     // Inside EXEC the keys are locked and the overlay has what is pending.
-    ctx.snapshot = (reads_snapshot(spec) && !in_exec).then(|| server.storage.snapshot());
+    ctx.snapshot = (reads_snapshot(spec) && !in_exec).then(|| engine.snapshot());
     let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
     } else {

@@ -355,6 +355,7 @@ fn run_once(
         server,
         client: &mut *ctx.client,
         writes: ctx.writes,
+        engine: ctx.engine,
         snapshot: None,
         overlay: Some(overlay),
     };

@@ -3,7 +3,7 @@
 use super::flags::*;
 use super::{
     blocking, client, cluster, config, connection, function, hash, info, introspection, keyspace,
-    list, pubsub, scripting, server, set, slowlog, string, transaction, zset, Ctx,
+    list, pubsub, replication, scripting, server, set, slowlog, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -847,7 +847,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 181] = [
+pub static COMMANDS: [CommandSpec; 188] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
@@ -1041,6 +1041,56 @@ pub static COMMANDS: [CommandSpec; 181] = [
         server::lastsave
     ),
     cmd!("slowlog", -2, 0, "server", NONE, container, subs: &SLOWLOG_SUBCOMMANDS),
+    // replication
+    cmd!(
+        "replicaof",
+        3,
+        ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
+        "server",
+        NONE,
+        replication::replicaof
+    ),
+    cmd!(
+        "slaveof",
+        3,
+        ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
+        "server",
+        NONE,
+        replication::replicaof
+    ),
+    cmd!(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        "server",
+        NONE,
+        replication::role
+    ),
+    cmd!(
+        "replconf",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+        "server",
+        NONE,
+        replication::replconf
+    ),
+    cmd!(
+        "psync",
+        -3,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI,
+        "server",
+        NONE,
+        replication::psync
+    ),
+    cmd!("wait", 3, NOSCRIPT, "generic", NONE, replication::wait),
+    cmd!(
+        "failover",
+        -1,
+        ADMIN | NOSCRIPT | STALE,
+        "server",
+        NONE,
+        replication::failover
+    ),
     cmd!("config", -2, NOSCRIPT, "server", NONE, container, subs: &CONFIG_SUBCOMMANDS),
     // scripting
     cmd!(

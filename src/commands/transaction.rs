@@ -219,6 +219,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
             server: ctx.server,
             client: &mut *ctx.client,
             writes: ctx.writes,
+            engine: ctx.engine,
             snapshot: None,
             overlay: Some(&overlay),
         };

@@ -52,6 +52,29 @@ pub struct Config {
     /// Refuse commands that add data once the SST files exceed this many
     /// bytes (0 = no limit).
     pub max_db_size: u64,
+    /// How long (seconds) and how much (MB) WAL is kept after its
+    /// memtables are flushed: the reach of a replica's partial resync.
+    pub wal_ttl_seconds: u64,
+    pub wal_size_limit_mb: u64,
+    /// `host port` of the master this server replicates; empty on a master.
+    pub replicaof: String,
+    /// The user and password a replica authenticates with to its master.
+    pub masteruser: String,
+    pub masterauth: String,
+    /// Whether a replica whose link is down still answers reads.
+    pub replica_serve_stale_data: bool,
+    /// Sentinel promotes the replica with the lowest non-zero priority.
+    pub replica_priority: u64,
+    /// The address a replica gives its master (empty / 0: the real one).
+    pub replica_announce_ip: String,
+    pub replica_announce_port: u16,
+    /// Seconds without a word from the other side before a replication
+    /// link is declared dead.
+    pub repl_timeout: u64,
+    /// Writes are refused unless this many replicas acknowledged within
+    /// `min_replicas_max_lag` seconds (0: no such check).
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
     /// Kvrocks directives found in the config that RedRock does not
     /// implement: accepted, and logged as ignored once logging is up.
     pub ignored_kvrocks_directives: Vec<String>,
@@ -416,7 +439,174 @@ pub static DIRECTIVES: &[Directive] = &[
         |c, v| c.max_db_size = parse_db_size(v)?,
         |c| render_db_size(c.max_db_size)
     ),
+    directive!(
+        "rocksdb.wal_ttl_seconds",
+        "10800",
+        false,
+        |c, v| c.wal_ttl_seconds = parse_int(v, 0, i64::MAX as i128)?,
+        |c| c.wal_ttl_seconds.to_string()
+    ),
+    directive!(
+        "rocksdb.wal_size_limit_mb",
+        "16384",
+        false,
+        |c, v| c.wal_size_limit_mb = parse_int(v, 0, i64::MAX as i128)?,
+        |c| c.wal_size_limit_mb.to_string()
+    ),
+    directive!(
+        "replicaof",
+        "",
+        false,
+        |c, v| c.replicaof = parse_replicaof(v)?,
+        |c| c.replicaof.clone()
+    ),
+    // Redis's older name for replicaof (and Kvrocks's only one).
+    directive!(
+        "slaveof",
+        "",
+        false,
+        |c, v| c.replicaof = parse_replicaof(v)?,
+        |c| c.replicaof.clone()
+    ),
+    directive!(
+        "masteruser",
+        "",
+        true,
+        |c, v| c.masteruser = v.to_string(),
+        |c| c.masteruser.clone()
+    ),
+    directive!(
+        "masterauth",
+        "",
+        true,
+        |c, v| c.masterauth = v.to_string(),
+        |c| c.masterauth.clone()
+    ),
+    directive!(
+        "replica-read-only",
+        "yes",
+        true,
+        |_c, v| parse_read_only(v)?,
+        |_g| "yes".into()
+    ),
+    directive!(
+        "slave-read-only",
+        "yes",
+        true,
+        |_c, v| parse_read_only(v)?,
+        |_g| "yes".into()
+    ),
+    directive!(
+        "replica-serve-stale-data",
+        "yes",
+        true,
+        |c, v| c.replica_serve_stale_data = parse_bool(v)?,
+        |c| render_bool(c.replica_serve_stale_data)
+    ),
+    directive!(
+        "slave-serve-stale-data",
+        "yes",
+        true,
+        |c, v| c.replica_serve_stale_data = parse_bool(v)?,
+        |c| render_bool(c.replica_serve_stale_data)
+    ),
+    directive!(
+        "replica-priority",
+        "100",
+        true,
+        |c, v| c.replica_priority = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.replica_priority.to_string()
+    ),
+    directive!(
+        "slave-priority",
+        "100",
+        true,
+        |c, v| c.replica_priority = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.replica_priority.to_string()
+    ),
+    directive!(
+        "replica-announce-ip",
+        "",
+        true,
+        |c, v| c.replica_announce_ip = v.to_string(),
+        |c| c.replica_announce_ip.clone()
+    ),
+    directive!(
+        "replica-announce-port",
+        "0",
+        true,
+        |c, v| c.replica_announce_port = parse_int(v, 0, 65535)?,
+        |c| c.replica_announce_port.to_string()
+    ),
+    directive!(
+        "repl-timeout",
+        "60",
+        true,
+        |c, v| c.repl_timeout = parse_int(v, 1, i32::MAX as i128)?,
+        |c| c.repl_timeout.to_string()
+    ),
+    directive!(
+        "min-replicas-to-write",
+        "0",
+        true,
+        |c, v| c.min_replicas_to_write = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.min_replicas_to_write.to_string()
+    ),
+    directive!(
+        "min-slaves-to-write",
+        "0",
+        true,
+        |c, v| c.min_replicas_to_write = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.min_replicas_to_write.to_string()
+    ),
+    directive!(
+        "min-replicas-max-lag",
+        "10",
+        true,
+        |c, v| c.min_replicas_max_lag = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.min_replicas_max_lag.to_string()
+    ),
+    directive!(
+        "min-slaves-max-lag",
+        "10",
+        true,
+        |c, v| c.min_replicas_max_lag = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.min_replicas_max_lag.to_string()
+    ),
 ];
+
+/// `host port`, or empty (also from `no one`): a master to replicate.
+fn parse_replicaof(value: &str) -> Result<String, String> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    match words.as_slice() {
+        [] => Ok(String::new()),
+        [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
+            Ok(String::new())
+        }
+        [host, port] => {
+            port.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| "Invalid master port".to_string())?;
+            Ok(format!("{host} {port}"))
+        }
+        _ => Err("argument must be 'host port' or 'no one'".into()),
+    }
+}
+
+/// Replicas are read-only: their data and sequence numbers must stay
+/// their master's, which a local write would break.
+fn parse_read_only(value: &str) -> Result<(), String> {
+    if parse_bool(value)? {
+        Ok(())
+    } else {
+        Err(
+            "RedRock replicas are always read-only: a replica holds exactly its master's data, \
+             which a local write would make diverge"
+                .into(),
+        )
+    }
+}
 
 /// Kvrocks directives RedRock does not implement. An existing kvrocks.conf
 /// that sets them still starts; each is logged as ignored.
@@ -442,17 +632,10 @@ pub const KVROCKS_ONLY: &[&str] = &[
     "supervised",
     "db-name",
     "log-retention-days",
-    "masterauth",
     "repl-namespace-enabled",
     "rename-command",
     "persist-cluster-nodes-enabled",
-    "slaveof",
-    "slave-read-only",
-    "slave-serve-stale-data",
     "slave-empty-db-before-fullsync",
-    "slave-priority",
-    "replica-announce-ip",
-    "replica-announce-port",
     "master-use-repl-port",
     "use-rsid-psync",
     "max-replication-mb",
@@ -496,8 +679,6 @@ pub const KVROCKS_ONLY: &[&str] = &[
     "rocksdb.compression_start_level",
     "rocksdb.wal_compression",
     "rocksdb.max_total_wal_size",
-    "rocksdb.wal_ttl_seconds",
-    "rocksdb.wal_size_limit_mb",
     "rocksdb.block_size",
     "rocksdb.cache_index_and_filter_blocks",
     "rocksdb.metadata_block_cache_size",
@@ -579,6 +760,18 @@ impl Default for Config {
             sync: false,
             disable_wal: false,
             max_db_size: 0,
+            wal_ttl_seconds: 0,
+            wal_size_limit_mb: 0,
+            replicaof: String::new(),
+            masteruser: String::new(),
+            masterauth: String::new(),
+            replica_serve_stale_data: true,
+            replica_priority: 0,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
+            repl_timeout: 0,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 0,
             ignored_kvrocks_directives: Vec::new(),
         };
         for directive in DIRECTIVES {

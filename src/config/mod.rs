@@ -25,6 +25,11 @@ pub struct StorageConfig {
     pub disable_wal: bool,
     /// `max-db-size` in bytes (0 = no limit).
     pub max_db_size: u64,
+    /// `rocksdb.wal_ttl_seconds` and `rocksdb.wal_size_limit_mb`: how long
+    /// and how much WAL is kept after its memtables are flushed, which is
+    /// how far back a replica's partial resync reaches.
+    pub wal_ttl_seconds: u64,
+    pub wal_size_limit_mb: u64,
 }
 
 impl Config {
@@ -74,6 +79,8 @@ impl Config {
             sync: self.sync,
             disable_wal: self.disable_wal,
             max_db_size: self.max_db_size,
+            wal_ttl_seconds: self.wal_ttl_seconds,
+            wal_size_limit_mb: self.wal_size_limit_mb,
         }
     }
 }
@@ -135,6 +142,12 @@ impl SharedConfig {
     /// `slowlog-max-len`.
     pub fn slowlog_max_len(&self) -> u64 {
         self.slowlog_max_len.load(Ordering::Relaxed)
+    }
+
+    /// Records the master REPLICAOF chose (`host port`, or empty), for
+    /// CONFIG GET and CONFIG REWRITE.
+    pub fn set_replicaof(&self, value: String) {
+        self.values.write().replicaof = value;
     }
 
     /// Applies CONFIG SET pairs all or nothing. Errors are CONFIG SET's

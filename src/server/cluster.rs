@@ -1,6 +1,7 @@
 //! This node's view of the cluster (`cluster-enabled yes`): its id, the
 //! topology the controller pushed, and where each slot is served. Saved in
-//! the data directory so a restart comes back with both.
+//! a file of the data directory (not in the database: a replica's database
+//! holds only its master's writes) so a restart comes back with both.
 
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -8,7 +9,11 @@ use parking_lot::RwLock;
 use redrock_cluster::{Node, Role, SavedCluster, SlotRange, Topology, NODE_ID_LEN};
 use std::sync::Arc;
 
-const STATE_NAME: &str = "cluster";
+/// The file of the data directory that holds the saved state.
+const STATE_FILE: &str = "cluster.state";
+/// Where versions before the state file kept it: the database's server
+/// state, read once when the file does not exist yet.
+const LEGACY_STATE_NAME: &str = "cluster";
 
 /// Where a command's slot is served.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,10 +43,15 @@ impl Cluster {
         port: u16,
         bind: Vec<String>,
     ) -> std::result::Result<Cluster, String> {
-        let saved = match storage
-            .server_state(STATE_NAME)
-            .map_err(|e| e.to_string())?
-        {
+        let path = storage.data_dir().join(STATE_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage
+                .server_state(LEGACY_STATE_NAME)
+                .map_err(|e| e.to_string())?,
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let saved = match bytes {
             Some(bytes) => SavedCluster::from_bytes(&bytes).map_err(|e| e.to_string())?,
             None => SavedCluster::new(None, None),
         };
@@ -63,10 +73,25 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Saves the state: written beside, synced, then renamed over the old.
     fn save(&self, storage: &Storage) -> Result<()> {
         let topology = self.topology();
         let saved = SavedCluster::new(Some(&self.my_id()), topology.as_deref());
-        Ok(storage.set_server_state(STATE_NAME, &saved.to_bytes())?)
+        let dir = storage.data_dir();
+        let path = dir.join(STATE_FILE);
+        let temporary = dir.join(format!("{STATE_FILE}.tmp"));
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&temporary, saved.to_bytes())?;
+            std::fs::File::open(&temporary)?.sync_all()?;
+            std::fs::rename(&temporary, &path)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            Error::err(format!(
+                "cannot save the cluster state in {}: {e}",
+                path.display()
+            ))
+        })
     }
 
     pub fn my_id(&self) -> String {

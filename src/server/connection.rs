@@ -66,6 +66,13 @@ pub struct ClientState {
     /// While a script runs: the messages it published, sent when it
     /// finishes (a run that starts over must not have published).
     pub script_publishes: Option<Vec<DeferredPublish>>,
+    /// What a replica announced with REPLCONF before PSYNC.
+    pub replica_port: u16,
+    pub replica_ip: Option<String>,
+    /// Set by PSYNC: the connection becomes a replica's feed.
+    pub takeover: Option<crate::replication::master::PsyncRequest>,
+    /// Set by WAIT: the connection waits for replicas' acknowledgements.
+    pub wait: Option<crate::commands::replication::WaitRequest>,
 }
 
 /// A message a script published: (shard channel?, channel, message).
@@ -266,6 +273,10 @@ impl Connection {
                 replies: Replies::default(),
                 pubsub,
                 script_publishes: None,
+                replica_port: 0,
+                replica_ip: None,
+                takeover: None,
+                wait: None,
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),
@@ -295,6 +306,18 @@ impl Connection {
                         let Some(reply) = self.run_to_reply(&argv).await? else {
                             return Ok(());
                         };
+                        if let Some(request) = self.state.takeover.take() {
+                            self.send().await?;
+                            let input = std::mem::take(&mut self.input);
+                            let server = self.server.clone();
+                            return crate::replication::master::serve(
+                                server,
+                                &mut self.stream,
+                                input,
+                                request,
+                            )
+                            .await;
+                        }
                         if self.state.close_silently {
                             closing = true;
                             break;
@@ -385,6 +408,17 @@ impl Connection {
         loop {
             let written = self.writes.borrow().written();
             let mut reply = self.run(argv);
+            if let Some(request) = self.state.wait.take() {
+                self.commit();
+                self.send().await?;
+                let server = self.server.clone();
+                tokio::select! {
+                    served = crate::commands::replication::wait_for_replicas(&server, request) => {
+                        reply = served;
+                    }
+                    _ = self.state.handle.kill_signal.notified() => return Ok(None),
+                }
+            }
             if let Some(block) = self.state.block.take() {
                 match self.wait_blocked(argv, block).await? {
                     Some(served) => reply = served,
@@ -407,10 +441,12 @@ impl Connection {
 
     /// Runs one command.
     fn run(&mut self, argv: &[Bytes]) -> Reply {
+        let engine = self.server.storage.engine();
         let mut ctx = Ctx {
             server: &self.server,
             client: &mut self.state,
             writes: &self.writes,
+            engine: &engine,
             snapshot: None,
             overlay: None,
         };

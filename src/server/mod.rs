@@ -39,6 +39,8 @@ pub struct Server {
     /// The keyspaces of `SELECT 0` .. `SELECT databases-1`.
     pub databases: Vec<Arc<KeyspaceHandle>>,
     pub clients: ClientRegistry,
+    /// This node's replication: its role, its master link, its replicas.
+    pub replication: crate::replication::Replication,
     /// Cluster mode's state; `None` in standalone mode.
     pub cluster: Option<cluster::Cluster>,
     /// Clients waiting in blocking commands, by key.
@@ -181,6 +183,12 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     } else {
         None
     };
+    let replication = crate::replication::Replication::load(&dir).map_err(|e| {
+        StartError(format!(
+            "cannot load the replication ids in {}: {e}",
+            dir.display()
+        ))
+    })?;
     let (shutdown, _) = watch::channel(false);
     let watches = Arc::new(Watches::default());
     let pubsub = Arc::new(pubsub::PubSub::new(
@@ -198,6 +206,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         config: SharedConfig::new(config.clone(), config_file),
         storage: storage.clone(),
         databases,
+        replication,
         clients: ClientRegistry::default(),
         blocked: Arc::default(),
         watches,
@@ -224,6 +233,12 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     crate::commands::restore_saved_functions(&server)
         .map_err(|e| StartError(format!("cannot load the functions: {e}")))?;
     log_startup_facts(&server, &listeners);
+    if server.cluster.is_some() {
+        crate::replication::replica::follow_topology(&server);
+    } else if let Some((host, port)) = config.replicaof.split_once(' ') {
+        let port = port.parse().unwrap_or(0);
+        crate::replication::replica::set_master(&server, Some((host.to_string(), port)));
+    }
 
     let stop_expiry = Arc::new(AtomicBool::new(false));
     let expiry = spawn_active_expiry(storage.clone(), stop_expiry.clone());

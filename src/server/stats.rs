@@ -25,6 +25,10 @@ pub struct Stats {
     pub commands_processed: Tally,
     pub net_input_bytes: Tally,
     pub net_output_bytes: Tally,
+    /// Bytes of the replication links: WAL and checkpoints received from
+    /// the master, sent to replicas.
+    pub net_repl_input_bytes: Tally,
+    pub net_repl_output_bytes: Tally,
     pub error_replies: Tally,
     errors_by_code: Mutex<BTreeMap<String, u64>>,
     /// (when, commands, input bytes, output bytes), oldest first.

@@ -100,6 +100,14 @@ impl KeyCounts {
             .clone()
     }
 
+    /// Empties the counts of every keyspace (before they are loaded again
+    /// from another database).
+    pub(crate) fn reset_all(&self) {
+        for counts in self.keyspaces.read().values() {
+            counts.reset();
+        }
+    }
+
     /// Every keyspace with its counts.
     pub fn all(&self) -> Vec<(Keyspace, Arc<KeyspaceCounts>)> {
         self.keyspaces

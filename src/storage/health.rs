@@ -95,8 +95,6 @@ pub struct Health {
     /// Since when (Unix ms) the SST files are larger than `max_db_size`;
     /// 0 while they are not. Only the monitor writes it.
     over_max_db_size_since: AtomicU64,
-    /// Set when the storage closes: the monitor ends.
-    closing: AtomicBool,
 }
 
 impl Health {
@@ -206,14 +204,16 @@ impl Health {
 
 /// The monitor thread; stopped and joined on drop.
 pub struct Monitor {
-    health: Arc<Health>,
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Monitor {
     /// Starts probing `db` every [`PERIOD`].
     pub fn start(db: Weak<DB>, health: Arc<Health>) -> Monitor {
-        let shared = health.clone();
+        let shared = health;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("storage-health".into())
             .spawn(move || {
@@ -223,7 +223,7 @@ impl Monitor {
                 // waiting for the stall to end.
                 probe.set_no_slowdown(true);
                 let mut waited = PERIOD;
-                while !shared.closing.load(Ordering::Acquire) {
+                while !stopping.load(Ordering::Acquire) {
                     if waited < PERIOD {
                         std::thread::sleep(TICK);
                         waited += TICK;
@@ -247,7 +247,7 @@ impl Monitor {
             })
             .expect("spawning the storage-health thread");
         Monitor {
-            health,
+            stop,
             thread: Some(thread),
         }
     }
@@ -255,7 +255,7 @@ impl Monitor {
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        self.health.closing.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -8,33 +8,34 @@
 //! [`Batch`].
 
 mod counts;
+mod engine;
 mod gate;
 mod gc;
 mod health;
 mod locks;
 mod overlay;
 mod view;
+mod wal;
 mod writes;
 
 pub use counts::{KeyCounts, KeyspaceCounts};
+pub use engine::Engine;
 pub use gate::{WriteAdmission, WriteGate};
 pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
 pub use overlay::Overlay;
 
 pub use view::{Snapshot, Value, View};
+pub use wal::{Applied, WalBatch, WalError};
 pub use writes::WriteSet;
 
 use crate::config::StorageConfig;
 use counts::{count_key, encode_changes};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use redrock_encoding::Keyspace;
-use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{Cache, IteratorMode, WriteBatch, WriteOptions};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -104,19 +105,19 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The open database.
+/// The open database, with what the server keeps beside it: key counts,
+/// key locks, the version clock, and whether writes are accepted.
 pub struct Storage {
-    /// Held for its drop, which stops it; declared first so that it stops
-    /// before the database closes.
-    _monitor: health::Monitor,
     health: Arc<Health>,
     /// Admits writers, and holds them during CLIENT PAUSE.
     gate: Arc<WriteGate>,
-    db: Arc<DB>,
-    path: PathBuf,
+    /// The database in use; a full sync from a master replaces it.
+    engine: RwLock<Arc<Engine>>,
+    /// The data directory (`dir`), which holds the database directory.
+    data_dir: PathBuf,
+    config: StorageConfig,
     write_options: WriteOptions,
     block_cache: Cache,
-    block_cache_capacity: usize,
     counts: KeyCounts,
     locks: KeyLocks,
     last_version: AtomicU64,
@@ -130,14 +131,17 @@ pub struct Storage {
     /// expiry last asked (`u64::MAX` for none): entries that land behind
     /// its scan position are found without rescanning.
     earliest_new_expiry: AtomicU64,
+    /// Set on a replica: the only writes are the master's, applied as they
+    /// are, so that the data and the sequence numbers stay the master's.
+    follower: AtomicBool,
+    /// Woken after every write: replication feeds wait on it for the WAL
+    /// to grow.
+    written: tokio::sync::Notify,
     /// Keys removed by active expiry since start or CONFIG RESETSTAT.
     pub expired_keys: crate::metrics::Tally,
     /// Reads of keys that found them (hits) or not (misses).
     pub keyspace_hits: crate::metrics::Tally,
     pub keyspace_misses: crate::metrics::Tally,
-    compactor: gc::MemberCompactor,
-    /// The DB options, which hold RocksDB's statistics (tickers).
-    db_options: Options,
     observer: std::sync::OnceLock<Arc<dyn WriteObserver>>,
 }
 
@@ -166,6 +170,8 @@ pub struct RocksDbStats {
 /// A write batch plus the key-count changes it makes; committed as one
 /// atomic RocksDB write by [`Storage::commit`].
 pub struct Batch {
+    /// The database whose column family handles the batch names.
+    engine: Arc<Engine>,
     inner: WriteBatch,
     counts: Vec<CountChange>,
     /// The earliest expire-at this batch adds to the expire index.
@@ -225,86 +231,49 @@ pub struct Notice {
 }
 
 impl Storage {
-    /// Opens (or creates) the database under `dir/db`.
+    /// Opens (or creates) the database of the data directory `dir`.
     pub fn open(dir: &Path, config: &StorageConfig) -> Result<Storage> {
         let path = database_path(dir);
-        std::fs::create_dir_all(&path)
-            .map_err(|e| StorageError(format!("cannot create {}: {e}", path.display())))?;
+        remove_replaced_databases(dir, &path);
         let block_cache = Cache::new_lru_cache(config.block_cache_bytes);
-
-        let mut db_options = Options::default();
-        db_options.create_if_missing(true);
-        db_options.create_missing_column_families(true);
-        db_options.set_max_open_files(config.max_open_files);
-        db_options.increase_parallelism(2);
-        // Each write hands its WAL record to the OS before it returns (one
-        // write per pipeline: see WriteSet). Not `manual_wal_flush`: with it
-        // RocksDB makes a failed WAL write (a full disk) a fatal error that
-        // only reopening the database clears (db/error_handler.cc); without
-        // it, writes resume by themselves once space is freed.
-        db_options.set_manual_wal_flush(false);
-        // Tickers only (block cache hits, stalls): no per-operation timers.
-        db_options.enable_statistics();
-        db_options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
-
-        let gc_slot: gc::DbSlot = Arc::default();
-        let descriptors = Cf::ALL
-            .iter()
-            .map(|&cf| {
-                ColumnFamilyDescriptor::new(
-                    cf.name(),
-                    cf_options(cf, config, &block_cache, &gc_slot),
-                )
-            })
-            .collect::<Vec<_>>();
-        let db = DB::open_cf_descriptors(&db_options, &path, descriptors).map_err(|e| {
-            let text = e.into_string();
-            if text.contains("LOCK") {
-                StorageError(format!(
-                    "the data directory {} is in use by another RedRock server \
-                     (RocksDB could not lock it: {text}); stop that server or choose another `dir`",
-                    path.display()
-                ))
-            } else {
-                StorageError(format!("cannot open {}: {text}", path.display()))
-            }
-        })?;
-
-        let db = Arc::new(db);
-        let _ = gc_slot.set(Arc::downgrade(&db));
+        let health = Arc::new(Health::default());
+        health.set_max_db_size(config.max_db_size);
+        let engine = Engine::open(&path, config, &block_cache, &health)?;
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync);
         write_options.disable_wal(config.disable_wal);
 
-        let compactor = gc::MemberCompactor::start(Arc::downgrade(&db));
-        let health = Arc::new(Health::default());
-        health.set_max_db_size(config.max_db_size);
         let storage = Storage {
-            _monitor: health::Monitor::start(Arc::downgrade(&db), health.clone()),
             health,
             gate: Arc::default(),
-            db,
-            path,
+            engine: RwLock::new(Arc::new(engine)),
+            data_dir: dir.to_path_buf(),
+            config: config.clone(),
             write_options,
             block_cache,
-            block_cache_capacity: config.block_cache_bytes,
             counts: KeyCounts::default(),
             locks: KeyLocks::new(),
             last_version: AtomicU64::new(0),
             version_ceiling: AtomicU64::new(0),
             raising_version_ceiling: Mutex::new(()),
             earliest_new_expiry: AtomicU64::new(u64::MAX),
+            follower: AtomicBool::new(false),
+            written: tokio::sync::Notify::new(),
             expired_keys: Default::default(),
             keyspace_hits: Default::default(),
             keyspace_misses: Default::default(),
-            compactor,
-            db_options,
             observer: std::sync::OnceLock::new(),
         };
         storage.load_counts()?;
         storage.load_version_ceiling()?;
         Ok(storage)
+    }
+
+    /// The database in use. Hold it (not the storage) for reads that must
+    /// see one database throughout: a full sync may replace it meanwhile.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().clone()
     }
 
     fn load_version_ceiling(&self) -> Result<()> {
@@ -314,16 +283,17 @@ impl Storage {
                 .try_into()
                 .map(u64::from_be_bytes)
                 .map_err(|_| StorageError("the saved version ceiling is corrupt".into()))?;
-            self.last_version.store(ceiling, Ordering::Relaxed);
+            self.last_version.fetch_max(ceiling, Ordering::Relaxed);
             self.version_ceiling.store(ceiling, Ordering::Release);
         }
         Ok(())
     }
 
     fn load_counts(&self) -> Result<()> {
-        let iter = self
+        let engine = self.engine();
+        let iter = engine
             .db
-            .iterator_cf(self.cf(Cf::Default), IteratorMode::Start);
+            .iterator_cf(engine.cf(Cf::Default), IteratorMode::Start);
         for item in iter {
             let (key, value) = item?;
             self.counts.load_entry(&key, &value);
@@ -332,44 +302,19 @@ impl Storage {
     }
 
     /// Where the database lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> PathBuf {
+        self.engine().path().to_path_buf()
     }
 
-    pub(crate) fn cf(&self, cf: Cf) -> &ColumnFamily {
-        self.db
-            .cf_handle(cf.name())
-            .expect("every column family is opened")
-    }
-
-    /// Reads one value, live (see [`View::get`]).
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Value<'_>>> {
-        self.live().get(cf, key)
-    }
-
-    /// Iterates a range, live (see [`View::range`]).
-    pub fn range(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: Option<Vec<u8>>,
-    ) -> impl Iterator<Item = Result<Entry>> + '_ {
-        self.live().range(cf, start, end)
-    }
-
-    /// Iterates a range backward, live (see [`View::range_reverse`]).
-    pub fn range_reverse(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: Vec<u8>,
-    ) -> impl Iterator<Item = Result<Entry>> + '_ {
-        self.live().range_reverse(cf, start, end)
+    /// The data directory that holds the database.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// A new, empty batch.
     pub fn batch(&self) -> Batch {
         Batch {
+            engine: self.engine(),
             inner: WriteBatch::default(),
             counts: Vec::new(),
             earliest_expiry: u64::MAX,
@@ -391,6 +336,9 @@ impl Storage {
     pub fn commit(&self, mut batch: Batch) -> Result<()> {
         if batch.inner.is_empty() {
             return Ok(());
+        }
+        if self.follower.load(Ordering::Acquire) {
+            return Err(StorageError(REPLICA_WRITE.into()));
         }
         let mut by_keyspace: Vec<&Arc<KeyspaceCounts>> = Vec::new();
         for change in &batch.counts {
@@ -416,9 +364,10 @@ impl Storage {
                 CountChange::Reset(_) => None,
             }));
             if !operand.is_empty() {
+                let default = batch.engine.cf(Cf::Default);
                 batch
                     .inner
-                    .merge_cf(self.cf(Cf::Default), count_key(counts.keyspace()), operand);
+                    .merge_cf(default, count_key(counts.keyspace()), operand);
             }
         }
         self.write(batch.inner)?;
@@ -446,11 +395,17 @@ impl Storage {
     /// Writes a batch; a failure is recorded as the fault that stops
     /// writes (RocksDB refuses every write after it anyway).
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        self.db.write_opt(batch, &self.write_options).map_err(|e| {
-            let message = e.into_string();
-            self.health.record_failure(&message);
-            StorageError(message)
-        })
+        let engine = self.engine();
+        engine
+            .db
+            .write_opt(batch, &self.write_options)
+            .map_err(|e| {
+                let message = e.into_string();
+                self.health.record_failure(&message);
+                StorageError(message)
+            })?;
+        self.written.notify_waiters();
+        Ok(())
     }
 
     /// Whether writes are accepted now, and why not.
@@ -472,15 +427,22 @@ impl Storage {
     /// A piece of server state kept in the default column family (the
     /// cluster topology, ...).
     pub fn server_state(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(self.cf(Cf::Default), state_key(name))?)
+        let engine = self.engine();
+        Ok(engine.db.get_cf(engine.cf(Cf::Default), state_key(name))?)
     }
 
     /// Saves a piece of server state, synced to disk before it returns.
     pub fn set_server_state(&self, name: &str, value: &[u8]) -> Result<()> {
+        if self.follower.load(Ordering::Acquire) {
+            return Err(StorageError(REPLICA_WRITE.into()));
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db
-            .put_cf_opt(self.cf(Cf::Default), state_key(name), value, &options)?;
+        let engine = self.engine();
+        engine
+            .db
+            .put_cf_opt(engine.cf(Cf::Default), state_key(name), value, &options)?;
+        self.written.notify_waiters();
         Ok(())
     }
 
@@ -492,11 +454,12 @@ impl Storage {
     pub fn checkpoint(&self, target: &Path) -> Result<()> {
         // Checked again here, right before anything is renamed or removed:
         // the backup directory must never reach into the live database.
-        if paths_overlap(target, &self.path) {
+        let engine = self.engine();
+        if paths_overlap(target, engine.path()) {
             return Err(StorageError(format!(
                 "refusing to write a backup into {}: it overlaps the live database {}",
                 target.display(),
-                self.path.display()
+                engine.path().display()
             )));
         }
         std::fs::create_dir_all(target)
@@ -506,7 +469,7 @@ impl Storage {
             std::fs::remove_dir_all(&partial)
                 .map_err(|e| StorageError(format!("cannot clear {}: {e}", partial.display())))?;
         }
-        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(&partial)?;
+        rocksdb::checkpoint::Checkpoint::new(&engine.db)?.create_checkpoint(&partial)?;
         let final_dir = target.join("db");
         let old = target.join("db.old");
         if final_dir.exists() {
@@ -576,8 +539,8 @@ impl Storage {
         let prefix = ks.as_bytes();
         let end = redrock_encoding::prefix_successor(prefix)
             .expect("keyspace prefix has a length byte below 0xff");
-        batch.delete_range(self, Cf::Metadata, prefix, &end);
-        batch.delete(self, Cf::Default, &count_key(ks));
+        batch.delete_range(Cf::Metadata, prefix, &end);
+        batch.delete(Cf::Default, &count_key(ks));
         batch
             .counts
             .push(CountChange::Reset(self.counts.keyspace(ks)));
@@ -585,7 +548,7 @@ impl Storage {
 
     /// Block cache usage and capacity in bytes.
     pub fn block_cache_usage(&self) -> (usize, usize) {
-        (self.block_cache.get_usage(), self.block_cache_capacity)
+        (self.block_cache.get_usage(), self.config.block_cache_bytes)
     }
 
     /// An integer RocksDB property of each column family, by name.
@@ -593,9 +556,16 @@ impl Storage {
     /// tickers, and the size of the live WAL files.
     pub fn rocksdb_stats(&self) -> RocksDbStats {
         let sum = |name: &str| -> u64 { self.property_per_cf(name).iter().map(|(_, v)| v).sum() };
-        let db_wide =
-            |name: &str| -> u64 { self.db.property_int_value(name).ok().flatten().unwrap_or(0) };
-        let wal_bytes = std::fs::read_dir(&self.path)
+        let engine = self.engine();
+        let db_wide = |name: &str| -> u64 {
+            engine
+                .db
+                .property_int_value(name)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        let wal_bytes = std::fs::read_dir(engine.path())
             .map(|entries| {
                 entries
                     .flatten()
@@ -605,14 +575,14 @@ impl Storage {
                     .sum()
             })
             .unwrap_or(0);
-        let ticker = |t| self.db_options.get_ticker_count(t);
+        let ticker = |t| engine.db_options.get_ticker_count(t);
         use rocksdb::statistics::Ticker;
         RocksDbStats {
             live_data_bytes: sum("rocksdb.estimate-live-data-size"),
             sst_files_bytes: sum("rocksdb.total-sst-files-size"),
             memtable_bytes: sum("rocksdb.cur-size-all-mem-tables"),
             block_cache_usage_bytes: self.block_cache.get_usage() as u64,
-            block_cache_capacity_bytes: self.block_cache_capacity as u64,
+            block_cache_capacity_bytes: self.config.block_cache_bytes as u64,
             block_cache_hits: ticker(Ticker::BlockCacheHit),
             block_cache_misses: ticker(Ticker::BlockCacheMiss),
             pending_compaction_bytes: sum("rocksdb.estimate-pending-compaction-bytes"),
@@ -627,12 +597,13 @@ impl Storage {
     }
 
     pub fn property_per_cf(&self, name: &str) -> Vec<(&'static str, u64)> {
+        let engine = self.engine();
         Cf::ALL
             .iter()
             .map(|&cf| {
-                let value = self
+                let value = engine
                     .db
-                    .property_int_value_cf(self.cf(cf), name)
+                    .property_int_value_cf(engine.cf(cf), name)
                     .ok()
                     .flatten()
                     .unwrap_or(0);
@@ -644,89 +615,43 @@ impl Storage {
     /// Records member deletions of one key version (its sub-key prefix);
     /// many of them get the key's members compacted in the background.
     pub fn note_member_deletions(&self, prefix: &[u8], count: u64) {
-        self.compactor.note_deletions(prefix, count);
+        self.engine().note_member_deletions(prefix, count);
     }
 
     /// Compacts every column family over its whole key range.
     pub fn compact_all(&self) {
+        let engine = self.engine();
         for cf in Cf::ALL {
-            self.db
-                .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
+            engine
+                .db
+                .compact_range_cf(engine.cf(cf), None::<&[u8]>, None::<&[u8]>);
         }
     }
 }
 
-impl Drop for Storage {
-    fn drop(&mut self) {
-        // A clean close leaves nothing for WAL replay to do.
-        let _ = self.db.flush();
-    }
-}
-
-fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache, gc_slot: &gc::DbSlot) -> Options {
-    let mut table = BlockBasedOptions::default();
-    table.set_block_cache(cache);
-    table.set_block_size(16 * 1024);
-    table.set_cache_index_and_filter_blocks(true);
-    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    if matches!(cf, Cf::Metadata | Cf::Subkey) {
-        // Point lookups: most reads of a missing key stop at the filter.
-        table.set_bloom_filter(10.0, false);
-        table.set_whole_key_filtering(true);
-    }
-    let mut options = Options::default();
-    options.set_block_based_table_factory(&table);
-    options.set_write_buffer_size(config.write_buffer_bytes);
-    options.set_level_compaction_dynamic_level_bytes(true);
-    let compression = config.compression;
-    // The first levels churn fastest; compressing them costs more than it saves.
-    options.set_compression_per_level(&[
-        DBCompressionType::None,
-        DBCompressionType::None,
-        compression,
-        compression,
-        compression,
-        compression,
-        compression,
-    ]);
-    if cf == Cf::Metadata {
-        options.set_memtable_whole_key_filtering(true);
-        options.set_memtable_prefix_bloom_ratio(0.1);
-    }
-    if cf == Cf::Default {
-        options.set_merge_operator_associative("redrock_counts", counts::merge_counts);
-    }
-    if matches!(cf, Cf::Subkey | Cf::ZsetScore) {
-        options.set_compaction_filter_factory(gc::MemberFilterFactory {
-            db: gc_slot.clone(),
-        });
-    }
-    options
-}
-
 impl Batch {
-    pub fn put(&mut self, storage: &Storage, cf: Cf, key: &[u8], value: &[u8]) {
+    pub fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
         if cf == Cf::Expire {
             // An expire key starts with its time (u64, big-endian).
             if let Some(at) = key.get(..8).and_then(|t| t.try_into().ok()) {
                 self.earliest_expiry = self.earliest_expiry.min(u64::from_be_bytes(at));
             }
         }
-        self.inner.put_cf(storage.cf(cf), key, value);
+        self.inner.put_cf(self.engine.cf(cf), key, value);
         if let Some(log) = &mut self.log {
             log.push(overlay::Op::Put(cf, key.to_vec(), value.to_vec()));
         }
     }
 
-    pub fn delete(&mut self, storage: &Storage, cf: Cf, key: &[u8]) {
-        self.inner.delete_cf(storage.cf(cf), key);
+    pub fn delete(&mut self, cf: Cf, key: &[u8]) {
+        self.inner.delete_cf(self.engine.cf(cf), key);
         if let Some(log) = &mut self.log {
             log.push(overlay::Op::Delete(cf, key.to_vec()));
         }
     }
 
-    pub fn delete_range(&mut self, storage: &Storage, cf: Cf, from: &[u8], to: &[u8]) {
-        self.inner.delete_range_cf(storage.cf(cf), from, to);
+    pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
+        self.inner.delete_range_cf(self.engine.cf(cf), from, to);
         if let Some(log) = &mut self.log {
             log.push(overlay::Op::DeleteRange(cf, from.to_vec(), to.to_vec()));
         }
@@ -761,9 +686,50 @@ const VERSION_CEILING: &str = "version-ceiling";
 /// How far (in clock microseconds) each raise of the ceiling reaches.
 const VERSION_RESERVE_US: u64 = 60_000_000;
 
-/// Where the RocksDB database of the data directory `dir` lives.
+/// The error of a write on a replica: its only writes are its master's.
+pub const REPLICA_WRITE: &str = "READONLY You can't write against a read only replica.";
+
+/// The file of the data directory that names its database directory when
+/// that is not `db` (a full sync put another one in its place).
+const CURRENT_DATABASE: &str = "db.current";
+
+/// Where the RocksDB database of the data directory `dir` lives: `db`, or
+/// the directory a full sync put in its place.
 pub fn database_path(dir: &Path) -> PathBuf {
-    dir.join("db")
+    match std::fs::read_to_string(dir.join(CURRENT_DATABASE)) {
+        Ok(name) if is_database_name(name.trim()) => dir.join(name.trim()),
+        _ => dir.join("db"),
+    }
+}
+
+/// `db`, or `db.<digits>`: the names of database directories.
+fn is_database_name(name: &str) -> bool {
+    name == "db"
+        || name
+            .strip_prefix("db.")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the database directories of `dir` other than `current`: left
+/// by a full sync that ended with a crash, before or after its switch.
+fn remove_replaced_databases(dir: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_database = entry.file_name().to_str().is_some_and(is_database_name);
+        if is_database && path != current && path.is_dir() {
+            tracing::info!(
+                "removing {}, replaced by {}",
+                path.display(),
+                current.display()
+            );
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
+        }
+    }
 }
 
 /// Whether one of two paths is the other or lies inside it, once both are
@@ -852,7 +818,7 @@ pub(crate) mod tests {
 
     fn commit_marker(storage: &Storage, marker: &str) {
         let mut batch = storage.batch();
-        batch.put(storage, Cf::Default, marker.as_bytes(), b"");
+        batch.put(Cf::Default, marker.as_bytes(), b"");
         storage.commit(batch).unwrap();
     }
 
@@ -947,12 +913,12 @@ pub(crate) mod tests {
         let key = |i: u32| [&prefix[..], &i.to_be_bytes()].concat();
         let mut batch = storage.batch();
         for i in 0..members {
-            batch.put(&storage, Cf::ZsetScore, &key(i), b"");
+            batch.put(Cf::ZsetScore, &key(i), b"");
         }
         storage.commit(batch).unwrap();
         let mut batch = storage.batch();
         for i in 0..members {
-            batch.delete(&storage, Cf::ZsetScore, &key(i));
+            batch.delete(Cf::ZsetScore, &key(i));
         }
         storage.commit(batch).unwrap();
         set_perf_stats(PerfStatsLevel::EnableCount);
@@ -960,7 +926,14 @@ pub(crate) mod tests {
         let markers_walked = |perf: &mut PerfContext| {
             perf.reset();
             let end = redrock_encoding::prefix_successor(&prefix);
-            assert_eq!(storage.range(Cf::ZsetScore, &prefix, end).count(), 0);
+            assert_eq!(
+                storage
+                    .engine()
+                    .live()
+                    .range(Cf::ZsetScore, &prefix, end)
+                    .count(),
+                0
+            );
             perf.metric(PerfMetric::InternalDeleteSkippedCount)
         };
         assert!(markers_walked(&mut perf) > 0);

@@ -9,7 +9,7 @@
 //! writes, not yet written, read before the database.
 
 use super::overlay::{Lookup, Merged, Overlay};
-use super::{Cf, Entry, Result, Storage, StorageError};
+use super::{Cf, Engine, Entry, Result, StorageError};
 use rocksdb::{
     DBPinnableSlice, DBRawIterator, Direction, IteratorMode, ReadOptions, SnapshotWithThreadMode,
     DB,
@@ -41,7 +41,7 @@ impl Deref for Value<'_> {
 
 /// The database as it was when taken; released on drop.
 pub struct Snapshot<'s> {
-    storage: &'s Storage,
+    engine: &'s Engine,
     inner: SnapshotWithThreadMode<'s, DB>,
 }
 
@@ -49,7 +49,7 @@ impl<'s> Snapshot<'s> {
     /// Reads from this snapshot.
     pub fn view(&self) -> View<'_> {
         View {
-            storage: self.storage,
+            engine: self.engine,
             snapshot: Some(&self.inner),
             overlay: None,
         }
@@ -61,16 +61,16 @@ impl<'s> Snapshot<'s> {
 /// the snapshot, so they cannot outlive it.
 #[derive(Clone, Copy)]
 pub struct View<'v> {
-    storage: &'v Storage,
+    engine: &'v Engine,
     snapshot: Option<&'v SnapshotWithThreadMode<'v, DB>>,
     overlay: Option<&'v Overlay>,
 }
 
-impl Storage {
+impl Engine {
     /// A snapshot of the whole database as it is now.
     pub fn snapshot(&self) -> Snapshot<'_> {
         Snapshot {
-            storage: self,
+            engine: self,
             inner: self.db.snapshot(),
         }
     }
@@ -78,7 +78,7 @@ impl Storage {
     /// Reads from the live database: each read sees the latest writes.
     pub fn live(&self) -> View<'_> {
         View {
-            storage: self,
+            engine: self,
             snapshot: None,
             overlay: None,
         }
@@ -137,9 +137,10 @@ impl<'v> View<'v> {
                 Lookup::Untouched => {}
             }
         }
-        let db = &self.storage.db;
-        Ok(db
-            .get_pinned_cf_opt(self.storage.cf(cf), key, &self.options())?
+        let engine = self.engine;
+        Ok(engine
+            .db
+            .get_pinned_cf_opt(engine.cf(cf), key, &self.options())?
             .map(Value::Stored))
     }
 
@@ -157,11 +158,11 @@ impl<'v> View<'v> {
             options.set_iterate_upper_bound(end);
         }
         options.set_iterate_lower_bound(start.to_vec());
-        let storage = self.storage;
-        let stored = storage
+        let engine = self.engine;
+        let stored = engine
             .db
             .iterator_cf_opt(
-                storage.cf(cf),
+                engine.cf(cf),
                 options,
                 IteratorMode::From(start, Direction::Forward),
             )
@@ -181,10 +182,10 @@ impl<'v> View<'v> {
         let mut options = self.options();
         options.set_iterate_lower_bound(start.to_vec());
         options.set_iterate_upper_bound(end);
-        let storage = self.storage;
-        let stored = storage
+        let engine = self.engine;
+        let stored = engine
             .db
-            .iterator_cf_opt(storage.cf(cf), options, IteratorMode::End)
+            .iterator_cf_opt(engine.cf(cf), options, IteratorMode::End)
             .map(|item| item.map_err(StorageError::from));
         Merged::new(stored, window, true)
     }
@@ -196,8 +197,8 @@ impl<'v> View<'v> {
         let mut options = self.options();
         options.set_iterate_lower_bound(lower);
         options.set_iterate_upper_bound(upper);
-        let storage = self.storage;
-        storage.db.raw_iterator_cf_opt(storage.cf(cf), options)
+        let engine = self.engine;
+        engine.db.raw_iterator_cf_opt(engine.cf(cf), options)
     }
 }
 
@@ -211,15 +212,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default().storage();
         config.block_cache_bytes = 8 << 20;
-        let storage = Storage::open(dir.path(), &config).unwrap();
+        let storage = crate::storage::Storage::open(dir.path(), &config).unwrap();
+        let engine = storage.engine();
         let write = |key: &[u8], value: &[u8]| {
             let mut batch = storage.batch();
-            batch.put(&storage, Cf::Subkey, key, value);
+            batch.put(Cf::Subkey, key, value);
             storage.commit(batch).unwrap();
         };
         write(b"a", b"1");
         write(b"b", b"1");
-        let snapshot = storage.snapshot();
+        let snapshot = engine.snapshot();
         write(b"a", b"2");
         write(b"c", b"2");
         let values = |view: View<'_>| -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -228,7 +230,7 @@ mod tests {
                 .collect()
         };
         let old = snapshot.view();
-        assert!(old.is_snapshot() && !storage.live().is_snapshot());
+        assert!(old.is_snapshot() && !engine.live().is_snapshot());
         assert_eq!(&old.get(Cf::Subkey, b"a").unwrap().unwrap()[..], b"1");
         assert!(old.get(Cf::Subkey, b"c").unwrap().is_none());
         assert_eq!(
@@ -238,7 +240,7 @@ mod tests {
                 (b"b".to_vec(), b"1".to_vec())
             ]
         );
-        let live = storage.live();
+        let live = engine.live();
         assert_eq!(&live.get(Cf::Subkey, b"a").unwrap().unwrap()[..], b"2");
         assert_eq!(values(live).len(), 3);
         let mut iter = old.raw_iterator(Cf::Subkey, b"a".to_vec(), b"z".to_vec());

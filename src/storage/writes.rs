@@ -414,6 +414,7 @@ impl WriteSet {
         data.append(&mut self.records);
         self.record_count = 0;
         let batch = Batch {
+            engine: self.storage.engine(),
             inner: WriteBatch::from_data(&data),
             counts: std::mem::take(&mut self.counts),
             earliest_expiry: std::mem::replace(&mut self.earliest_expiry, u64::MAX),
@@ -505,20 +506,26 @@ mod tests {
         writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
         for key in [b"a", b"b"] {
             let mut batch = storage.batch();
-            batch.put(&storage, super::super::Cf::Default, key, b"v");
+            batch.put(super::super::Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
         }
         assert!(storage
+            .engine()
+            .live()
             .get(super::super::Cf::Default, b"a")
             .unwrap()
             .is_none());
         assert!(writes.touches(b"ks", b"a") && !writes.touches(b"ks", b"b"));
         writes.finish().unwrap();
         assert!(storage
+            .engine()
+            .live()
             .get(super::super::Cf::Default, b"a")
             .unwrap()
             .is_some());
         assert!(storage
+            .engine()
+            .live()
             .get(super::super::Cf::Default, b"b")
             .unwrap()
             .is_some());
@@ -531,11 +538,13 @@ mod tests {
         let mut writes = WriteSet::new(storage.clone(), true);
         let put = |writes: &mut WriteSet, key: &[u8]| {
             let mut batch = storage.batch();
-            batch.put(&storage, super::super::Cf::Default, key, b"v");
+            batch.put(super::super::Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
         };
         let written = |key: &[u8]| {
             storage
+                .engine()
+                .live()
                 .get(super::super::Cf::Default, key)
                 .unwrap()
                 .is_some()
@@ -576,7 +585,7 @@ mod tests {
             writes.begin_command();
             writes.lock([(&b"ks"[..], key)]).unwrap();
             let mut batch = storage.batch();
-            batch.put(&storage, super::super::Cf::Default, key, b"v");
+            batch.put(super::super::Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
             // Relocking an earlier command's key writes nothing either.
             writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
@@ -584,6 +593,8 @@ mod tests {
         }
         let written = |key: &[u8]| {
             storage
+                .engine()
+                .live()
                 .get(super::super::Cf::Default, key)
                 .unwrap()
                 .is_some()

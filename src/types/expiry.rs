@@ -5,7 +5,7 @@
 
 use super::{Db, KeyspaceHandle};
 use crate::error::Result;
-use crate::storage::{Cf, Storage, WriteSet};
+use crate::storage::{Cf, Engine, Storage, WriteSet};
 use redrock_encoding::{parse_expire_key, Keyspace};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub fn spawn_active_expiry(
             while !stop.load(Ordering::Relaxed) {
                 // While the storage refuses writes, removals would only
                 // fail; while CLIENT PAUSE holds writes, keys stay.
-                let admitted = (!storage.health().stopped())
+                let admitted = (!storage.health().stopped() && !storage.is_follower())
                     .then(|| storage.admit_write())
                     .flatten();
                 if let Some(_writing) = admitted {
@@ -69,8 +69,12 @@ impl ExpiryScan {
         if self.position >= end {
             return Ok(false);
         }
+        let engine = storage.engine();
         let mut due = Vec::new();
-        for item in storage.range(Cf::Expire, &self.position, Some(end.clone())) {
+        for item in engine
+            .live()
+            .range(Cf::Expire, &self.position, Some(end.clone()))
+        {
             let (key, _) = item?;
             due.push(key);
             if due.len() == BATCH_LIMIT {
@@ -84,6 +88,7 @@ impl ExpiryScan {
             };
             expire_one(
                 storage,
+                &engine,
                 &parsed.keyspace,
                 parsed.user_key,
                 parsed.expire_at_ms,
@@ -102,6 +107,7 @@ impl ExpiryScan {
 
 fn expire_one(
     storage: &Arc<Storage>,
+    engine: &Engine,
     keyspace: &Keyspace,
     key: &[u8],
     expire_at: u64,
@@ -115,7 +121,7 @@ fn expire_one(
         counts: storage.counts().keyspace(keyspace),
     };
     let writes = std::cell::RefCell::new(WriteSet::new(storage.clone(), false));
-    let db = Db::new(storage, &handle, &writes);
+    let db = Db::new(storage, engine, &handle, &writes);
     db.lock(&[key])?;
     let mut batch = db.batch();
     let expired = match db.read(key)? {
@@ -127,7 +133,7 @@ fn expire_one(
         }
         // The key changed since the entry was written: the entry is stale.
         _ => {
-            batch.delete(storage, Cf::Expire, entry);
+            batch.delete(Cf::Expire, entry);
             false
         }
     };
@@ -151,7 +157,8 @@ mod tests {
 
     fn set_with_expiry(storage: &Arc<Storage>, handle: &KeyspaceHandle, key: &[u8], at: u64) {
         let writes = RefCell::new(WriteSet::new(storage.clone(), false));
-        let db = Db::new(storage, handle, &writes);
+        let engine = storage.engine();
+        let db = Db::new(storage, &engine, handle, &writes);
         db.set(key, b"v", SetCondition::Always, Expiry::At(at), false)
             .unwrap();
         writes.borrow_mut().finish().unwrap();

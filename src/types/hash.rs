@@ -43,7 +43,7 @@ impl<'a> Db<'a> {
             }
             seen.insert(field, true);
             let sub = self.member_key(hash.slot, key, hash.meta.version, field);
-            batch.put(self.storage, Cf::Subkey, &sub, value);
+            batch.put(Cf::Subkey, &sub, value);
             changed = true;
         }
         if changed {
@@ -104,7 +104,7 @@ impl<'a> Db<'a> {
             }
             let sub = self.member_key(hash.slot, key, hash.meta.version, field);
             if self.view.get(Cf::Subkey, &sub)?.is_some() {
-                batch.delete(self.storage, Cf::Subkey, &sub);
+                batch.delete(Cf::Subkey, &sub);
                 removed += 1;
             }
         }
@@ -161,7 +161,7 @@ impl<'a> Db<'a> {
         let (value, result) = f(old.as_deref())?;
         let mut batch = self.batch();
         let sub = self.member_key(hash.slot, key, hash.meta.version, field);
-        batch.put(self.storage, Cf::Subkey, &sub, &value);
+        batch.put(Cf::Subkey, &sub, &value);
         if old.is_none() {
             hash.meta.size += 1;
             self.save_collection(&mut batch, key, &hash);

@@ -449,7 +449,7 @@ fn copy_value(
             let (key, value) = item?;
             let mut new_key = dst_prefix.clone();
             new_key.extend_from_slice(&key[src_prefix.len()..]);
-            batch.put(dst.storage, cf, &new_key, &value);
+            batch.put(cf, &new_key, &value);
         }
     }
     dst.put_metadata(batch, dst_slot, dst_key, &meta.encode(), expire_at, dst_old);

@@ -101,7 +101,6 @@ impl<'a> Db<'a> {
         if to - from <= POINT_DELETES_UP_TO {
             for i in from..to {
                 batch.delete(
-                    self.storage,
                     Cf::Subkey,
                     &self.element_key(c.slot, key, c.meta.version, i),
                 );
@@ -109,7 +108,7 @@ impl<'a> Db<'a> {
         } else {
             let start = self.element_key(c.slot, key, c.meta.version, from);
             let end = self.element_key(c.slot, key, c.meta.version, to);
-            batch.delete_range(self.storage, Cf::Subkey, &start, &end);
+            batch.delete_range(Cf::Subkey, &start, &end);
         }
     }
 
@@ -124,7 +123,7 @@ impl<'a> Db<'a> {
     ) {
         for (i, element) in elements.iter().enumerate() {
             let sub = self.element_key(c.slot, key, c.meta.version, from + i as u64);
-            batch.put(self.storage, Cf::Subkey, &sub, element);
+            batch.put(Cf::Subkey, &sub, element);
         }
     }
 
@@ -148,7 +147,6 @@ impl<'a> Db<'a> {
                 }
             };
             batch.put(
-                self.storage,
                 Cf::Subkey,
                 &self.element_key(c.slot, key, c.meta.version, index),
                 element,
@@ -298,7 +296,7 @@ impl<'a> Db<'a> {
             resolve(index()?, list.meta.size).ok_or_else(|| Error::err("index out of range"))?;
         let mut batch = self.batch();
         let sub = self.element_key(list.slot, key, list.meta.version, list.meta.head + i);
-        batch.put(self.storage, Cf::Subkey, &sub, element);
+        batch.put(Cf::Subkey, &sub, element);
         self.commit(batch)?;
         self.notify(events::LIST, "lset", key);
         Ok(())

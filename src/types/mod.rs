@@ -14,7 +14,7 @@ pub mod zset;
 
 use crate::error::{Error, Result};
 use crate::keyspace_events as events;
-use crate::storage::{Batch, Cf, KeyspaceCounts, Notice, Storage, Value, View, WriteSet};
+use crate::storage::{Batch, Cf, Engine, KeyspaceCounts, Notice, Storage, Value, View, WriteSet};
 use redrock_cluster::key_slot;
 use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
 use std::cell::RefCell;
@@ -93,12 +93,13 @@ impl Prior {
 impl<'a> Db<'a> {
     pub fn new(
         storage: &'a Storage,
+        engine: &'a Engine,
         ks: &'a KeyspaceHandle,
         writes: &'a RefCell<WriteSet>,
     ) -> Db<'a> {
         Db {
             storage,
-            view: storage.live(),
+            view: engine.live(),
             ks,
             writes,
         }
@@ -202,7 +203,10 @@ impl<'a> Db<'a> {
         match self.read(key)? {
             // While the storage refuses writes, an expired key is only
             // hidden: reads go on, its removal waits.
-            Some(stored) if stored.header.is_expired(now) && self.storage.health().stopped() => {
+            Some(stored)
+                if stored.header.is_expired(now)
+                    && (self.storage.health().stopped() || self.storage.is_follower()) =>
+            {
                 Ok(None)
             }
             Some(stored) if stored.header.is_expired(now) => {
@@ -270,28 +274,14 @@ impl<'a> Db<'a> {
         old: Option<&MetadataHeader>,
     ) {
         let ks = &self.ks.keyspace;
-        batch.put(
-            self.storage,
-            Cf::Metadata,
-            &self.metadata_key(slot, key),
-            value,
-        );
+        batch.put(Cf::Metadata, &self.metadata_key(slot, key), value);
         let old_expire = old.map_or(0, |h| h.expire_at_ms);
         if old_expire != expire_at {
             if old_expire != 0 {
-                batch.delete(
-                    self.storage,
-                    Cf::Expire,
-                    &expire_key(old_expire, ks, slot, key),
-                );
+                batch.delete(Cf::Expire, &expire_key(old_expire, ks, slot, key));
             }
             if expire_at != 0 {
-                batch.put(
-                    self.storage,
-                    Cf::Expire,
-                    &expire_key(expire_at, ks, slot, key),
-                    b"",
-                );
+                batch.put(Cf::Expire, &expire_key(expire_at, ks, slot, key), b"");
             }
         }
         let keys = i64::from(old.is_none());
@@ -303,13 +293,9 @@ impl<'a> Db<'a> {
     /// collection's members are left for the compaction filter: O(1).
     pub fn remove(&self, batch: &mut Batch, slot: u16, key: &[u8], old: &MetadataHeader) {
         let ks = &self.ks.keyspace;
-        batch.delete(self.storage, Cf::Metadata, &self.metadata_key(slot, key));
+        batch.delete(Cf::Metadata, &self.metadata_key(slot, key));
         if old.expire_at_ms != 0 {
-            batch.delete(
-                self.storage,
-                Cf::Expire,
-                &expire_key(old.expire_at_ms, ks, slot, key),
-            );
+            batch.delete(Cf::Expire, &expire_key(old.expire_at_ms, ks, slot, key));
         }
         let expires = -i64::from(old.expire_at_ms != 0);
         batch.count(&self.ks.counts, slot, -1, expires);

@@ -37,7 +37,7 @@ impl<'a> Db<'a> {
             if set.existed() && self.view.get(Cf::Subkey, &sub)?.is_some() {
                 continue;
             }
-            batch.put(self.storage, Cf::Subkey, &sub, b"");
+            batch.put(Cf::Subkey, &sub, b"");
             added += 1;
         }
         if added > 0 {
@@ -65,7 +65,7 @@ impl<'a> Db<'a> {
             }
             let sub = self.member_key(set.slot, key, set.meta.version, member);
             if self.view.get(Cf::Subkey, &sub)?.is_some() {
-                batch.delete(self.storage, Cf::Subkey, &sub);
+                batch.delete(Cf::Subkey, &sub);
                 removed += 1;
             }
         }
@@ -134,7 +134,7 @@ impl<'a> Db<'a> {
         let mut batch = self.batch();
         for (member, _) in &picked {
             let sub = self.member_key(set.slot, key, set.meta.version, member);
-            batch.delete(self.storage, Cf::Subkey, &sub);
+            batch.delete(Cf::Subkey, &sub);
         }
         set.meta.size -= picked.len() as u64;
         self.save_collection(&mut batch, key, &set);
@@ -162,13 +162,13 @@ impl<'a> Db<'a> {
             return Ok(true);
         }
         let mut batch = self.batch();
-        batch.delete(self.storage, Cf::Subkey, &from_sub);
+        batch.delete(Cf::Subkey, &from_sub);
         from.meta.size -= 1;
         self.save_collection(&mut batch, src, &from);
         let to_sub = self.member_key(to.slot, dst, to.meta.version, member);
         let added = !to.existed() || self.view.get(Cf::Subkey, &to_sub)?.is_none();
         if added {
-            batch.put(self.storage, Cf::Subkey, &to_sub, b"");
+            batch.put(Cf::Subkey, &to_sub, b"");
             to.meta.size += 1;
             self.save_collection(&mut batch, dst, &to);
         }
@@ -327,7 +327,7 @@ impl<'a> Db<'a> {
         };
         for member in &result {
             let sub = self.member_key(set.slot, dst, set.meta.version, member);
-            batch.put(self.storage, Cf::Subkey, &sub, b"");
+            batch.put(Cf::Subkey, &sub, b"");
         }
         set.meta.size = result.len() as u64;
         self.save_collection(&mut batch, dst, &set);

@@ -292,20 +292,13 @@ impl<'a> Db<'a> {
         let score = score + 0.0;
         if let Some(old) = old {
             batch.delete(
-                self.storage,
                 Cf::ZsetScore,
                 &self.score_key(z.slot, key, version, old, member),
             );
         }
         let sub = self.member_key(z.slot, key, version, member);
+        batch.put(Cf::Subkey, &sub, &score.to_bits().to_be_bytes());
         batch.put(
-            self.storage,
-            Cf::Subkey,
-            &sub,
-            &score.to_bits().to_be_bytes(),
-        );
-        batch.put(
-            self.storage,
             Cf::ZsetScore,
             &self.score_key(z.slot, key, version, score, member),
             b"",
@@ -322,13 +315,8 @@ impl<'a> Db<'a> {
         member: &[u8],
         score: f64,
     ) {
+        batch.delete(Cf::Subkey, &self.member_key(slot, key, version, member));
         batch.delete(
-            self.storage,
-            Cf::Subkey,
-            &self.member_key(slot, key, version, member),
-        );
-        batch.delete(
-            self.storage,
             Cf::ZsetScore,
             &self.score_key(slot, key, version, score, member),
         );
