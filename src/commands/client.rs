@@ -5,7 +5,7 @@ use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
 use crate::server::pause::PauseMode;
-use crate::server::LibraryAttribute;
+use crate::server::{ClientKind, LibraryAttribute};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -48,23 +48,13 @@ pub fn getname(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
 
 pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut ids: Option<Vec<u64>> = None;
-    let mut pubsub = None;
+    let mut kind = None;
     let mut i = 2;
     while i < argv.len() {
         if is(&argv[i], "type") && i + 1 < argv.len() {
-            let kind = &argv[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|t| is(kind, t))
-            {
-                return Err(Error::err(format!("Unknown client type '{}'", text(kind))));
-            }
-            if is(kind, "normal") || is(kind, "pubsub") {
-                pubsub = Some(is(kind, "pubsub"));
-            } else {
-                // RedRock has no master or replica clients.
-                ids = Some(Vec::new());
-            }
+            kind = Some(ClientKind::parse(&argv[i + 1]).ok_or_else(|| {
+                Error::err(format!("Unknown client type '{}'", text(&argv[i + 1])))
+            })?);
             i += 2;
         } else if is(&argv[i], "id") && i + 1 < argv.len() {
             let mut wanted = Vec::new();
@@ -81,7 +71,7 @@ pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut out = String::new();
     for client in ctx.server.clients.all() {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id))
-            || pubsub.is_some_and(|pubsub| client.pubsub.subscribed() != pubsub)
+            || kind.is_some_and(|kind| client.kind() != kind)
         {
             continue;
         }
@@ -103,9 +93,7 @@ enum Filter {
     Id(u64),
     Addr(Bytes),
     LocalAddr(Bytes),
-    /// TYPE: `Some(pubsub)` for the normal or pubsub type, `None` for a
-    /// type RedRock has no clients of (master, replica).
-    Type(Option<bool>),
+    Type(ClientKind),
     User(Bytes),
     MaxAge(u64),
 }
@@ -140,13 +128,8 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         } else if is(name, "laddr") {
             filters.push(Filter::LocalAddr(value.clone()));
         } else if is(name, "type") {
-            let kind = if is(value, "normal") || is(value, "pubsub") {
-                Some(is(value, "pubsub"))
-            } else if ["master", "replica", "slave"].iter().any(|t| is(value, t)) {
-                None
-            } else {
-                return Err(Error::err(format!("Unknown client type '{}'", text(value))));
-            };
+            let kind = ClientKind::parse(value)
+                .ok_or_else(|| Error::err(format!("Unknown client type '{}'", text(value))))?;
             filters.push(Filter::Type(kind));
         } else if is(name, "user") {
             filters.push(Filter::User(value.clone()));
@@ -177,7 +160,7 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
                 Filter::Id(id) => c.id == *id,
                 Filter::Addr(a) => c.addr.to_string().as_bytes() == &a[..],
                 Filter::LocalAddr(a) => c.local_addr.to_string().as_bytes() == &a[..],
-                Filter::Type(kind) => *kind == Some(c.pubsub.subscribed()),
+                Filter::Type(kind) => c.kind() == *kind,
                 Filter::User(u) => &u[..] == b"default",
                 Filter::MaxAge(age) => c.created.elapsed().as_secs() >= *age,
             })

@@ -29,9 +29,9 @@ impl BufferLimit {
     }
 }
 
-/// The limits of Redis's three client classes. RedRock serves normal
-/// clients only so far; the other classes are kept for the configuration
-/// (and for replication and pub/sub when they come).
+/// The limits of Redis's three client classes: normal clients' unsent
+/// replies, the WAL a replica has not acknowledged (replication::master),
+/// pub/sub subscribers' unsent messages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutputBufferLimits {
     pub normal: BufferLimit,

@@ -8,7 +8,7 @@
 //! buffers at most one chunk for it.
 
 use crate::protocol::{RequestLimits, RequestParser};
-use crate::server::Server;
+use crate::server::{ClientHandle, Server};
 use crate::storage::WalError;
 use bytes::BytesMut;
 use std::path::Path;
@@ -41,7 +41,9 @@ pub async fn serve(
     stream: &mut TcpStream,
     input: BytesMut,
     request: PsyncRequest,
+    handle: &ClientHandle,
 ) -> std::io::Result<()> {
+    handle.set_replica();
     let storage = &server.storage;
     let replication = &server.replication;
     let latest = storage.latest_sequence();
@@ -61,7 +63,7 @@ pub async fn serve(
             request.port
         );
         let id = replication.add_replica(request.ip, request.port, "online", next - 1);
-        let fed = feed(&server, stream, input, id, next - 1).await;
+        let fed = feed(&server, stream, input, handle, id, next - 1).await;
         replication.remove_replica(id);
         return fed;
     }
@@ -86,6 +88,7 @@ async fn feed(
     server: &Arc<Server>,
     stream: &mut TcpStream,
     mut input: BytesMut,
+    handle: &ClientHandle,
     id: u64,
     mut sent: u64,
 ) -> std::io::Result<()> {
@@ -98,7 +101,17 @@ async fn feed(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut last_heard = Instant::now();
     let mut out = Vec::new();
+    let mut unacknowledged = Unacknowledged::default();
     loop {
+        let limit = server.config.read().client_output_buffer_limit.replica;
+        if unacknowledged.over(&limit) {
+            tracing::warn!(
+                "replica {id} dropped: {} bytes of WAL sent and not acknowledged pass \
+                 client-output-buffer-limit replica",
+                unacknowledged.bytes
+            );
+            return Ok(());
+        }
         let written = storage.written().notified();
         tokio::pin!(written);
         written.as_mut().enable();
@@ -119,6 +132,7 @@ async fn feed(
                 out.extend_from_slice(b"\r\n");
             }
             writer.write_all(&out).await?;
+            unacknowledged.sent(sent, out.len() as u64);
             server.stats.net_repl_output_bytes.add(out.len() as u64);
             continue;
         }
@@ -137,21 +151,26 @@ async fn feed(
                     return Ok(());
                 }
                 last_heard = Instant::now();
-                read_acks(server, &mut parser, &mut input, id)?;
+                if let Some(offset) = read_acks(server, &mut parser, &mut input, id)? {
+                    unacknowledged.acknowledged(offset);
+                }
             }
+            _ = handle.kill_signal.notified() => return Ok(()),
             _ = history.changed() => return Ok(()),
             _ = shutdown.changed() => return Ok(()),
         }
     }
 }
 
-/// Handles what a fed replica sends: `REPLCONF ACK <offset>`.
+/// Handles what a fed replica sends: `REPLCONF ACK <offset>`; returns the
+/// last offset acknowledged, if any.
 fn read_acks(
     server: &Server,
     parser: &mut RequestParser,
     input: &mut BytesMut,
     id: u64,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<u64>> {
+    let mut last = None;
     let limits = RequestLimits {
         max_bulk_len: 1 << 20,
         unauthenticated: false,
@@ -168,9 +187,59 @@ fn read_acks(
             .flatten()
         {
             server.replication.acknowledge(id, offset);
+            last = Some(offset);
         }
     }
-    Ok(())
+    Ok(last)
+}
+
+/// The WAL sent to a replica and not yet acknowledged: what Redis would
+/// hold in the replica's output buffer. RedRock holds none of it (the
+/// feed rereads the WAL), but a replica that falls this far behind is
+/// dropped by `client-output-buffer-limit replica` as in Redis, and syncs
+/// again.
+#[derive(Default)]
+struct Unacknowledged {
+    /// (last sequence of a chunk, its bytes), oldest first.
+    chunks: std::collections::VecDeque<(u64, u64)>,
+    bytes: u64,
+    /// Since when the bytes pass the soft limit.
+    over_soft_since: Option<Instant>,
+}
+
+impl Unacknowledged {
+    fn sent(&mut self, last_sequence: u64, bytes: u64) {
+        self.chunks.push_back((last_sequence, bytes));
+        self.bytes += bytes;
+    }
+
+    fn acknowledged(&mut self, offset: u64) {
+        while let Some(&(last, bytes)) = self.chunks.front() {
+            if last > offset {
+                break;
+            }
+            self.chunks.pop_front();
+            self.bytes -= bytes;
+        }
+    }
+
+    fn over(&mut self, limit: &crate::config::BufferLimit) -> bool {
+        if limit.hard_reached(self.bytes as usize) {
+            return true;
+        }
+        match limit.soft_grace(self.bytes as usize) {
+            None => {
+                self.over_soft_since = None;
+                false
+            }
+            Some(grace) => {
+                self.over_soft_since
+                    .get_or_insert_with(Instant::now)
+                    .elapsed()
+                    > grace
+            }
+        }
+    }
 }
 
 /// Sends a checkpoint of the database: `+FULLRESYNC <replid> <sequence>`,

@@ -22,7 +22,7 @@ pub mod replica;
 use crate::server::random_id;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The file of the data directory that keeps the replication ids.
@@ -45,6 +45,9 @@ pub struct Replication {
     pub sync_partial_err: AtomicU64,
     /// Replica ids handed out to feeds.
     next_replica: AtomicU64,
+    /// Whether this run synced in full from a master: its data, even empty,
+    /// then has that master's history.
+    adopted: AtomicBool,
     /// Bumped when this node's data starts another history (a full sync
     /// from a new master): the replicas it feeds must sync again.
     history: tokio::sync::watch::Sender<u64>,
@@ -160,6 +163,7 @@ impl Replication {
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             next_replica: AtomicU64::new(1),
+            adopted: AtomicBool::new(false),
             history: tokio::sync::watch::Sender::new(0),
         };
         replication.save_ids()?;
@@ -189,6 +193,11 @@ impl Replication {
         std::mem::replace(&mut self.state.lock().failover, next)
     }
 
+    /// Whether this run synced in full from a master.
+    pub fn adopted(&self) -> bool {
+        self.adopted.load(Ordering::Acquire)
+    }
+
     /// A receiver told when this node's data starts another history.
     pub fn history_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.history.subscribe()
@@ -198,6 +207,7 @@ impl Replication {
     /// the replicas it feeds must sync again.
     pub fn adopt(&self, replid: &str) -> std::io::Result<()> {
         self.history.send_modify(|n| *n += 1);
+        self.adopted.store(true, Ordering::Release);
         {
             let mut state = self.state.lock();
             state.ids = Ids {

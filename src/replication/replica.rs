@@ -160,11 +160,11 @@ async fn session(server: &Arc<Server>, host: &str, port: u16) -> std::io::Result
     }
 
     let next = server.storage.latest_sequence() + 1;
-    // An empty database has no history to continue: it asks for a full
-    // sync outright, as a new Redis replica does.
     let failing_over = replication.failover_state() == FailoverState::InProgress;
+    // An empty database that never synced has no history to continue: it
+    // asks for a full sync outright, as a new Redis replica does.
     let replid = match next {
-        1 if !failing_over => "?".to_string(),
+        1 if !failing_over && !replication.adopted() => "?".to_string(),
         _ => replication.ids().replid,
     };
     let mut psync = vec!["PSYNC".into(), replid, next.to_string()];

@@ -12,6 +12,31 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
 
+/// Redis's client types. A replica's link to its master is not a client
+/// of this server's registry, so no registered client is of type master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    Normal,
+    Replica,
+    PubSub,
+    Master,
+}
+
+impl ClientKind {
+    /// The type named `name` (`slave` is `replica`), as CLIENT LIST and
+    /// CLIENT KILL take it.
+    pub fn parse(name: &[u8]) -> Option<ClientKind> {
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+        match name.as_str() {
+            "normal" => Some(ClientKind::Normal),
+            "replica" | "slave" => Some(ClientKind::Replica),
+            "pubsub" => Some(ClientKind::PubSub),
+            "master" => Some(ClientKind::Master),
+            _ => None,
+        }
+    }
+}
+
 /// What the registry and other connections may see of a client.
 pub struct ClientHandle {
     pub id: u64,
@@ -29,6 +54,8 @@ pub struct ClientHandle {
     pub protocol: AtomicU8,
     pub input_bytes: AtomicU64,
     killed: AtomicBool,
+    /// Set once the connection feeds a replica (after PSYNC).
+    replica: AtomicBool,
     /// Wakes the connection task when the client is killed.
     pub kill_signal: Notify,
     /// Whether the client waits in a blocking command.
@@ -136,6 +163,22 @@ impl ClientHandle {
         self.killed.load(Ordering::Acquire)
     }
 
+    /// Marks the connection as a replica's feed.
+    pub fn set_replica(&self) {
+        self.replica.store(true, Ordering::Release);
+    }
+
+    /// The client's type, as CLIENT LIST TYPE and CLIENT KILL TYPE name it.
+    pub fn kind(&self) -> ClientKind {
+        if self.replica.load(Ordering::Acquire) {
+            ClientKind::Replica
+        } else if self.pubsub.subscribed() {
+            ClientKind::PubSub
+        } else {
+            ClientKind::Normal
+        }
+    }
+
     /// Marks the client as blocked (or no longer), clearing any earlier
     /// CLIENT UNBLOCK request.
     pub fn set_blocked(&self, blocked: bool) {
@@ -217,6 +260,9 @@ impl ClientHandle {
     /// CLIENT LIST's flags, in Redis's order; `N` for none.
     fn flags(&self) -> String {
         let mut flags = String::new();
+        if self.replica.load(Ordering::Acquire) {
+            flags.push('S');
+        }
         if self.pubsub.subscribed() {
             flags.push('P');
         }
@@ -268,6 +314,7 @@ impl ClientRegistry {
             protocol: AtomicU8::new(2),
             input_bytes: AtomicU64::new(0),
             killed: AtomicBool::new(false),
+            replica: AtomicBool::new(false),
             kill_signal: Notify::new(),
             blocked: AtomicBool::new(false),
             unblock_request: AtomicU8::new(0),

@@ -310,11 +310,13 @@ impl Connection {
                             self.send().await?;
                             let input = std::mem::take(&mut self.input);
                             let server = self.server.clone();
+                            let handle = self.state.handle.clone();
                             return crate::replication::master::serve(
                                 server,
                                 &mut self.stream,
                                 input,
                                 request,
+                                &handle,
                             )
                             .await;
                         }

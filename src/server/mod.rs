@@ -16,7 +16,9 @@ mod stats;
 mod watches;
 
 pub use blocking::{BlockRequest, BlockedClients};
-pub use clients::{ClientHandle, ClientRegistry, LibraryAttribute, PubSubCounters, Unblock};
+pub use clients::{
+    ClientHandle, ClientKind, ClientRegistry, LibraryAttribute, PubSubCounters, Unblock,
+};
 pub use connection::{ClientState, DeferredPublish};
 pub use stats::Stats;
 pub use watches::{ClientWatch, Watches};
