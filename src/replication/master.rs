@@ -103,7 +103,13 @@ async fn feed(
     let mut out = Vec::new();
     let mut unacknowledged = Unacknowledged::default();
     loop {
-        let limit = server.config.read().client_output_buffer_limit.replica;
+        let (limit, timeout) = {
+            let config = server.config.read();
+            (
+                config.client_output_buffer_limit.replica,
+                Duration::from_secs(config.repl_timeout),
+            )
+        };
         if unacknowledged.over(&limit) {
             tracing::warn!(
                 "replica {id} dropped: {} bytes of WAL sent and not acknowledged pass \
@@ -131,12 +137,14 @@ async fn feed(
                 out.extend_from_slice(&batch.data);
                 out.extend_from_slice(b"\r\n");
             }
-            writer.write_all(&out).await?;
+            // A replica that stops reading is dropped after repl-timeout.
+            tokio::time::timeout(timeout, writer.write_all(&out))
+                .await
+                .map_err(|_| stalled(id, timeout))??;
             unacknowledged.sent(sent, out.len() as u64);
             server.stats.net_repl_output_bytes.add(out.len() as u64);
             continue;
         }
-        let timeout = Duration::from_secs(server.config.read().repl_timeout);
         tokio::select! {
             _ = &mut written => {}
             _ = heartbeat.tick() => {
@@ -144,7 +152,9 @@ async fn feed(
                     tracing::warn!("replica {id} timed out: nothing heard for {timeout:?}");
                     return Ok(());
                 }
-                writer.write_all(b"+PING\r\n").await?;
+                tokio::time::timeout(timeout, writer.write_all(b"+PING\r\n"))
+                    .await
+                    .map_err(|_| stalled(id, timeout))??;
             }
             read = reader.read_buf(&mut input) => {
                 if read? == 0 {
@@ -160,6 +170,12 @@ async fn feed(
             _ = shutdown.changed() => return Ok(()),
         }
     }
+}
+
+fn stalled(id: u64, timeout: Duration) -> std::io::Error {
+    std::io::Error::other(format!(
+        "replica {id} read nothing for {timeout:?}: dropped"
+    ))
 }
 
 /// Handles what a fed replica sends: `REPLCONF ACK <offset>`; returns the

@@ -320,23 +320,23 @@ async fn stream_batches(
             }
         };
         replication.update_link(|link| link.last_io = Instant::now());
-        if line == "+PING" {
-            continue;
+        if line != "+PING" {
+            let len: usize = line
+                .strip_prefix('$')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| link_error(format!("unexpected from the master: {line}")))?;
+            let mut data = vec![0u8; len + 2];
+            timed(timeout, async {
+                reader.read_exact(&mut data).await.map(|_| ())
+            })
+            .await?;
+            data.truncate(len);
+            server.stats.net_repl_input_bytes.add(len as u64 + 2);
+            pending.push(data);
         }
-        let len: usize = line
-            .strip_prefix('$')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| link_error(format!("unexpected from the master: {line}")))?;
-        let mut data = vec![0u8; len + 2];
-        timed(timeout, async {
-            reader.read_exact(&mut data).await.map(|_| ())
-        })
-        .await?;
-        data.truncate(len);
-        server.stats.net_repl_input_bytes.add(len as u64 + 2);
-        pending.push(data);
-        // Applied once what has arrived is read, then acknowledged.
-        if reader.buffer().is_empty() {
+        // Applied once what has arrived is read (a heartbeat may come
+        // right behind the last batch), then acknowledged.
+        if reader.buffer().is_empty() && !pending.is_empty() {
             apply(server, std::mem::take(&mut pending))?;
             applied.notify_one();
         }
