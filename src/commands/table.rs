@@ -850,7 +850,14 @@ const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS |
 pub static COMMANDS: [CommandSpec; 188] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
-    cmd!("echo", 2, FAST, "connection", NONE, connection::echo),
+    cmd!(
+        "echo",
+        2,
+        LOADING | STALE | FAST,
+        "connection",
+        NONE,
+        connection::echo
+    ),
     cmd!(
         "quit",
         -1,
