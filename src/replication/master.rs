@@ -103,6 +103,23 @@ async fn feed(
     let mut out = Vec::new();
     let mut unacknowledged = Unacknowledged::default();
     loop {
+        // What the replica sent is read between chunks too, so its
+        // acknowledgements count while the master writes without pause.
+        let ready = tokio::select! {
+            biased;
+            read = reader.read_buf(&mut input) => Some(read?),
+            _ = std::future::ready(()) => None,
+        };
+        if let Some(read) = ready {
+            if read == 0 {
+                return Ok(());
+            }
+            last_heard = Instant::now();
+            if let Some(offset) = read_acks(server, &mut parser, &mut input, id)? {
+                unacknowledged.acknowledged(offset);
+            }
+            continue;
+        }
         let (limit, timeout) = {
             let config = server.config.read();
             (
@@ -156,15 +173,8 @@ async fn feed(
                     .await
                     .map_err(|_| stalled(id, timeout))??;
             }
-            read = reader.read_buf(&mut input) => {
-                if read? == 0 {
-                    return Ok(());
-                }
-                last_heard = Instant::now();
-                if let Some(offset) = read_acks(server, &mut parser, &mut input, id)? {
-                    unacknowledged.acknowledged(offset);
-                }
-            }
+            // The replica sent something: read at the top of the loop.
+            _ = reader.readable() => {}
             _ = handle.kill_signal.notified() => return Ok(()),
             _ = history.changed() => return Ok(()),
             _ = shutdown.changed() => return Ok(()),
