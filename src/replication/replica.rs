@@ -313,6 +313,9 @@ async fn receive_file<R: AsyncBufRead + Unpin>(
 
 /// Applies the master's write batches as they come (`$<len>` and the
 /// batch; `+PING` when the master has nothing to send).
+/// How much of the master's WAL a replica holds at most before applying.
+const APPLY_BYTES: usize = 256 * 1024;
+
 async fn stream_batches(
     server: &Arc<Server>,
     mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
@@ -333,6 +336,7 @@ async fn stream_batches(
         applied.clone(),
     )));
     let mut pending = Vec::new();
+    let mut pending_bytes = 0;
     loop {
         let line = match timed(timeout, read_line(&mut reader, LINE_LIMIT)).await {
             Ok(line) => line,
@@ -354,12 +358,16 @@ async fn stream_batches(
             .await?;
             data.truncate(len);
             server.stats.net_repl_input_bytes.add(len as u64 + 2);
+            pending_bytes += data.len();
             pending.push(data);
         }
         // Applied once what has arrived is read (a heartbeat may come
-        // right behind the last batch), then acknowledged.
-        if reader.buffer().is_empty() && !pending.is_empty() {
+        // right behind the last batch), or once enough is held: a master
+        // that never pauses must not keep the replica from applying.
+        let caught_up = reader.buffer().is_empty() || pending_bytes >= APPLY_BYTES;
+        if caught_up && !pending.is_empty() {
             apply(server, std::mem::take(&mut pending))?;
+            pending_bytes = 0;
             applied.notify_one();
         }
     }
