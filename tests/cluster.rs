@@ -1229,3 +1229,71 @@ fn a_failover_the_replica_cannot_finish_changes_nothing() {
     assert!(out.contains("did not answer"), "{out}");
     unchanged("a stopped replica");
 }
+
+/// A controller may reach the old master before the replica it promotes:
+/// the old master then links to a node that is still a replica and is fed
+/// from there. Once promoted, that node takes a new replication id and
+/// ends its feeds, so the old master continues under the new id: back
+/// from a restart it continues where it stopped, with no full sync.
+#[test]
+fn an_old_master_linked_before_the_promotion_follows_the_new_history() {
+    let mut cluster = Cluster::create_with(1, 1);
+    let (old, new) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut con = old.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("a{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    wait_caught_up(old, new);
+    let ids = cluster.ids();
+    let text = format!(
+        "{} 127.0.0.1 {} master - 0-16383\n{} 127.0.0.1 {} slave {}\n",
+        ids[1], new.port, ids[0], old.port, ids[1]
+    );
+    assert_eq!(
+        q(&mut old.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
+        ok()
+    );
+    wait_until(
+        "the old master fed by the replica",
+        Duration::from_secs(30),
+        || info_field(new.port, "replication", "connected_slaves").as_deref() == Some("1"),
+    );
+    assert_eq!(
+        q(&mut new.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
+        ok()
+    );
+    let mut con = new.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("b{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    wait_caught_up(new, old);
+    assert_eq!(
+        info_field(old.port, "replication", "master_replid"),
+        info_field(new.port, "replication", "master_replid"),
+        "the old master took the new id"
+    );
+
+    cluster.nodes[0].restart(CLUSTER_ARGS);
+    let (old, new) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let _: () = redis::cmd("SET")
+        .arg("c")
+        .arg(1)
+        .query(&mut new.client())
+        .unwrap();
+    wait_caught_up(new, old);
+    assert_eq!(
+        info_number(new.port, "stats", "sync_full"),
+        0,
+        "a full sync"
+    );
+    assert_eq!(info_number(new.port, "stats", "sync_partial_err"), 0);
+    assert_eq!(q(&mut old.client(), &["DBSIZE"]), int(201));
+}

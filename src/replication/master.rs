@@ -103,6 +103,11 @@ async fn feed(
     let mut out = Vec::new();
     let mut unacknowledged = Unacknowledged::default();
     loop {
+        // Checked before each chunk too: under steady writes the feed may
+        // never wait below.
+        if history.has_changed().unwrap_or(true) {
+            return Ok(());
+        }
         let (limit, timeout) = {
             let config = server.config.read();
             (
