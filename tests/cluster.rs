@@ -1,12 +1,17 @@
-//! Cluster mode: three real nodes made a cluster by `redrock cluster
-//! create`, used by the `redis` crate's cluster client and by plain
-//! clients that follow MOVED themselves.
+//! Cluster mode: real nodes made a cluster by `redrock cluster create`,
+//! used by the `redis` crate's cluster client and by plain clients that
+//! follow MOVED themselves; replicas named in the topology, and failovers
+//! (`redrock cluster failover`, or a new topology after a master died)
+//! that lose no write WAIT acknowledged.
 
 mod common;
 use common::*;
 use redis::cluster::{cluster_pipe, ClusterClient};
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const CLUSTER_ARGS: &[&str] = &["--cluster-enabled", "yes"];
 
@@ -30,13 +35,27 @@ struct Cluster {
 impl Cluster {
     /// Three fresh nodes made a cluster with the tool.
     fn create() -> Cluster {
-        let nodes: Vec<Server> = (0..3).map(|_| Server::start_with(CLUSTER_ARGS)).collect();
-        let mut args = vec!["cluster".to_string(), "create".to_string()];
+        Self::create_with(3, 0)
+    }
+
+    /// `masters` masters with `replicas` replicas each, made a cluster
+    /// with the tool: the masters come first in `nodes`, then the
+    /// replicas, round-robin (node `masters + i` replicates node `i`).
+    fn create_with(masters: usize, replicas: usize) -> Cluster {
+        let nodes: Vec<Server> = (0..masters * (replicas + 1))
+            .map(|_| Server::start_with(CLUSTER_ARGS))
+            .collect();
+        let mut args = vec![
+            "cluster".to_string(),
+            "create".to_string(),
+            "--replicas".to_string(),
+            replicas.to_string(),
+        ];
         args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (success, out) = tool(&args);
         assert!(success, "cluster create failed: {out}");
-        assert!(out.contains("3 masters"), "{out}");
+        assert!(out.contains(&format!("{masters} masters")), "{out}");
         Cluster { nodes }
     }
 
@@ -719,4 +738,562 @@ fn transactions_route_their_keys_at_queue_time_and_at_exec() {
         format!("MOVED {slot} 127.0.0.1:{}", cluster.nodes[heir].port)
     );
     assert_eq!(error(&mut raw, &["EXEC"]), "ERR EXEC without MULTI");
+}
+
+// Replication and failover in cluster mode.
+
+/// One field of an INFO section; `None` when the node does not answer or
+/// has no such field.
+fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
+    let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .ok()?
+        .get_connection()
+        .ok()?;
+    let text: String = redis::cmd("INFO").arg(section).query(&mut con).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// A numeric INFO field, 0 when absent.
+fn info_number(port: u16, section: &str, field: &str) -> u64 {
+    info_field(port, section, field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `check` until it holds, for at most `limit`.
+fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether the replica's link is up and it has everything its master
+/// wrote so far.
+fn caught_up(master: u16, replica: u16) -> bool {
+    info_field(replica, "replication", "master_link_status").as_deref() == Some("up")
+        && info_field(replica, "replication", "master_port") == Some(master.to_string())
+        && info_number(replica, "replication", "slave_repl_offset")
+            == info_number(master, "replication", "master_repl_offset")
+}
+
+fn wait_caught_up(master: &Server, replica: &Server) {
+    wait_until(
+        &format!("{} caught up with {}", replica.port, master.port),
+        Duration::from_secs(60),
+        || caught_up(master.port, replica.port),
+    );
+}
+
+fn signal(server: &Server, signal: i32) {
+    // SAFETY: sending a signal to our own child process, still running.
+    unsafe {
+        libc::kill(server.child.id() as i32, signal);
+    }
+}
+
+fn addr(server: &Server) -> String {
+    format!("127.0.0.1:{}", server.port)
+}
+
+/// A node's CLUSTER NODES entry for the node on `port`: (flags, master
+/// id, slots), and the node's topology version.
+fn seen_by(node: &Server, port: u16) -> (String, String, String, String) {
+    let text: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut node.client())
+        .unwrap();
+    let version: String = redis::cmd("CLUSTERX")
+        .arg("VERSION")
+        .query(&mut node.client())
+        .unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.split(' ')
+                .nth(1)
+                .is_some_and(|a| a.starts_with(&format!("127.0.0.1:{port}@")))
+        })
+        .unwrap_or_else(|| panic!("{port} not in {text}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    (
+        fields[2].trim_start_matches("myself,").to_string(),
+        fields[3].to_string(),
+        fields[8..].join(" "),
+        version,
+    )
+}
+
+fn my_id(node: &Server) -> String {
+    redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut node.client())
+        .unwrap()
+}
+
+/// Writes acknowledged by `WAIT 1`: key -> value.
+type Acknowledged = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// Writers that SET fresh keys of hash tag `tag` (one slot) and WAIT for
+/// one replica after each, as a client that must not lose a write does.
+/// They follow MOVED, move on to the next node when one cannot be
+/// reached, and record every write WAIT acknowledged.
+struct WaitedWriters {
+    stop: Arc<AtomicBool>,
+    acknowledged: Acknowledged,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl WaitedWriters {
+    fn start(count: usize, tag: &str, ports: &[u16]) -> WaitedWriters {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acknowledged = Acknowledged::default();
+        let threads = (0..count)
+            .map(|writer| {
+                let (stop, acknowledged) = (stop.clone(), acknowledged.clone());
+                let ports = ports.to_vec();
+                let tag = tag.to_string();
+                std::thread::spawn(move || {
+                    write_and_wait(writer, &tag, &ports, &stop, &acknowledged)
+                })
+            })
+            .collect();
+        WaitedWriters {
+            stop,
+            acknowledged,
+            threads,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    /// Waits (bounded) until `n` writes more than now are acknowledged.
+    fn wait_for_more(&self, n: usize, what: &str) {
+        let target = self.count() + n;
+        wait_until(what, Duration::from_secs(60), || self.count() >= target);
+    }
+
+    fn stop(self) -> BTreeMap<String, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("a writer panicked");
+        }
+        Arc::try_unwrap(self.acknowledged)
+            .expect("writers stopped")
+            .into_inner()
+            .unwrap()
+    }
+}
+
+fn write_and_wait(
+    writer: usize,
+    tag: &str,
+    ports: &[u16],
+    stop: &AtomicBool,
+    acked: &Acknowledged,
+) {
+    let mut port = ports[0];
+    let mut con: Option<redis::Connection> = None;
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let connection = match con.as_mut() {
+            Some(c) => c,
+            None => {
+                let opened = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)));
+                match opened {
+                    Ok(c) => {
+                        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                        con.insert(c)
+                    }
+                    Err(_) => {
+                        // Down: try the next node, which redirects.
+                        let at = ports.iter().position(|&p| p == port).unwrap_or(0);
+                        port = ports[(at + 1) % ports.len()];
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                }
+            }
+        };
+        let key = format!("{{{tag}}}:{writer}:{i}");
+        let value = format!("{writer}.{i}");
+        let set: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(&value).query(connection);
+        match set {
+            Ok(()) => {
+                let waited: redis::RedisResult<i64> =
+                    redis::cmd("WAIT").arg(1).arg(1000).query(connection);
+                if waited.is_ok_and(|n| n >= 1) {
+                    acked.lock().unwrap().insert(key, value);
+                }
+                i += 1;
+            }
+            Err(e) => {
+                // MOVED names (host:port, slot).
+                let moved_to = e
+                    .redirect_node()
+                    .and_then(|(to, _)| to.rsplit_once(':')?.1.parse().ok());
+                match moved_to {
+                    Some(to) => port = to,
+                    None => {
+                        // The outcome is unknown: the next write uses a
+                        // fresh key.
+                        con = None;
+                        i += 1;
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                }
+                con = None;
+                // Redirected between nodes that do not agree yet.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// How many acknowledged writes `node` (a master, or a replica read with
+/// READONLY) lacks or holds another value of; the keys share one slot.
+fn lost_writes(node: &Server, acknowledged: &BTreeMap<String, String>) -> usize {
+    let mut con = node.client();
+    let _: () = redis::cmd("READONLY").query(&mut con).unwrap();
+    let keys: Vec<&String> = acknowledged.keys().collect();
+    keys.chunks(500)
+        .map(|chunk| {
+            let values: Vec<Option<String>> =
+                redis::cmd("MGET").arg(chunk).query(&mut con).unwrap();
+            chunk
+                .iter()
+                .zip(values)
+                .filter(|(key, value)| value.as_ref() != Some(&acknowledged[**key]))
+                .count()
+        })
+        .sum()
+}
+
+/// A hash tag whose slot `master` serves.
+fn tag_served_by(cluster: &Cluster, master: &Server) -> String {
+    let mut con = cluster.nodes[0].client();
+    (0..1000)
+        .map(|i| format!("t{i}"))
+        .find(|tag| cluster.owner_port(slot_of(&mut con, tag)) == master.port)
+        .expect("a tag of that master")
+}
+
+#[test]
+fn replicas_named_in_the_topology_follow_their_masters() {
+    let mut cluster = Cluster::create_with(1, 1);
+    let (master, replica) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut con = master.client();
+    for i in 0..1000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    wait_caught_up(master, replica);
+    let mut reader = replica.client();
+    let _: () = redis::cmd("READONLY").query(&mut reader).unwrap();
+    for i in 0..1000 {
+        let value: i64 = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query(&mut reader)
+            .unwrap();
+        assert_eq!(value, i);
+    }
+    let (success, out) = tool(&["cluster", "check", &addr(master)]);
+    assert!(success, "{out}");
+    assert!(
+        out.contains(&format!(
+            "replica {} of {}: link up, lag 0",
+            addr(replica),
+            addr(master)
+        )),
+        "{out}"
+    );
+
+    // A node added to the topology as a replica syncs in full by itself.
+    let newcomer = Server::start_with(CLUSTER_ARGS);
+    let ids = cluster.ids();
+    let newcomer_id = "n".repeat(40);
+    assert_eq!(
+        q(
+            &mut newcomer.client(),
+            &["CLUSTERX", "SETNODEID", &newcomer_id]
+        ),
+        ok()
+    );
+    let text = format!(
+        "{} 127.0.0.1 {} master - 0-16383\n{} 127.0.0.1 {} slave {}\n{newcomer_id} 127.0.0.1 {} slave {}\n",
+        ids[0], master.port, ids[1], replica.port, ids[0], newcomer.port, ids[0]
+    );
+    cluster.nodes.push(newcomer);
+    for node in &cluster.nodes {
+        assert_eq!(
+            q(&mut node.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
+            ok()
+        );
+    }
+    let (master, newcomer) = (&cluster.nodes[0], &cluster.nodes[2]);
+    wait_caught_up(master, newcomer);
+    assert_eq!(q(&mut newcomer.client(), &["DBSIZE"]), int(1000));
+    let (success, out) = tool(&["cluster", "check", &addr(newcomer)]);
+    assert!(success, "{out}");
+    assert!(out.contains("3 nodes agree on topology version 2"), "{out}");
+}
+
+#[test]
+fn failover_under_waited_writes_loses_none_and_swaps_roles() {
+    let cluster = Cluster::create_with(2, 1);
+    // Node 2 replicates node 0, node 3 node 1.
+    let (master, replica) = (&cluster.nodes[0], &cluster.nodes[2]);
+    wait_caught_up(master, replica);
+    wait_caught_up(&cluster.nodes[1], &cluster.nodes[3]);
+    let (master_id, replica_id) = (my_id(master), my_id(replica));
+    let tag = tag_served_by(&cluster, master);
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let writers = WaitedWriters::start(4, &tag, &ports);
+    writers.wait_for_more(300, "writes acknowledged before the failover");
+
+    let (success, out) = tool(&["cluster", "failover", &addr(replica), "--timeout", "30"]);
+    assert!(success, "failover failed: {out}");
+    assert!(
+        out.contains(&format!("{} has every write", addr(replica))),
+        "{out}"
+    );
+    let before = writers.count();
+    // The writers move to the new master, whose WAIT counts the old
+    // master, now its replica.
+    writers.wait_for_more(300, "writes acknowledged after the failover");
+    let acknowledged = writers.stop();
+    let lost = lost_writes(replica, &acknowledged);
+    println!(
+        "{} writes acknowledged by WAIT 1 ({before} before the failover ended), {lost} lost",
+        acknowledged.len()
+    );
+    assert_eq!(lost, 0, "acknowledged writes lost");
+
+    for node in &cluster.nodes {
+        let (flags, of, slots, version) = seen_by(node, replica.port);
+        assert_eq!(
+            (flags.as_str(), of.as_str(), version.as_str()),
+            ("master", "-", "2")
+        );
+        assert_eq!(
+            slots, "0-8191",
+            "the new master's slots, seen by {}",
+            node.port
+        );
+        let (flags, of, slots, _) = seen_by(node, master.port);
+        assert_eq!((flags.as_str(), slots.as_str()), ("slave", ""));
+        assert_eq!(of, replica_id);
+        // The other shard is untouched.
+        let (flags, _, slots, _) = seen_by(node, cluster.nodes[1].port);
+        assert_eq!((flags.as_str(), slots.as_str()), ("master", "8192-16383"));
+    }
+    assert_ne!(master_id, replica_id);
+    assert_eq!(
+        error(&mut master.raw(), &["SET", &format!("{{{tag}}}x"), "1"]),
+        format!(
+            "MOVED {} {}",
+            slot_of(&mut master.client(), &tag),
+            addr(replica)
+        )
+    );
+    wait_caught_up(replica, master);
+    assert_eq!(
+        lost_writes(master, &acknowledged),
+        0,
+        "the old master's copy"
+    );
+    let (success, out) = tool(&["cluster", "check", &addr(master)]);
+    assert!(success, "{out}");
+    assert!(
+        out.contains(&format!(
+            "replica {} of {}: link up",
+            addr(master),
+            addr(replica)
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_killed_master_replaced_by_a_new_topology_loses_no_waited_write() {
+    let mut cluster = Cluster::create_with(1, 1);
+    wait_caught_up(&cluster.nodes[0], &cluster.nodes[1]);
+    let ids = cluster.ids();
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let writers = WaitedWriters::start(4, "k", &ports);
+    writers.wait_for_more(500, "writes acknowledged before the kill");
+    cluster.nodes[0].kill9();
+
+    // The controller's answer: the replica takes every slot.
+    let (master, replica) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let text = format!(
+        "{} 127.0.0.1 {} master - 0-16383\n{} 127.0.0.1 {} slave {}\n",
+        ids[1], replica.port, ids[0], master.port, ids[1]
+    );
+    assert_eq!(
+        q(&mut replica.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
+        ok()
+    );
+    // Writes go on at the new master (WAIT finds no replica: its old
+    // master is dead).
+    let mut con = replica.client();
+    let _: () = redis::cmd("SET")
+        .arg("{k}after")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        info_field(replica.port, "replication", "role").as_deref(),
+        Some("master")
+    );
+    let acknowledged = writers.stop();
+    let lost = lost_writes(replica, &acknowledged);
+    println!(
+        "{} writes acknowledged by WAIT 1 before the master was killed, {lost} lost",
+        acknowledged.len()
+    );
+    assert_eq!(lost, 0, "acknowledged writes lost");
+}
+
+#[test]
+fn a_failover_the_replica_cannot_finish_changes_nothing() {
+    let cluster = Cluster::create_with(1, 1);
+    let (master, replica) = (&cluster.nodes[0], &cluster.nodes[1]);
+    wait_caught_up(master, replica);
+    let unchanged = |what: &str| {
+        for node in &cluster.nodes {
+            let (flags, _, slots, version) = seen_by(node, master.port);
+            assert_eq!(
+                (flags.as_str(), slots.as_str(), version.as_str()),
+                ("master", "0-16383", "1"),
+                "{what}: {}",
+                node.port
+            );
+        }
+        // Writes are not held.
+        assert_eq!(master.raw().command(&["SET", "after", what]), b"+OK\r\n");
+    };
+    let (success, out) = tool(&["cluster", "failover", &addr(master)]);
+    assert!(!success && out.contains("is a master already"), "{out}");
+
+    // The replica's link stays down (its master refuses its password) and
+    // the master writes on.
+    assert_eq!(
+        q(
+            &mut replica.client(),
+            &["CONFIG", "SET", "masterauth", "wrong"]
+        ),
+        ok()
+    );
+    assert_eq!(
+        q(&mut master.client(), &["CLIENT", "KILL", "TYPE", "replica"]),
+        int(1)
+    );
+    wait_until("the link is down", Duration::from_secs(30), || {
+        info_field(replica.port, "replication", "master_link_status").as_deref() == Some("down")
+    });
+    assert_eq!(master.raw().command(&["SET", "behind", "1"]), b"+OK\r\n");
+    let (success, out) = tool(&["cluster", "check", &addr(master)]);
+    assert!(!success, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: the link to its master {} is down",
+            addr(replica),
+            addr(master)
+        )),
+        "{out}"
+    );
+    let (success, out) = tool(&["cluster", "failover", &addr(replica), "--timeout", "2"]);
+    assert!(!success, "{out}");
+    assert!(out.contains("did not catch up within 2s"), "{out}");
+    assert!(out.contains("replication link down"), "{out}");
+    assert!(out.contains("writes resumed"), "{out}");
+    assert!(out.contains("topology unchanged at version 1"), "{out}");
+    unchanged("a replica that cannot catch up");
+
+    // A stopped replica: the tool gives up after its timeout.
+    signal(replica, libc::SIGSTOP);
+    let (success, out) = tool(&["cluster", "failover", &addr(replica), "--timeout", "1"]);
+    signal(replica, libc::SIGCONT);
+    assert!(!success, "{out}");
+    assert!(out.contains("did not answer"), "{out}");
+    unchanged("a stopped replica");
+}
+
+/// A controller may reach the old master before the replica it promotes:
+/// the old master then links to a node that is still a replica and is fed
+/// from there. Once promoted, that node takes a new replication id and
+/// ends its feeds, so the old master continues under the new id: back
+/// from a restart it continues where it stopped, with no full sync.
+#[test]
+fn an_old_master_linked_before_the_promotion_follows_the_new_history() {
+    let mut cluster = Cluster::create_with(1, 1);
+    let (old, new) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut con = old.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("a{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    wait_caught_up(old, new);
+    let ids = cluster.ids();
+    let text = format!(
+        "{} 127.0.0.1 {} master - 0-16383\n{} 127.0.0.1 {} slave {}\n",
+        ids[1], new.port, ids[0], old.port, ids[1]
+    );
+    assert_eq!(
+        q(&mut old.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
+        ok()
+    );
+    wait_until(
+        "the old master fed by the replica",
+        Duration::from_secs(30),
+        || info_field(new.port, "replication", "connected_slaves").as_deref() == Some("1"),
+    );
+    assert_eq!(
+        q(&mut new.client(), &["CLUSTERX", "SETNODES", &text, "2"]),
+        ok()
+    );
+    let mut con = new.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("b{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    wait_caught_up(new, old);
+    assert_eq!(
+        info_field(old.port, "replication", "master_replid"),
+        info_field(new.port, "replication", "master_replid"),
+        "the old master took the new id"
+    );
+
+    cluster.nodes[0].restart(CLUSTER_ARGS);
+    let (old, new) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let _: () = redis::cmd("SET")
+        .arg("c")
+        .arg(1)
+        .query(&mut new.client())
+        .unwrap();
+    wait_caught_up(new, old);
+    assert_eq!(
+        info_number(new.port, "stats", "sync_full"),
+        0,
+        "a full sync"
+    );
+    assert_eq!(info_number(new.port, "stats", "sync_partial_err"), 0);
+    assert_eq!(q(&mut old.client(), &["DBSIZE"]), int(201));
 }

@@ -279,6 +279,42 @@ impl Topology {
         Ok(())
     }
 
+    /// A failover: replica `id` takes its master's slots and role at
+    /// `version`; the old master and its other replicas become replicas of
+    /// it.
+    pub fn promote(&self, id: &str, version: u64) -> Result<Topology, TopologyError> {
+        let replica = self
+            .nodes
+            .iter()
+            .position(|n| n.id == id)
+            .ok_or_else(|| TopologyError(format!("Unknown node {id}")))?;
+        let Some(old_master) = self.nodes[replica].master_id.clone() else {
+            return Err(TopologyError(format!("The node {id} is not a replica")));
+        };
+        let old_index = self
+            .nodes
+            .iter()
+            .position(|n| n.id == old_master)
+            .expect("a parsed topology names only known masters");
+        let mut next = self.clone();
+        next.version = version;
+        for node in &mut next.nodes {
+            if node.id == id {
+                node.role = Role::Master;
+                node.master_id = None;
+            } else if node.id == old_master || node.master_id.as_deref() == Some(&old_master) {
+                node.role = Role::Replica;
+                node.master_id = Some(id.to_string());
+            }
+        }
+        for owner in &mut next.owners {
+            if *owner == Some(old_index as u16) {
+                *owner = Some(replica as u16);
+            }
+        }
+        Ok(next)
+    }
+
     /// The topology as SETNODES text, which [`Topology::parse`] reads back.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -437,6 +473,31 @@ mod tests {
         assert_eq!(t.version, 4);
         assert!(t.assign((0, 1), &id('d'), 5).is_err());
         assert!(t.assign((0, 1), &id('z'), 5).is_err());
+    }
+
+    #[test]
+    fn promote_swaps_a_replica_and_its_master() {
+        let text = format!(
+            "{}{} 127.0.0.1 7005 slave {}\n",
+            three_nodes(),
+            id('e'),
+            id('a')
+        );
+        let t = Topology::parse(&text, 3).unwrap();
+        let next = t.promote(&id('d'), 4).unwrap();
+        assert_eq!(next.version, 4);
+        assert_eq!(next.owner(0).unwrap().id, id('d'));
+        assert_eq!(next.ranges_of(&id('d')), vec![(0, 5460)]);
+        assert_eq!(next.ranges_of(&id('a')), vec![]);
+        assert_eq!(next.owner(5461).unwrap().id, id('b'));
+        let promoted = id('d');
+        let replicas: Vec<&str> = next.replicas_of(&promoted).map(|n| n.id.as_str()).collect();
+        assert_eq!(replicas, [id('a'), id('e')]);
+        assert_eq!(next.node(&id('a')).unwrap().role, Role::Replica);
+        // It reads back as a valid topology.
+        assert_eq!(Topology::parse(&next.to_text(), 4).unwrap(), next);
+        assert!(t.promote(&id('a'), 4).is_err(), "a master");
+        assert!(t.promote(&id('z'), 4).is_err(), "unknown");
     }
 
     #[test]

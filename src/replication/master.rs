@@ -123,6 +123,11 @@ async fn feed(
     let mut out = Vec::new();
     let mut unacknowledged = Unacknowledged::default();
     loop {
+        // Checked before each chunk too: under steady writes the feed may
+        // never wait below.
+        if history.has_changed().unwrap_or(true) {
+            return Ok(());
+        }
         // What the replica sent is read between chunks too, so its
         // acknowledgements count while the master writes without pause.
         let ready = tokio::select! {

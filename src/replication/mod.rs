@@ -60,7 +60,9 @@ pub struct Replication {
     /// then has that master's history.
     adopted: AtomicBool,
     /// Bumped when this node's data starts another history (a full sync
-    /// from a new master): the replicas it feeds must sync again.
+    /// from a new master) or its history takes a new id (a promotion): the
+    /// feeds of its replicas end, and each replica asks again (to sync
+    /// again, or to continue under the new id).
     history: tokio::sync::watch::Sender<u64>,
 }
 
@@ -227,7 +229,8 @@ impl Replication {
         self.adopted.load(Ordering::Acquire)
     }
 
-    /// A receiver told when this node's data starts another history.
+    /// A receiver told when this node's data starts another history or
+    /// its history a new id.
     pub fn history_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.history.subscribe()
     }
@@ -251,7 +254,11 @@ impl Replication {
     }
 
     /// Starts a new history at sequence `next` (a promotion): the old one
-    /// stays valid up to it.
+    /// stays valid up to it. The replicas fed end their feed, as Redis
+    /// disconnects them: one that went on under the old id past `next`
+    /// (the old master, linked to this node before its promotion) could
+    /// later be taken for part of the old history and continue from a
+    /// node whose writes there differ.
     pub fn shift(&self, next: u64) -> std::io::Result<()> {
         {
             let mut state = self.state.lock();
@@ -262,6 +269,7 @@ impl Replication {
                 second_offset: next as i64,
             };
         }
+        self.history.send_modify(|n| *n += 1);
         self.save_ids()
     }
 

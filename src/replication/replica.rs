@@ -32,13 +32,15 @@ pub fn set_master(server: &Arc<Server>, master: Option<(String, u16)>) -> bool {
             replication.set_link_task(task);
         }
         None => {
-            server.storage.set_follower(false);
             // New writes start a new history; the old one stays valid up
-            // to here for the replicas of the old master.
+            // to here for the replicas of the old master. Taken while
+            // writes are still refused, so the old history ends with the
+            // old master's last write.
             let next = server.storage.latest_sequence() + 1;
             if let Err(e) = replication.shift(next) {
                 tracing::warn!("cannot save the replication ids: {e}");
             }
+            server.storage.set_follower(false);
         }
     }
     true

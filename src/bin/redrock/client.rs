@@ -12,12 +12,21 @@ pub struct Client {
     stream: TcpStream,
     buffer: BytesMut,
     pub addr: String,
+    /// How long a reply may take: a stopped node fails a call after it.
+    timeout: Duration,
 }
+
+/// How long a reply may take unless the command says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Client {
     /// Connects to `addr` (HOST:PORT), authenticating when a password is
-    /// given.
-    pub fn connect(addr: &str, password: Option<&str>) -> Result<Client, String> {
+    /// given; each reply may take up to `timeout`.
+    pub fn connect(
+        addr: &str,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Client, String> {
         let target = addr
             .to_socket_addrs()
             .map_err(|e| format!("{addr}: not a HOST:PORT address ({e})"))?
@@ -25,18 +34,25 @@ impl Client {
             .ok_or_else(|| format!("{addr}: the host has no address"))?;
         let stream = TcpStream::connect_timeout(&target, Duration::from_secs(5))
             .map_err(|e| format!("cannot connect to {addr}: {e} (is the node running?)"))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
         let mut client = Client {
             stream,
             buffer: BytesMut::new(),
             addr: addr.to_string(),
+            timeout,
         };
+        client.set_timeout(timeout)?;
         if let Some(password) = password {
             client.ok(&["AUTH", password])?;
         }
         Ok(client)
+    }
+
+    /// Sets how long each reply may take (at least a millisecond).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), String> {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self.stream
+            .set_read_timeout(Some(self.timeout))
+            .map_err(|e| format!("{}: {e}", self.addr))
     }
 
     /// Sends one command and returns its reply; an error reply is `Err`.
@@ -61,10 +77,13 @@ impl Client {
                 Err(e) => return Err(format!("{}: bad reply: {e}", self.addr)),
             }
             let mut chunk = [0u8; 16 * 1024];
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .map_err(|e| format!("{}: {e}", self.addr))?;
+            let n = self.stream.read(&mut chunk).map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+                    "{} did not answer {} within {:?} (is the node stopped or overloaded?)",
+                    self.addr, args[0], self.timeout
+                ),
+                _ => format!("{}: {e}", self.addr),
+            })?;
             if n == 0 {
                 return Err(format!("{} closed the connection", self.addr));
             }

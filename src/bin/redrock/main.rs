@@ -1,14 +1,18 @@
-//! `redrock`: RedRock's admin tool. `redrock cluster create|info|check`
-//! drives a cluster the way a controller does, through CLUSTERX; `redrock
-//! ping` is the container health check.
+//! `redrock`: RedRock's admin tool. `redrock cluster
+//! create|info|check|failover` drives a cluster the way a controller does,
+//! through CLUSTERX; `redrock ping` is the container health check.
 
 mod client;
+mod failover;
+mod replication;
 
 use clap::{Parser, Subcommand};
-use client::Client;
+use client::{Client, DEFAULT_TIMEOUT};
 use redis_protocol::resp2::types::BytesFrame;
-use redrock_cluster::{Role, Topology, SLOT_COUNT};
+use redrock_cluster::{Node, Role, Topology, SLOT_COUNT};
+use replication::Replication;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "redrock", version, about = "RedRock's admin tool")]
@@ -19,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create, show and verify clusters of RedRock nodes.
+    /// Create, show, verify and fail over clusters of RedRock nodes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Check that a node answers PING (exit status 0 if it does); the
@@ -56,12 +60,27 @@ enum ClusterCommand {
         password: Option<String>,
     },
     /// Verify a cluster: every slot served once, every node reachable and
-    /// agreeing on the topology and its version.
+    /// agreeing on the topology and its version, every replica's link up;
+    /// shows each replica's lag behind its master.
     Check {
         #[arg(value_name = "HOST:PORT")]
         node: String,
         #[arg(long)]
         password: Option<String>,
+    },
+    /// Hand a master's slots to one of its replicas without losing a
+    /// write: pause writes on the master, wait until the replica has every
+    /// one, push a topology with the roles swapped, resume.
+    Failover {
+        /// The replica to promote.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// Seconds the replica may take to catch up (and each node to
+        /// answer); past them nothing changes and writes resume.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
     },
 }
 
@@ -79,6 +98,18 @@ fn main() -> ExitCode {
         Command::Cluster(ClusterCommand::Check { node, password }) => {
             check(&node, password.as_deref())
         }
+        Command::Cluster(ClusterCommand::Failover {
+            node,
+            password,
+            timeout,
+        }) => match Duration::try_from_secs_f64(timeout) {
+            Ok(timeout) if !timeout.is_zero() => {
+                failover::failover(&node, password.as_deref(), timeout)
+            }
+            _ => Err(format!(
+                "--timeout {timeout}: expected a positive number of seconds"
+            )),
+        },
         Command::Ping { node, password } => {
             let password = password.or_else(|| {
                 std::env::var("REDROCK_PASSWORD")
@@ -98,7 +129,7 @@ fn main() -> ExitCode {
 }
 
 fn ping(addr: &str, password: Option<&str>) -> Result<(), String> {
-    let mut client = Client::connect(addr, password)?;
+    let mut client = Client::connect(addr, password, DEFAULT_TIMEOUT)?;
     match client.text(&["PING"])?.as_str() {
         "PONG" => {
             println!("PONG from {addr}");
@@ -152,7 +183,7 @@ fn create(addrs: &[String], replicas: usize, password: Option<&str>) -> Result<(
         if clients.iter().any(|c: &Client| &c.addr == addr) {
             return Err(format!("{addr} is listed twice"));
         }
-        let mut client = Client::connect(addr, password)?;
+        let mut client = Client::connect(addr, password, DEFAULT_TIMEOUT)?;
         let version = version_of(&mut client)?;
         if version >= 0 {
             return Err(format!(
@@ -183,7 +214,7 @@ fn create(addrs: &[String], replicas: usize, password: Option<&str>) -> Result<(
         client.ok(&["CLUSTERX", "SETNODEID", id])?;
     }
     for client in &mut clients {
-        client.ok(&["CLUSTERX", "SETNODES", &text, "1"])?;
+        push_topology(client, &topology)?;
     }
     println!(
         "created a cluster of {masters} masters and {} replicas (topology version 1)",
@@ -231,6 +262,55 @@ fn topology_of(client: &mut Client) -> Result<Topology, String> {
         .map_err(|e| format!("{}: its topology does not read back: {e}", client.addr))
 }
 
+/// Sends `topology` to a node (CLUSTERX SETNODES at its version).
+fn push_topology(client: &mut Client, topology: &Topology) -> Result<(), String> {
+    client.ok(&[
+        "CLUSTERX",
+        "SETNODES",
+        &topology.to_text(),
+        &topology.version.to_string(),
+    ])
+}
+
+/// HOST:PORT of a node.
+fn addr_of(node: &Node) -> String {
+    format!("{}:{}", node.host, node.port)
+}
+
+/// Connects to every node of `topology` (replies may take `timeout`):
+/// each with its client, or why it cannot be used (unreachable, or serving
+/// another topology or version).
+fn connect_nodes<'t>(
+    topology: &'t Topology,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Vec<(&'t Node, Result<Client, String>)> {
+    topology
+        .nodes
+        .iter()
+        .map(|node| {
+            let addr = addr_of(node);
+            let client = Client::connect(&addr, password, timeout).and_then(|mut client| {
+                let seen = topology_of(&mut client)?;
+                if seen.version != topology.version {
+                    Err(format!(
+                        "{addr} is at topology version {}, not {}",
+                        seen.version, topology.version
+                    ))
+                } else if seen.to_text() != topology.to_text() {
+                    Err(format!(
+                        "{addr} sees another topology at the same version {}",
+                        topology.version
+                    ))
+                } else {
+                    Ok(client)
+                }
+            });
+            (node, client)
+        })
+        .collect()
+}
+
 /// One line per master (address, id, slot count and ranges), its
 /// replicas indented below.
 fn layout(topology: &Topology) -> String {
@@ -266,7 +346,7 @@ fn layout(topology: &Topology) -> String {
 }
 
 fn info(addr: &str, password: Option<&str>) -> Result<(), String> {
-    let mut client = Client::connect(addr, password)?;
+    let mut client = Client::connect(addr, password, DEFAULT_TIMEOUT)?;
     let topology = topology_of(&mut client)?;
     println!(
         "topology version {}, {} nodes, {} of {SLOT_COUNT} slots served",
@@ -279,7 +359,7 @@ fn info(addr: &str, password: Option<&str>) -> Result<(), String> {
 }
 
 fn check(addr: &str, password: Option<&str>) -> Result<(), String> {
-    let mut entry = Client::connect(addr, password)?;
+    let mut entry = Client::connect(addr, password, DEFAULT_TIMEOUT)?;
     let topology = topology_of(&mut entry)?;
     let mut problems = Vec::new();
     let mut unserved: Vec<(u16, u16)> = Vec::new();
@@ -294,22 +374,50 @@ fn check(addr: &str, password: Option<&str>) -> Result<(), String> {
     for (a, b) in unserved {
         problems.push(format!("slots {a}-{b} are served by no node"));
     }
-    for node in &topology.nodes {
-        let node_addr = format!("{}:{}", node.host, node.port);
-        let seen = Client::connect(&node_addr, password).and_then(|mut c| topology_of(&mut c));
-        match seen {
+    let mut clients = std::collections::HashMap::new();
+    for (node, client) in connect_nodes(&topology, password, DEFAULT_TIMEOUT) {
+        match client {
+            Ok(client) => {
+                clients.insert(node.id.clone(), client);
+            }
             Err(e) => problems.push(e),
-            Ok(seen) if seen.version != topology.version => problems.push(format!(
-                "{node_addr} is at topology version {}, {addr} at {}",
-                seen.version, topology.version
-            )),
-            Ok(seen) if seen.to_text() != topology.to_text() => problems.push(format!(
-                "{node_addr} sees another topology than {addr} at the same version"
-            )),
-            Ok(_) => {}
+        }
+    }
+    // Replicas are read before masters, so under writes the lag shown is
+    // never less than the real one.
+    let mut states = std::collections::HashMap::new();
+    let mut by_role: Vec<&Node> = topology.nodes.iter().collect();
+    by_role.sort_by_key(|n| n.role == Role::Master);
+    for node in by_role {
+        if let Some(client) = clients.get_mut(&node.id) {
+            match replication::replication_of(client) {
+                Ok(state) => {
+                    states.insert(node.id.clone(), state);
+                }
+                Err(e) => problems.push(e),
+            }
         }
     }
     print!("{}", layout(&topology));
+    for master in topology.nodes.iter().filter(|n| n.role == Role::Master) {
+        if let Some(link) = states.get(&master.id).and_then(|s| s.link.as_ref()) {
+            problems.push(format!(
+                "{} is a master in the topology but replicates {}",
+                addr_of(master),
+                link.master
+            ));
+        }
+        for replica in topology.replicas_of(&master.id) {
+            let (line, problem) = replica_state(
+                master,
+                replica,
+                states.get(&master.id),
+                states.get(&replica.id),
+            );
+            println!("{line}");
+            problems.extend(problem);
+        }
+    }
     if problems.is_empty() {
         println!(
             "OK: all {SLOT_COUNT} slots served, {} nodes agree on topology version {}",
@@ -323,4 +431,53 @@ fn check(addr: &str, password: Option<&str>) -> Result<(), String> {
         }
         Err(format!("{} problems found", problems.len()))
     }
+}
+
+/// A replica's link and lag behind its master as a line of `check`, and
+/// the problem they show, if any (`None` states: not read, and already
+/// reported).
+fn replica_state(
+    master: &Node,
+    replica: &Node,
+    master_state: Option<&Replication>,
+    state: Option<&Replication>,
+) -> (String, Option<String>) {
+    let (replica_addr, master_addr) = (addr_of(replica), addr_of(master));
+    let heading = format!("replica {replica_addr} of {master_addr}:");
+    let (Some(master_state), Some(state)) = (master_state, state) else {
+        return (format!("{heading} not checked"), None);
+    };
+    let Some(link) = &state.link else {
+        return (
+            format!("{heading} not replicating"),
+            Some(format!(
+                "{replica_addr} is a replica of {master_addr} in the topology but replicates nothing"
+            )),
+        );
+    };
+    let lag = i128::from(master_state.offset) - i128::from(state.offset);
+    let line = format!(
+        "{heading} link {}, lag {lag} (offset {} of {})",
+        link.state(),
+        state.offset,
+        master_state.offset
+    );
+    let problem = if link.master != master_addr {
+        Some(format!(
+            "{replica_addr} replicates {}, not its master {master_addr}",
+            link.master
+        ))
+    } else if !link.up {
+        Some(format!(
+            "{replica_addr}: the link to its master {master_addr} is down"
+        ))
+    } else if lag < 0 {
+        Some(format!(
+            "{replica_addr} holds writes its master {master_addr} lacks (offset {} > {})",
+            state.offset, master_state.offset
+        ))
+    } else {
+        None
+    };
+    (line, problem)
 }
