@@ -6,6 +6,9 @@
 
 mod common;
 
+use common::replication::{
+    caught_up, describe, differences, dump, freeze, info_field, thaw, wait_until,
+};
 use common::Server;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -15,54 +18,6 @@ const WRITES_PER_WRITER: usize = 1500;
 const VALUE_LEN: usize = 4096;
 const PIPELINE: usize = 50;
 
-fn info_field(server: &Server, section: &str, field: &str) -> Option<String> {
-    let mut con = server.client();
-    let text: String = redis::cmd("INFO").arg(section).query(&mut con).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-}
-
-fn offset(server: &Server, field: &str) -> u64 {
-    info_field(server, "replication", field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Polls `check` until it holds, for at most `limit`.
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn caught_up(master: &Server, replica: &Server) -> bool {
-    info_field(replica, "replication", "master_link_status").as_deref() == Some("up")
-        && offset(replica, "slave_repl_offset") == offset(master, "master_repl_offset")
-}
-
-fn signal(server: &Server, signal: i32) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(server.child.id() as i32, signal);
-    }
-}
-
-/// Every key's value on `server`, sorted by key.
-fn contents(server: &Server) -> Vec<(String, Vec<u8>)> {
-    let mut con = server.client();
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
-    keys.sort();
-    keys.chunks(500)
-        .flat_map(|chunk| {
-            let values: Vec<Vec<u8>> = redis::cmd("MGET").arg(chunk).query(&mut con).unwrap();
-            chunk.iter().cloned().zip(values).collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 #[test]
 fn a_stalled_replica_never_holds_up_the_master_and_syncs_once_it_runs_again() {
     let master = Server::start_with(&["--client-output-buffer-limit", "replica 8mb 4mb 5"]);
@@ -71,10 +26,10 @@ fn a_stalled_replica_never_holds_up_the_master_and_syncs_once_it_runs_again() {
     let stalled = Server::start_with(&["--replicaof", &replicaof]);
     for replica in [&steady, &stalled] {
         wait_until("replica linked", Duration::from_secs(30), || {
-            caught_up(&master, replica)
+            caught_up(master.port, replica.port)
         });
     }
-    signal(&stalled, libc::SIGSTOP);
+    freeze(&stalled.child);
 
     let started = Instant::now();
     let (done, finished) = mpsc::channel();
@@ -119,33 +74,40 @@ fn a_stalled_replica_never_holds_up_the_master_and_syncs_once_it_runs_again() {
     wait_until(
         "the steady replica caught up",
         Duration::from_secs(60),
-        || caught_up(&master, &steady),
+        || caught_up(master.port, steady.port),
     );
     // The stopped replica is dropped: what it has not acknowledged passes
     // the replica class's limit (or it reads nothing for repl-timeout).
     wait_until(
         "the stopped replica dropped",
         Duration::from_secs(90),
-        || info_field(&master, "replication", "connected_slaves").as_deref() == Some("1"),
+        || info_field(master.port, "replication", "connected_slaves").as_deref() == Some("1"),
     );
-    let expected = contents(&master);
+    let expected = dump(master.port);
     assert_eq!(expected.len(), acknowledged);
-    assert!(contents(&steady) == expected, "the steady replica differs");
+    let found = differences(&expected, &dump(steady.port));
+    assert!(
+        found.is_empty(),
+        "the steady replica differs: {}",
+        describe(&found)
+    );
 
-    signal(&stalled, libc::SIGCONT);
+    thaw(&stalled.child);
     wait_until(
         "the stopped replica synced again",
         Duration::from_secs(90),
-        || caught_up(&master, &stalled),
+        || caught_up(master.port, stalled.port),
     );
+    let found = differences(&expected, &dump(stalled.port));
     assert!(
-        contents(&stalled) == expected,
-        "the resumed replica differs"
+        found.is_empty(),
+        "the resumed replica differs: {}",
+        describe(&found)
     );
     for field in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
         println!(
             "master {field}: {}",
-            info_field(&master, "stats", field).unwrap_or_default()
+            info_field(master.port, "stats", field).unwrap_or_default()
         );
     }
 }

@@ -51,8 +51,13 @@ pub async fn serve(
     let reachable = next >= 1
         && next <= latest + 1
         && (next == latest + 1 || storage.wal_batches(next - 1, 1).is_ok());
+    // A replica continues right after a full sync: as in Redis, that
+    // sync counts as full only.
+    let after_full_sync = replication.take_full_sync_sent(&request.ip, request.port);
     if replication.continues(&request.replid, next) && reachable {
-        replication.sync_partial_ok.add(1);
+        if !after_full_sync {
+            replication.sync_partial_ok.add(1);
+        }
         let replid = replication.ids().replid;
         stream
             .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
@@ -77,11 +82,12 @@ pub async fn serve(
         request.port,
         request.replid
     );
-    let id = replication.add_replica(request.ip, request.port, "wait_bgsave", 0);
-    let sent = send_checkpoint(&server, stream, id).await;
+    let id = replication.add_replica(request.ip.clone(), request.port, "wait_bgsave", 0);
+    let sent = send_checkpoint(&server, stream, id, &request).await;
     replication.remove_replica(id);
     if sent.is_err() {
         replication.sync_full_failed.add(1);
+        replication.take_full_sync_sent(&request.ip, request.port);
     }
     sent
 }
@@ -299,6 +305,7 @@ async fn send_checkpoint(
     server: &Arc<Server>,
     stream: &mut TcpStream,
     id: u64,
+    request: &PsyncRequest,
 ) -> std::io::Result<()> {
     let storage = server.storage.clone();
     let replid = server.replication.ids().replid;
@@ -316,7 +323,7 @@ async fn send_checkpoint(
         .await
         .map_err(std::io::Error::other)?;
     let sent = match made {
-        Ok(()) => send_files(server, stream, &dir).await,
+        Ok(()) => send_files(server, stream, &dir, request).await,
         Err(e) => {
             let _ = stream
                 .write_all(format!("-ERR cannot make a checkpoint: {}\r\n", e.0).as_bytes())
@@ -328,7 +335,12 @@ async fn send_checkpoint(
     sent
 }
 
-async fn send_files(server: &Server, stream: &mut TcpStream, dir: &Path) -> std::io::Result<()> {
+async fn send_files(
+    server: &Server,
+    stream: &mut TcpStream,
+    dir: &Path,
+    request: &PsyncRequest,
+) -> std::io::Result<()> {
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -349,6 +361,8 @@ async fn send_files(server: &Server, stream: &mut TcpStream, dir: &Path) -> std:
         }
         server.stats.net_repl_output_bytes.add(size);
     }
+    // Recorded before the replica can read `+END` and ask to continue.
+    server.replication.full_sync_sent(&request.ip, request.port);
     stream.write_all(b"+END\r\n").await?;
     stream.flush().await?;
     // The replica closes once it has the files; wait for that (bounded),

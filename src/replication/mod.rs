@@ -83,6 +83,9 @@ struct State {
     master: Option<MasterLink>,
     /// The replicas fed by this node.
     replicas: Vec<ReplicaEntry>,
+    /// Replicas (announced address) sent a checkpoint, whose next PSYNC
+    /// only completes that full sync.
+    full_synced: Vec<(String, u16)>,
 }
 
 /// A replica's view of its link to its master.
@@ -182,6 +185,7 @@ impl Replication {
                 failover: FailoverState::None,
                 master: None,
                 replicas: Vec::new(),
+                full_synced: Vec::new(),
             }),
             ids_path,
             acknowledged: tokio::sync::Notify::new(),
@@ -380,6 +384,24 @@ impl Replication {
         id
     }
 
+    /// Records that the replica at `ip:port` was sent a checkpoint: it
+    /// asks to continue from it next, which is no partial resync.
+    pub fn full_sync_sent(&self, ip: &str, port: u16) {
+        let mut state = self.state.lock();
+        if !state.full_synced.iter().any(|(i, p)| i == ip && *p == port) {
+            state.full_synced.push((ip.to_string(), port));
+        }
+    }
+
+    /// Whether the replica at `ip:port` was sent a checkpoint since its
+    /// last PSYNC; forgets it.
+    pub fn take_full_sync_sent(&self, ip: &str, port: u16) -> bool {
+        let mut state = self.state.lock();
+        let before = state.full_synced.len();
+        state.full_synced.retain(|(i, p)| !(i == ip && *p == port));
+        state.full_synced.len() != before
+    }
+
     pub fn remove_replica(&self, id: u64) {
         self.state.lock().replicas.retain(|r| r.id != id);
         self.acknowledged.notify_waiters();
@@ -516,5 +538,16 @@ mod tests {
         assert!(first.continues(&first.ids().replid, 5000));
         assert!(!first.continues("?", 1));
         assert_eq!(Replication::load(dir.path()).unwrap().ids(), first.ids());
+    }
+
+    #[test]
+    fn the_psync_after_a_full_sync_is_told_apart_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let replication = Replication::load(dir.path()).unwrap();
+        replication.full_sync_sent("127.0.0.1", 7000);
+        replication.full_sync_sent("127.0.0.1", 7000);
+        assert!(!replication.take_full_sync_sent("127.0.0.1", 7001));
+        assert!(replication.take_full_sync_sent("127.0.0.1", 7000));
+        assert!(!replication.take_full_sync_sent("127.0.0.1", 7000));
     }
 }

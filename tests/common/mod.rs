@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod replication;
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -150,12 +152,21 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        wait_exit(&mut self.child, Duration::from_secs(30))
+        terminate(&mut self.child)
     }
+}
+
+/// Sends SIGTERM to a child and waits (bounded) for its exit; a child that
+/// already exited (killed before) is not signalled: its pid may be reused.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    if let Some(status) = child.try_wait().expect("polling child") {
+        return status;
+    }
+    // SAFETY: sending a signal to our own child process, still running.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    wait_exit(child, Duration::from_secs(30))
 }
 
 /// Waits for a child to exit, killing it if it overstays.
@@ -183,15 +194,34 @@ impl Drop for Server {
 /// A real redis-server, the oracle of the differential tests.
 pub struct RedisServer {
     pub port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
+    pub child: Child,
+    extra: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_with(&[])
+    }
+
+    /// Starts redis-server with extra `--directive value` arguments.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let port = free_port();
-        let child = Command::new("redis-server")
+        let dir = tempfile::tempdir().expect("temp dir");
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let child = Self::spawn(port, dir.path(), &extra);
+        let server = RedisServer {
+            port,
+            child,
+            extra,
+            dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn spawn(port: u16, dir: &Path, extra: &[String]) -> Child {
+        Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -202,25 +232,24 @@ impl RedisServer {
                 "--appendonly",
                 "no",
                 "--dir",
-                dir.path().to_str().expect("utf-8"),
+                dir.to_str().expect("utf-8"),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed for differential tests (apt-get install redis-server)");
-        let server = RedisServer {
-            port,
-            child,
-            _dir: dir,
-        };
+            .expect("redis-server must be installed for differential tests (apt-get install redis-server)")
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(mut raw) = RawClient::try_connect(port) {
+            if let Ok(mut raw) = RawClient::try_connect(self.port) {
                 if raw
                     .try_command(&["PING"])
                     .is_ok_and(|r| r.starts_with(b"+PONG"))
                 {
-                    return server;
+                    return;
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -230,6 +259,25 @@ impl RedisServer {
 
     pub fn raw(&self) -> RawClient {
         RawClient::connect(self.port)
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        terminate(&mut self.child)
+    }
+
+    /// Stops the server (SIGTERM, unless it is stopped already) and starts
+    /// it again on the same port and directory with the same arguments.
+    pub fn restart(&mut self) {
+        self.terminate();
+        self.child = Self::spawn(self.port, self.dir.path(), &self.extra);
+        self.wait_ready();
     }
 }
 
