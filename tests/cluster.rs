@@ -5,13 +5,14 @@
 //! that lose no write WAIT acknowledged.
 
 mod common;
+use common::replication::{info_field, info_number, wait_until};
 use common::*;
 use redis::cluster::{cluster_pipe, ClusterClient};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLUSTER_ARGS: &[&str] = &["--cluster-enabled", "yes"];
 
@@ -742,57 +743,8 @@ fn transactions_route_their_keys_at_queue_time_and_at_exec() {
 
 // Replication and failover in cluster mode.
 
-/// One field of an INFO section; `None` when the node does not answer or
-/// has no such field.
-fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
-    let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .ok()?
-        .get_connection()
-        .ok()?;
-    let text: String = redis::cmd("INFO").arg(section).query(&mut con).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-}
-
-/// A numeric INFO field, 0 when absent.
-fn info_number(port: u16, section: &str, field: &str) -> u64 {
-    info_field(port, section, field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Polls `check` until it holds, for at most `limit`.
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether the replica's link is up and it has everything its master
-/// wrote so far.
-fn caught_up(master: u16, replica: u16) -> bool {
-    info_field(replica, "replication", "master_link_status").as_deref() == Some("up")
-        && info_field(replica, "replication", "master_port") == Some(master.to_string())
-        && info_number(replica, "replication", "slave_repl_offset")
-            == info_number(master, "replication", "master_repl_offset")
-}
-
 fn wait_caught_up(master: &Server, replica: &Server) {
-    wait_until(
-        &format!("{} caught up with {}", replica.port, master.port),
-        Duration::from_secs(60),
-        || caught_up(master.port, replica.port),
-    );
-}
-
-fn signal(server: &Server, signal: i32) {
-    // SAFETY: sending a signal to our own child process, still running.
-    unsafe {
-        libc::kill(server.child.id() as i32, signal);
-    }
+    replication::wait_caught_up(master.port, &[replica.port]);
 }
 
 fn addr(server: &Server) -> String {
@@ -1222,9 +1174,9 @@ fn a_failover_the_replica_cannot_finish_changes_nothing() {
     unchanged("a replica that cannot catch up");
 
     // A stopped replica: the tool gives up after its timeout.
-    signal(replica, libc::SIGSTOP);
+    replication::freeze(&replica.child);
     let (success, out) = tool(&["cluster", "failover", &addr(replica), "--timeout", "1"]);
-    signal(replica, libc::SIGCONT);
+    replication::thaw(&replica.child);
     assert!(!success, "{out}");
     assert!(out.contains("did not answer"), "{out}");
     unchanged("a stopped replica");

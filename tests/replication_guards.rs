@@ -6,8 +6,9 @@
 
 mod common;
 
+use common::replication::{self, wait_until};
 use common::{show, RawClient, RedisServer, Server};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A node under test: RedRock or the redis-server oracle. Both are driven
 /// only by commands, so one scenario serves both.
@@ -41,11 +42,7 @@ impl Node {
     }
 
     fn info_field(&self, field: &str) -> Option<String> {
-        let reply = self.raw().command(&["INFO", "replication"]);
-        String::from_utf8_lossy(&reply)
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")))
-            .map(|v| v.trim().to_string())
+        replication::info_field(self.port(), "replication", field)
     }
 
     /// The server's process id, from INFO (asked while it runs).
@@ -64,14 +61,6 @@ fn signal(pid: i32, signal: i32) {
     // SAFETY: signalling a server process this test started.
     unsafe {
         libc::kill(pid, signal);
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

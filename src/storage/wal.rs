@@ -142,15 +142,7 @@ impl Storage {
         let batch = WriteBatch::from_data(data);
         let mut changes = Changes::default();
         batch.iterate_cf(&mut changes);
-        engine
-            .db
-            .write_opt(batch, &self.write_options)
-            .map_err(|e| {
-                let message = e.into_string();
-                self.health.record_failure(&message);
-                StorageError(message)
-            })?;
-        self.written.notify_waiters();
+        self.write(batch)?;
         let mut applied = Applied::default();
         for change in changes.list {
             match change {

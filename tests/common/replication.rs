@@ -52,6 +52,7 @@ pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
 /// wrote so far.
 pub fn caught_up(master: u16, replica: u16) -> bool {
     info_field(replica, "replication", "master_link_status").as_deref() == Some("up")
+        && info_field(replica, "replication", "master_port") == Some(master.to_string())
         && info_number(replica, "replication", "slave_repl_offset")
             == info_number(master, "replication", "master_repl_offset")
 }
