@@ -206,11 +206,15 @@ fn assert_counts(server: &Server, served: (u16, u16)) {
     assert_eq!(served_keys, size, "port {}", server.port);
 }
 
+/// What writers had acknowledged: each key's last SET value, and how many
+/// INCRs each counter got.
+type Acknowledged = (BTreeMap<String, u64>, BTreeMap<String, i64>);
+
 /// Writers on the cluster client: SETs of their own keys and INCRs of
 /// shared counters; each records what was acknowledged.
 struct Writers {
     stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<(BTreeMap<String, u64>, BTreeMap<String, i64>)>>,
+    threads: Vec<std::thread::JoinHandle<Acknowledged>>,
 }
 
 impl Writers {
@@ -246,7 +250,7 @@ impl Writers {
         Writers { stop, threads }
     }
 
-    fn finish(self) -> (BTreeMap<String, u64>, BTreeMap<String, i64>) {
+    fn finish(self) -> Acknowledged {
         self.stop.store(true, Ordering::Relaxed);
         let mut sets = BTreeMap::new();
         let mut incrs: BTreeMap<String, i64> = BTreeMap::new();
