@@ -341,3 +341,331 @@ fn slowlog_records_what_runs_longer_than_the_threshold() {
         .command(&["SLOWLOG", "GET", "-1"])
         .starts_with(b"*1\r\n"));
 }
+
+fn info_field(server: &Server, section: &str, field: &str) -> String {
+    let mut con = server.client();
+    let text: String = redis::cmd("INFO").arg(section).query(&mut con).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO {section} lacks {field}"))
+        .trim()
+        .to_string()
+}
+
+fn info_number(server: &Server, section: &str, field: &str) -> f64 {
+    info_field(server, section, field).parse().unwrap()
+}
+
+/// Polls `check` until it holds, for at most 30 s.
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A replica of `master`, synced: its link is up and it has every write.
+fn synced_replica(master: &Server) -> Server {
+    let replica = Server::start_with(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
+    wait_until("the replica syncs", || {
+        info_field(&replica, "replication", "master_link_status") == "up"
+            && info_field(&replica, "replication", "slave_repl_offset")
+                == info_field(master, "replication", "master_repl_offset")
+    });
+    replica
+}
+
+fn signal(server: &Server, signal: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(server.child.id() as i32, signal);
+    }
+}
+
+#[test]
+fn replication_metrics_follow_a_replica_from_its_sync_to_its_end() {
+    let master = Server::start();
+    let mut con = master.client();
+    for i in 0..50 {
+        q(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    let mut replica = synced_replica(&master);
+    let addr = format!("127.0.0.1:{}", replica.port);
+    let per_replica = [("addr", addr.as_str())];
+    for i in 0..20 {
+        q(&mut con, &["SET", &format!("later{i}"), "v"]);
+    }
+    wait_until("the replica acknowledges the later writes", || {
+        number(value(
+            &scrape(master.port),
+            "redrock_replication_replica_lag_sequences",
+            &per_replica,
+        )) == 0.0
+    });
+
+    let page = scrape(master.port);
+    let offset = number(value(&page, "redrock_replication_offset", &[]));
+    assert_eq!(
+        offset,
+        info_number(&master, "replication", "master_repl_offset")
+    );
+    let master_role = [("role", "master")];
+    let replica_role = [("role", "replica")];
+    assert_eq!(
+        number(value(&page, "redrock_replication_role", &master_role)),
+        1.0
+    );
+    assert_eq!(
+        number(value(&page, "redrock_replication_role", &replica_role)),
+        0.0
+    );
+    assert_eq!(
+        number(value(&page, "redrock_replication_connected_replicas", &[])),
+        1.0
+    );
+    for (metric, expected) in [
+        ("redrock_replication_replica_online", 1.0),
+        ("redrock_replication_replica_offset", offset),
+        ("redrock_replication_replica_lag_sequences", 0.0),
+        ("redrock_replication_replica_lag_seconds", 0.0),
+    ] {
+        assert_eq!(
+            number(value(&page, metric, &per_replica)),
+            expected,
+            "{metric}"
+        );
+    }
+    assert!(value(
+        &page,
+        "redrock_replication_replica_last_ack_seconds",
+        &per_replica
+    )
+    .is_some());
+    let side = |s| [("side", s)];
+    // One full sync (the replica was new), then it continued from the WAL.
+    for (metric, labels, expected) in [
+        ("redrock_replication_full_syncs_total", side("master"), 1.0),
+        (
+            "redrock_replication_full_syncs_failed_total",
+            side("master"),
+            0.0,
+        ),
+        ("redrock_replication_full_syncs_total", side("replica"), 0.0),
+        (
+            "redrock_replication_partial_syncs_total",
+            [("result", "ok")],
+            1.0,
+        ),
+        (
+            "redrock_replication_partial_syncs_total",
+            [("result", "err")],
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            number(value(&page, metric, &labels)),
+            expected,
+            "{metric} {labels:?}"
+        );
+    }
+    assert!(value(&page, "redrock_replication_master_link_up", &[]).is_none());
+    let sent = number(value(&page, "redrock_replication_sent_bytes_total", &[]));
+    assert!(sent > 0.0);
+    assert_eq!(
+        sent,
+        info_number(&master, "stats", "total_net_repl_output_bytes")
+    );
+    assert_eq!(info_number(&master, "stats", "sync_full"), 1.0);
+    assert_eq!(info_number(&master, "stats", "sync_partial_ok"), 1.0);
+
+    let page = scrape(replica.port);
+    assert_eq!(
+        number(value(&page, "redrock_replication_offset", &[])),
+        offset
+    );
+    assert_eq!(
+        number(value(&page, "redrock_replication_role", &replica_role)),
+        1.0
+    );
+    assert_eq!(
+        number(value(&page, "redrock_replication_role", &master_role)),
+        0.0
+    );
+    assert_eq!(
+        number(value(&page, "redrock_replication_master_link_up", &[])),
+        1.0
+    );
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_replication_master_sync_in_progress",
+            &[]
+        )),
+        0.0
+    );
+    assert!(value(&page, "redrock_replication_master_last_io_seconds", &[]).is_some());
+    assert_eq!(
+        number(value(&page, "redrock_replication_connected_replicas", &[])),
+        0.0
+    );
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_replication_full_syncs_total",
+            &side("replica")
+        )),
+        1.0
+    );
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_replication_full_syncs_failed_total",
+            &side("replica")
+        )),
+        0.0
+    );
+    let received = number(value(
+        &page,
+        "redrock_replication_received_bytes_total",
+        &[],
+    ));
+    assert!(received > 0.0);
+    assert_eq!(
+        received,
+        info_number(&replica, "stats", "total_net_repl_input_bytes")
+    );
+
+    // A stalled replica lags in sequence numbers and in seconds: no more
+    // than the time since the first write it lacks.
+    signal(&replica, libc::SIGSTOP);
+    wait_until("the replica stops", || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", replica.child.id())).unwrap();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('T'))
+    });
+    let before_writes = std::time::Instant::now();
+    for i in 0..10 {
+        q(&mut con, &["SET", &format!("unseen{i}"), "v"]);
+    }
+    let latest = info_number(&master, "replication", "master_repl_offset");
+    let mut page = scrape(master.port);
+    wait_until("the master samples the time of the writes", || {
+        page = scrape(master.port);
+        number(value(
+            &page,
+            "redrock_replication_replica_lag_seconds",
+            &per_replica,
+        )) > 0.0
+    });
+    let lag_seconds = number(value(
+        &page,
+        "redrock_replication_replica_lag_seconds",
+        &per_replica,
+    ));
+    assert!(lag_seconds <= before_writes.elapsed().as_secs_f64());
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_replication_replica_lag_sequences",
+            &per_replica
+        )),
+        latest - offset
+    );
+    signal(&replica, libc::SIGCONT);
+    wait_until("the replica catches up", || {
+        number(value(
+            &scrape(master.port),
+            "redrock_replication_replica_lag_sequences",
+            &per_replica,
+        )) == 0.0
+    });
+    let page = scrape(master.port);
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_replication_replica_lag_seconds",
+            &per_replica
+        )),
+        0.0
+    );
+    assert_eq!(
+        number(value(
+            &scrape(replica.port),
+            "redrock_replication_offset",
+            &[]
+        )),
+        latest
+    );
+
+    // Once the replica is gone, so are its series.
+    replica.kill9();
+    wait_until("the master sees the replica go", || {
+        number(value(
+            &scrape(master.port),
+            "redrock_replication_connected_replicas",
+            &[],
+        )) == 0.0
+    });
+    let page = scrape(master.port);
+    for metric in [
+        "redrock_replication_replica_online",
+        "redrock_replication_replica_offset",
+        "redrock_replication_replica_lag_sequences",
+        "redrock_replication_replica_lag_seconds",
+    ] {
+        assert!(
+            value(&page, metric, &per_replica).is_none(),
+            "{metric} stays"
+        );
+    }
+}
+
+#[test]
+fn a_promoted_replica_drops_its_master_link_series_and_resetstat_clears_info_only() {
+    let master = Server::start();
+    q(&mut master.client(), &["SET", "k", "v"]);
+    let replica = synced_replica(&master);
+    assert_eq!(
+        number(value(
+            &scrape(replica.port),
+            "redrock_replication_master_link_up",
+            &[]
+        )),
+        1.0
+    );
+    q(&mut replica.client(), &["REPLICAOF", "NO", "ONE"]);
+    let page = scrape(replica.port);
+    assert_eq!(
+        number(value(
+            &page,
+            "redrock_replication_role",
+            &[("role", "master")]
+        )),
+        1.0
+    );
+    for metric in [
+        "redrock_replication_master_link_up",
+        "redrock_replication_master_last_io_seconds",
+        "redrock_replication_master_sync_in_progress",
+    ] {
+        assert!(value(&page, metric, &[]).is_none(), "{metric} stays");
+    }
+    q(&mut master.client(), &["CONFIG", "RESETSTAT"]);
+    assert_eq!(info_number(&master, "stats", "sync_full"), 0.0);
+    assert_eq!(
+        info_number(&master, "stats", "total_net_repl_output_bytes"),
+        0.0
+    );
+    assert_eq!(
+        number(value(
+            &scrape(master.port),
+            "redrock_replication_full_syncs_total",
+            &[("side", "master")]
+        )),
+        1.0
+    );
+}

@@ -77,6 +77,7 @@ pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
 
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     ctx.server.stats.reset();
+    ctx.server.replication.reset_stats();
     let storage = &ctx.server.storage;
     for tally in [
         &storage.expired_keys,

@@ -10,7 +10,6 @@ use crate::server::pubsub::Kind;
 use crate::server::Server;
 use bytes::Bytes;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Every section, in Redis's order; `rocksdb` is RedRock's own.
@@ -196,8 +195,10 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\n\
-                 total_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\n\
-                 instantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nsync_full:{}\r\n\
+                 total_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:{}\r\n\
+                 total_net_repl_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\n\
+                 instantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:{:.2}\r\n\
+                 instantaneous_output_repl_kbps:{:.2}\r\nrejected_connections:{}\r\nsync_full:{}\r\n\
                  sync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\n\
                  expired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\n\
                  evicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
@@ -208,12 +209,16 @@ fn write_section(server: &Server, section: &str, out: &mut String) {
                 rates.ops_per_sec,
                 stats.net_input_bytes.get(),
                 stats.net_output_bytes.get(),
+                stats.net_repl_input_bytes.get(),
+                stats.net_repl_output_bytes.get(),
                 rates.input_kbps,
                 rates.output_kbps,
+                rates.input_repl_kbps,
+                rates.output_repl_kbps,
                 stats.connections_rejected.get(),
-                server.replication.sync_full.load(Ordering::Relaxed),
-                server.replication.sync_partial_ok.load(Ordering::Relaxed),
-                server.replication.sync_partial_err.load(Ordering::Relaxed),
+                server.replication.sync_full.get(),
+                server.replication.sync_partial_ok.get(),
+                server.replication.sync_partial_err.get(),
                 server.storage.expired_keys.get(),
                 server.storage.keyspace_hits.get(),
                 server.storage.keyspace_misses.get(),

@@ -344,10 +344,11 @@ pub fn info_section(server: &Server, out: &mut String) {
             l.status,
             l.last_io.elapsed().as_secs(),
             l.down_since.elapsed().as_secs(),
+            l.sync_read_bytes,
         )
     });
     match link {
-        Some((host, port, status, last_io, down_for)) => {
+        Some((host, port, status, last_io, down_for, sync_read)) => {
             let up = status == LinkStatus::Connected;
             let _ = write!(
                 out,
@@ -362,6 +363,16 @@ pub fn info_section(server: &Server, out: &mut String) {
                 out,
                 "slave_read_repl_offset:{offset}\r\nslave_repl_offset:{offset}\r\n"
             );
+            if status == LinkStatus::Sync {
+                // The checkpoint comes file by file: its total is not known
+                // ahead, as in Redis's diskless sync.
+                let _ = write!(
+                    out,
+                    "master_sync_total_bytes:-1\r\nmaster_sync_read_bytes:{sync_read}\r\n\
+                     master_sync_left_bytes:-1\r\nmaster_sync_perc:0.00\r\n\
+                     master_sync_last_io_seconds_ago:{last_io}\r\n"
+                );
+            }
             if !up {
                 let _ = write!(out, "master_link_down_since_seconds:{down_for}\r\n");
             }

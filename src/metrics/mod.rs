@@ -7,10 +7,13 @@ mod histogram;
 
 pub use histogram::LatencyHistogram;
 
+use crate::replication::LinkStatus;
 use crate::server::Server;
 use crate::storage::{FaultKind, MAX_DB_SIZE};
 use metrics::{counter, gauge, Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -77,13 +80,20 @@ const ERROR_CODES: &[&str] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// One scrape at a time: a gauge a scrape does not set is dropped from the
+/// page (see [`handle`]), so another scrape must not render in between.
+static SCRAPE: Mutex<()> = Mutex::new(());
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
+        // Every gauge is set at each scrape, so one that was not belongs
+        // to what is gone (a replica that left, the master link of a node
+        // promoted): it leaves the page rather than show its last value.
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(COMMAND_DURATION.into()), DURATION_BUCKETS)
             .expect("the bucket list is not empty")
+            .idle_timeout(MetricKindMask::GAUGE, Some(Duration::ZERO))
             .build_recorder();
         let handle = recorder.handle();
         // A recorder installed earlier (only possible in tests) keeps its
@@ -146,6 +156,28 @@ fn describe() {
         (
             "redrock_rocksdb_background_errors_total",
             "Background errors RocksDB met (failed flushes, compactions, WAL writes).",
+        ),
+        (
+            REPLICATION_FULL_SYNCS,
+            "Full syncs, by side: served to replicas (master) or received from the master \
+             (replica).",
+        ),
+        (
+            REPLICATION_FULL_SYNCS_FAILED,
+            "Full syncs that did not complete, by side (master, replica).",
+        ),
+        (
+            REPLICATION_PARTIAL_SYNCS,
+            "Partial resyncs asked of this node, by result: ok (continued from the WAL) or err \
+             (a full sync instead).",
+        ),
+        (
+            REPLICATION_SENT_BYTES,
+            "Bytes sent to replicas (WAL batches and full-sync files).",
+        ),
+        (
+            REPLICATION_RECEIVED_BYTES,
+            "Bytes received from the master (WAL batches and full-sync files).",
         ),
     ] {
         describe_counter!(name, help);
@@ -246,6 +278,52 @@ fn describe() {
             "redrock_max_db_size_bytes",
             "The max-db-size limit on the SST files (0 = none).",
         ),
+        (
+            REPLICATION_ROLE,
+            "1 for this node's role (master or replica), 0 for the other.",
+        ),
+        (
+            REPLICATION_OFFSET,
+            "This node's replication offset: the sequence number of its last write \
+             (master_repl_offset).",
+        ),
+        (
+            REPLICATION_CONNECTED_REPLICAS,
+            "Replicas this node feeds, those in a full sync included (connected_slaves).",
+        ),
+        (
+            REPLICA_ONLINE,
+            "Per replica: 1 once it streams the WAL, 0 while it syncs in full.",
+        ),
+        (
+            REPLICA_OFFSET,
+            "Per replica: the last sequence number it acknowledged.",
+        ),
+        (
+            REPLICA_LAG_SEQUENCES,
+            "Per replica: sequence numbers written here that it has not acknowledged.",
+        ),
+        (
+            REPLICA_LAG_SECONDS,
+            "Per replica: age of the oldest write it has not acknowledged (0 when it has them \
+             all); during a full sync, time since the sync began.",
+        ),
+        (
+            REPLICA_LAST_ACK_SECONDS,
+            "Per replica: seconds since it last acknowledged (INFO's lag).",
+        ),
+        (
+            MASTER_LINK_UP,
+            "On a replica: 1 while the link to its master streams the WAL, else 0.",
+        ),
+        (
+            MASTER_LAST_IO_SECONDS,
+            "On a replica: seconds since something last came from its master.",
+        ),
+        (
+            MASTER_SYNC_IN_PROGRESS,
+            "On a replica: 1 while it receives a full sync, else 0.",
+        ),
     ] {
         describe_gauge!(name, help);
     }
@@ -303,6 +381,7 @@ pub fn record_failure(command: &'static str, code: &str) {
 /// recorder holds, as Prometheus text.
 pub fn render(server: &Server) -> String {
     let handle = handle();
+    let _one_at_a_time = SCRAPE.lock();
     refresh(server);
     handle.run_upkeep();
     handle.render()
@@ -410,6 +489,73 @@ fn refresh(server: &Server) {
     gauge!("redrock_cluster_enabled").set(enabled);
     gauge!("redrock_cluster_topology_version").set(version);
     gauge!("redrock_cluster_slots_served").set(slots);
+    refresh_replication(server);
+}
+
+const REPLICATION_ROLE: &str = "redrock_replication_role";
+const REPLICATION_OFFSET: &str = "redrock_replication_offset";
+const REPLICATION_CONNECTED_REPLICAS: &str = "redrock_replication_connected_replicas";
+const REPLICATION_FULL_SYNCS: &str = "redrock_replication_full_syncs_total";
+const REPLICATION_FULL_SYNCS_FAILED: &str = "redrock_replication_full_syncs_failed_total";
+const REPLICATION_PARTIAL_SYNCS: &str = "redrock_replication_partial_syncs_total";
+const REPLICATION_SENT_BYTES: &str = "redrock_replication_sent_bytes_total";
+const REPLICATION_RECEIVED_BYTES: &str = "redrock_replication_received_bytes_total";
+const REPLICA_ONLINE: &str = "redrock_replication_replica_online";
+const REPLICA_OFFSET: &str = "redrock_replication_replica_offset";
+const REPLICA_LAG_SEQUENCES: &str = "redrock_replication_replica_lag_sequences";
+const REPLICA_LAG_SECONDS: &str = "redrock_replication_replica_lag_seconds";
+const REPLICA_LAST_ACK_SECONDS: &str = "redrock_replication_replica_last_ack_seconds";
+const MASTER_LINK_UP: &str = "redrock_replication_master_link_up";
+const MASTER_LAST_IO_SECONDS: &str = "redrock_replication_master_last_io_seconds";
+const MASTER_SYNC_IN_PROGRESS: &str = "redrock_replication_master_sync_in_progress";
+
+/// Role, offsets, each fed replica (labelled `addr`, ip:port) and, on a
+/// replica, its link to the master.
+fn refresh_replication(server: &Server) {
+    let replication = &server.replication;
+    let latest = server.storage.latest_sequence();
+    let link = replication.with_link(|l| (l.status, l.last_io.elapsed()));
+    gauge!(REPLICATION_ROLE, "role" => "master").set(f64::from(link.is_none()));
+    gauge!(REPLICATION_ROLE, "role" => "replica").set(f64::from(link.is_some()));
+    gauge!(REPLICATION_OFFSET).set(latest as f64);
+    if let Some((status, last_io)) = link {
+        gauge!(MASTER_LINK_UP).set(f64::from(status == LinkStatus::Connected));
+        gauge!(MASTER_LAST_IO_SECONDS).set(last_io.as_secs_f64());
+        gauge!(MASTER_SYNC_IN_PROGRESS).set(f64::from(status == LinkStatus::Sync));
+    }
+    let replicas = replication.replicas();
+    gauge!(REPLICATION_CONNECTED_REPLICAS).set(replicas.len() as f64);
+    for replica in &replicas {
+        let addr = format!("{}:{}", replica.ip, replica.port);
+        let lag = replication.lag(replica, latest);
+        gauge!(REPLICA_ONLINE, "addr" => addr.clone()).set(f64::from(replica.state == "online"));
+        gauge!(REPLICA_OFFSET, "addr" => addr.clone()).set(replica.offset as f64);
+        gauge!(REPLICA_LAG_SEQUENCES, "addr" => addr.clone()).set(lag.sequences as f64);
+        gauge!(REPLICA_LAG_SECONDS, "addr" => addr.clone()).set(lag.time.as_secs_f64());
+        gauge!(REPLICA_LAST_ACK_SECONDS, "addr" => addr)
+            .set(replica.last_ack.elapsed().as_secs_f64());
+    }
+    for (side, all, failed) in [
+        (
+            "master",
+            &replication.sync_full,
+            &replication.sync_full_failed,
+        ),
+        (
+            "replica",
+            &replication.sync_full_received,
+            &replication.sync_full_received_failed,
+        ),
+    ] {
+        counter!(REPLICATION_FULL_SYNCS, "side" => side).absolute(all.total());
+        counter!(REPLICATION_FULL_SYNCS_FAILED, "side" => side).absolute(failed.total());
+    }
+    counter!(REPLICATION_PARTIAL_SYNCS, "result" => "ok")
+        .absolute(replication.sync_partial_ok.total());
+    counter!(REPLICATION_PARTIAL_SYNCS, "result" => "err")
+        .absolute(replication.sync_partial_err.total());
+    counter!(REPLICATION_SENT_BYTES).absolute(server.stats.net_repl_output_bytes.total());
+    counter!(REPLICATION_RECEIVED_BYTES).absolute(server.stats.net_repl_input_bytes.total());
 }
 
 /// The process's resident memory, from /proc.

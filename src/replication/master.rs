@@ -7,12 +7,12 @@
 //! holds up the master's writers or the other replicas, and the master
 //! buffers at most one chunk for it.
 
+use super::write_times::SPACING;
 use crate::protocol::{RequestLimits, RequestParser};
 use crate::server::{ClientHandle, Server};
 use crate::storage::WalError;
 use bytes::BytesMut;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,7 +52,7 @@ pub async fn serve(
         && next <= latest + 1
         && (next == latest + 1 || storage.wal_batches(next - 1, 1).is_ok());
     if replication.continues(&request.replid, next) && reachable {
-        replication.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+        replication.sync_partial_ok.add(1);
         let replid = replication.ids().replid;
         stream
             .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
@@ -68,9 +68,9 @@ pub async fn serve(
         return fed;
     }
     if request.replid != "?" {
-        replication.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+        replication.sync_partial_err.add(1);
     }
-    replication.sync_full.fetch_add(1, Ordering::Relaxed);
+    replication.sync_full.add(1);
     tracing::info!(
         "full sync of replica {}:{} (it asked for sequence {next} of history {})",
         request.ip,
@@ -80,7 +80,27 @@ pub async fn serve(
     let id = replication.add_replica(request.ip, request.port, "wait_bgsave", 0);
     let sent = send_checkpoint(&server, stream, id).await;
     replication.remove_replica(id);
+    if sent.is_err() {
+        replication.sync_full_failed.add(1);
+    }
     sent
+}
+
+/// Notes when writes happen ([`super::write_times`]), at most once per
+/// [`SPACING`], for the replicas' lag in seconds. Runs until aborted.
+pub async fn sample_write_times(server: Arc<Server>) {
+    let storage = &server.storage;
+    loop {
+        let written = storage.written().notified();
+        tokio::pin!(written);
+        written.as_mut().enable();
+        server
+            .replication
+            .write_times
+            .observe(storage.latest_sequence(), Instant::now());
+        written.await;
+        tokio::time::sleep(SPACING).await;
+    }
 }
 
 /// Streams the write batches after sequence `sent`, as they are written.

@@ -18,12 +18,15 @@
 pub mod failover;
 pub mod master;
 pub mod replica;
+pub mod write_times;
 
+use crate::metrics::Tally;
 use crate::server::random_id;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use write_times::WriteTimes;
 
 /// The file of the data directory that keeps the replication ids.
 const IDS_FILE: &str = "replication.ids";
@@ -39,10 +42,18 @@ pub struct Replication {
     pub acknowledged: tokio::sync::Notify,
     /// Woken when a FAILOVER is aborted.
     pub failover_changed: tokio::sync::Notify,
-    /// Full syncs served, and partial resyncs accepted and refused.
-    pub sync_full: AtomicU64,
-    pub sync_partial_ok: AtomicU64,
-    pub sync_partial_err: AtomicU64,
+    /// As a master: full syncs served (and those that failed), partial
+    /// resyncs accepted and refused.
+    pub sync_full: Tally,
+    pub sync_full_failed: Tally,
+    pub sync_partial_ok: Tally,
+    pub sync_partial_err: Tally,
+    /// As a replica: full syncs received from the master (and those that
+    /// failed).
+    pub sync_full_received: Tally,
+    pub sync_full_received_failed: Tally,
+    /// When this node's writes happened, for the replicas' lag in seconds.
+    pub write_times: WriteTimes,
     /// Replica ids handed out to feeds.
     next_replica: AtomicU64,
     /// Whether this run synced in full from a master: its data, even empty,
@@ -81,6 +92,8 @@ pub struct MasterLink {
     pub last_io: Instant,
     /// When the link went down (or since the replica started trying).
     pub down_since: Instant,
+    /// Bytes of the full sync under way received so far.
+    pub sync_read_bytes: u64,
     /// Stops the link task when the master changes.
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -137,6 +150,18 @@ pub struct ReplicaEntry {
     /// The last sequence number it acknowledged.
     pub offset: u64,
     pub last_ack: Instant,
+    /// When it was registered: when its sync began.
+    pub since: Instant,
+}
+
+/// How far a replica is behind its master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lag {
+    /// Sequence numbers the master has and the replica did not acknowledge.
+    pub sequences: u64,
+    /// The age of the oldest write it lacks; while it syncs in full, the
+    /// time since the sync began.
+    pub time: Duration,
 }
 
 impl Replication {
@@ -159,9 +184,13 @@ impl Replication {
             ids_path,
             acknowledged: tokio::sync::Notify::new(),
             failover_changed: tokio::sync::Notify::new(),
-            sync_full: AtomicU64::new(0),
-            sync_partial_ok: AtomicU64::new(0),
-            sync_partial_err: AtomicU64::new(0),
+            sync_full: Tally::default(),
+            sync_full_failed: Tally::default(),
+            sync_partial_ok: Tally::default(),
+            sync_partial_err: Tally::default(),
+            sync_full_received: Tally::default(),
+            sync_full_received_failed: Tally::default(),
+            write_times: WriteTimes::default(),
             next_replica: AtomicU64::new(1),
             adopted: AtomicBool::new(false),
             history: tokio::sync::watch::Sender::new(0),
@@ -208,6 +237,8 @@ impl Replication {
     pub fn adopt(&self, replid: &str) -> std::io::Result<()> {
         self.history.send_modify(|n| *n += 1);
         self.adopted.store(true, Ordering::Release);
+        // Its sequence numbers are not this node's old ones.
+        self.write_times.clear();
         {
             let mut state = self.state.lock();
             state.ids = Ids {
@@ -293,6 +324,7 @@ impl Replication {
             status: LinkStatus::Connect,
             last_io: Instant::now(),
             down_since: Instant::now(),
+            sync_read_bytes: 0,
             task: None,
         });
         true
@@ -335,6 +367,7 @@ impl Replication {
             state,
             offset,
             last_ack: Instant::now(),
+            since: Instant::now(),
         });
         id
     }
@@ -357,6 +390,36 @@ impl Replication {
     /// The replicas fed now.
     pub fn replicas(&self) -> Vec<ReplicaEntry> {
         self.state.lock().replicas.clone()
+    }
+
+    /// How far `replica` is behind `latest`, this node's last sequence.
+    pub fn lag(&self, replica: &ReplicaEntry, latest: u64) -> Lag {
+        let now = Instant::now();
+        let sequences = latest.saturating_sub(replica.offset);
+        let time = if replica.state != "online" {
+            now.duration_since(replica.since)
+        } else if sequences == 0 {
+            Duration::ZERO
+        } else {
+            self.write_times
+                .age(replica.offset + 1, now)
+                .unwrap_or_default()
+        };
+        Lag { sequences, time }
+    }
+
+    /// CONFIG RESETSTAT: INFO's sync counts start again.
+    pub fn reset_stats(&self) {
+        for tally in [
+            &self.sync_full,
+            &self.sync_full_failed,
+            &self.sync_partial_ok,
+            &self.sync_partial_err,
+            &self.sync_full_received,
+            &self.sync_full_received_failed,
+        ] {
+            tally.reset();
+        }
     }
 
     /// How many replicas acknowledged `offset` or later.

@@ -189,27 +189,45 @@ async fn session(server: &Arc<Server>, host: &str, port: u16) -> std::io::Result
             stream_batches(server, reader, writer, timeout).await
         }
         ["+FULLRESYNC", replid, _offset] => {
-            let replid = replid.to_string();
             tracing::info!("full sync from {host}:{port} (history {replid})");
-            replication.update_link(|link| link.status = LinkStatus::Sync);
-            receive_checkpoint(server, &mut reader, timeout).await?;
-            let storage = server.storage.clone();
-            let staging = storage.sync_staging();
-            tokio::task::spawn_blocking(move || storage.replace(&staging))
-                .await
-                .map_err(|e| link_error(e.to_string()))?
-                .map_err(|e| link_error(e.0))?;
-            replication.adopt(&replid)?;
-            crate::commands::restore_saved_functions(server)
-                .map_err(|e| link_error(format!("cannot load the synced functions: {e}")))?;
-            tracing::info!(
-                "full sync from {host}:{port} done at sequence {}",
-                server.storage.latest_sequence()
-            );
-            Ok(())
+            replication.sync_full_received.add(1);
+            replication.update_link(|link| {
+                link.status = LinkStatus::Sync;
+                link.last_io = Instant::now();
+                link.sync_read_bytes = 0;
+            });
+            let synced = full_sync(server, &mut reader, replid, timeout).await;
+            if synced.is_err() {
+                replication.sync_full_received_failed.add(1);
+            } else {
+                tracing::info!(
+                    "full sync from {host}:{port} done at sequence {}",
+                    server.storage.latest_sequence()
+                );
+            }
+            synced
         }
         _ => Err(link_error(format!("PSYNC failed: {reply}"))),
     }
+}
+
+/// Receives the master's checkpoint and swaps it in.
+async fn full_sync<R: AsyncBufRead + Unpin>(
+    server: &Arc<Server>,
+    reader: &mut R,
+    replid: &str,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    receive_checkpoint(server, reader, timeout).await?;
+    let storage = server.storage.clone();
+    let staging = storage.sync_staging();
+    tokio::task::spawn_blocking(move || storage.replace(&staging))
+        .await
+        .map_err(|e| link_error(e.to_string()))?
+        .map_err(|e| link_error(e.0))?;
+    server.replication.adopt(replid)?;
+    crate::commands::restore_saved_functions(server)
+        .map_err(|e| link_error(format!("cannot load the synced functions: {e}")))
 }
 
 async fn timed<T>(
@@ -285,12 +303,19 @@ async fn receive_file<R: AsyncBufRead + Unpin>(
         file.write_all(&buf[..n]).await?;
         remaining -= n as u64;
         server.stats.net_repl_input_bytes.add(n as u64);
+        server.replication.update_link(|link| {
+            link.last_io = Instant::now();
+            link.sync_read_bytes += n as u64;
+        });
     }
     file.sync_all().await
 }
 
 /// Applies the master's write batches as they come (`$<len>` and the
 /// batch; `+PING` when the master has nothing to send).
+/// How much of the master's WAL a replica holds at most before applying.
+const APPLY_BYTES: usize = 256 * 1024;
+
 async fn stream_batches(
     server: &Arc<Server>,
     mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
@@ -311,6 +336,7 @@ async fn stream_batches(
         applied.clone(),
     )));
     let mut pending = Vec::new();
+    let mut pending_bytes = 0;
     loop {
         let line = match timed(timeout, read_line(&mut reader, LINE_LIMIT)).await {
             Ok(line) => line,
@@ -332,12 +358,16 @@ async fn stream_batches(
             .await?;
             data.truncate(len);
             server.stats.net_repl_input_bytes.add(len as u64 + 2);
+            pending_bytes += data.len();
             pending.push(data);
         }
         // Applied once what has arrived is read (a heartbeat may come
-        // right behind the last batch), then acknowledged.
-        if reader.buffer().is_empty() && !pending.is_empty() {
+        // right behind the last batch), or once enough is held: a master
+        // that never pauses must not keep the replica from applying.
+        let caught_up = reader.buffer().is_empty() || pending_bytes >= APPLY_BYTES;
+        if caught_up && !pending.is_empty() {
             apply(server, std::mem::take(&mut pending))?;
+            pending_bytes = 0;
             applied.notify_one();
         }
     }

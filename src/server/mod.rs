@@ -247,6 +247,9 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
     let background = [
         tokio::spawn(crate::metrics::run_upkeep()),
         tokio::spawn(sample_rates(server.clone())),
+        tokio::spawn(crate::replication::master::sample_write_times(
+            server.clone(),
+        )),
     ];
 
     let mut accept_tasks = Vec::new();

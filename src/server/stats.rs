@@ -12,10 +12,23 @@ use std::time::Instant;
 const RATE_SAMPLES: usize = 16;
 
 /// INFO's instantaneous_* figures.
+#[derive(Default)]
 pub struct Rates {
     pub ops_per_sec: u64,
     pub input_kbps: f64,
     pub output_kbps: f64,
+    pub input_repl_kbps: f64,
+    pub output_repl_kbps: f64,
+}
+
+/// The totals the rates come from, at one moment.
+struct Sample {
+    when: Instant,
+    commands: u64,
+    input: u64,
+    output: u64,
+    repl_input: u64,
+    repl_output: u64,
 }
 
 #[derive(Default)]
@@ -31,8 +44,8 @@ pub struct Stats {
     pub net_repl_output_bytes: Tally,
     pub error_replies: Tally,
     errors_by_code: Mutex<BTreeMap<String, u64>>,
-    /// (when, commands, input bytes, output bytes), oldest first.
-    samples: Mutex<VecDeque<(Instant, u64, u64, u64)>>,
+    /// Oldest first.
+    samples: Mutex<VecDeque<Sample>>,
     memory_peak: AtomicU64,
 }
 
@@ -66,30 +79,31 @@ impl Stats {
         if samples.len() == RATE_SAMPLES {
             samples.pop_front();
         }
-        samples.push_back((
-            Instant::now(),
-            self.commands_processed.total(),
-            self.net_input_bytes.total(),
-            self.net_output_bytes.total(),
-        ));
+        samples.push_back(Sample {
+            when: Instant::now(),
+            commands: self.commands_processed.total(),
+            input: self.net_input_bytes.total(),
+            output: self.net_output_bytes.total(),
+            repl_input: self.net_repl_input_bytes.total(),
+            repl_output: self.net_repl_output_bytes.total(),
+        });
     }
 
     /// Per-second rates over the samples taken.
     pub fn instantaneous(&self) -> Rates {
         let samples = self.samples.lock();
         let (Some(first), Some(last)) = (samples.front(), samples.back()) else {
-            return Rates {
-                ops_per_sec: 0,
-                input_kbps: 0.0,
-                output_kbps: 0.0,
-            };
+            return Rates::default();
         };
-        let seconds = last.0.duration_since(first.0).as_secs_f64().max(1e-3);
-        let rate = |a: u64, b: u64| (b - a) as f64 / seconds;
+        let seconds = last.when.duration_since(first.when).as_secs_f64().max(1e-3);
+        let rate = |total: fn(&Sample) -> u64| (total(last) - total(first)) as f64 / seconds;
+        let kbps = |total: fn(&Sample) -> u64| rate(total) / 1024.0;
         Rates {
-            ops_per_sec: rate(first.1, last.1).round() as u64,
-            input_kbps: rate(first.2, last.2) / 1024.0,
-            output_kbps: rate(first.3, last.3) / 1024.0,
+            ops_per_sec: rate(|s| s.commands).round() as u64,
+            input_kbps: kbps(|s| s.input),
+            output_kbps: kbps(|s| s.output),
+            input_repl_kbps: kbps(|s| s.repl_input),
+            output_repl_kbps: kbps(|s| s.repl_output),
         }
     }
 
@@ -108,6 +122,8 @@ impl Stats {
             &self.commands_processed,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.net_repl_input_bytes,
+            &self.net_repl_output_bytes,
             &self.error_replies,
         ] {
             tally.reset();
