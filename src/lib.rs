@@ -17,6 +17,7 @@ pub mod glob;
 pub mod keyspace_events;
 pub mod logging;
 pub mod metrics;
+pub mod migration;
 pub mod protocol;
 pub mod replication;
 pub mod scripting;

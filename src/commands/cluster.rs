@@ -9,7 +9,7 @@ use crate::protocol::Reply;
 use crate::server::cluster::Cluster;
 use crate::types::now_ms;
 use bytes::Bytes;
-use redrock_cluster::{key_slot, parse_slot_range, Node, Role, SLOT_COUNT};
+use redrock_cluster::{key_slot, parse_slot_range, Node, Role, SlotRange, SLOT_COUNT};
 use std::fmt::Write;
 
 /// The node's cluster state, or Redis's error in standalone mode.
@@ -47,7 +47,34 @@ pub fn info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
          cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n\
          total_cluster_links_buffer_limit_exceeded:0\r\n"
     );
+    // Kvrocks's lines, which its controller polls during a migration.
+    if let Some(m) = cluster.moves.migrating() {
+        let _ = write!(
+            out,
+            "migrating_slot:{}\r\ndestination_node:{}\r\nmigrating_state:{}\r\n",
+            range_text(m.slots),
+            m.destination,
+            m.state.name(false)
+        );
+    }
+    if let Some(i) = cluster.moves.importing() {
+        let _ = write!(
+            out,
+            "importing_slot:{}\r\nimport_state:{}\r\n",
+            range_text(i.slots),
+            i.state.name(true)
+        );
+    }
     Ok(Reply::Verbatim(Bytes::from(out)))
+}
+
+/// A slot range as Kvrocks writes it: `n` or `a-b`.
+fn range_text((first, last): SlotRange) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    }
 }
 
 pub fn nodes(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
@@ -285,11 +312,15 @@ pub fn x_setnodes(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::ok())
 }
 
-pub fn x_setslot(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let range = std::str::from_utf8(&argv[2])
+fn slot_range_arg(arg: &[u8]) -> Result<SlotRange> {
+    std::str::from_utf8(arg)
         .ok()
         .and_then(parse_slot_range)
-        .ok_or_else(|| Error::err("Invalid slot: slots are 0-16383, ranges a-b with a < b"))?;
+        .ok_or_else(|| Error::err("Invalid slot: slots are 0-16383, ranges a-b with a < b"))
+}
+
+pub fn x_setslot(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let range = slot_range_arg(&argv[2])?;
     if !is(&argv[3], "node") {
         return Err(Error::Syntax);
     }
@@ -299,10 +330,79 @@ pub fn x_setslot(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::ok())
 }
 
+/// CLUSTERX MIGRATE <slot|a-b> <node id>: starts moving slots this master
+/// serves to another master; CLUSTER INFO follows it.
+pub fn x_migrate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let range = slot_range_arg(&argv[2])?;
+    let cluster = cluster(ctx)?;
+    let topology = cluster
+        .topology()
+        .ok_or_else(|| Error::coded("CLUSTERDOWN The cluster is not initialized"))?;
+    let me = cluster
+        .myself(&topology)
+        .ok_or_else(|| Error::err("This node is not in the cluster topology"))?;
+    if me.role != Role::Master {
+        return Err(Error::err("Can't migrate slots from a replica"));
+    }
+    if (range.0..=range.1).any(|slot| topology.owner(slot).is_none_or(|o| o.id != me.id)) {
+        return Err(Error::err("Can't migrate slots this node does not serve"));
+    }
+    let id = String::from_utf8_lossy(&argv[3]);
+    let destination = topology
+        .node(&id)
+        .filter(|n| n.role == Role::Master && n.id != me.id)
+        .ok_or_else(|| Error::err(format!("Can't migrate to {id}: not another master")))?;
+    crate::migration::source::start(ctx.server, range, destination).map_err(Error::err)?;
+    Ok(Reply::ok())
+}
+
+/// CLUSTER IMPORT <slot|a-b> <0|1|2>: a migration's source starts (0),
+/// completes (1) or abandons (2) its import into this node.
+pub fn import(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    cluster(ctx)?;
+    let range = slot_range_arg(&argv[2])?;
+    match &argv[3][..] {
+        b"0" => {
+            ctx.client.import_link =
+                Some(crate::migration::import::start(ctx.server, range).map_err(Error::err)?);
+        }
+        b"1" | b"2" => {
+            let link = ctx
+                .client
+                .import_link
+                .take_if(|link| link.slots() == range)
+                .ok_or_else(|| Error::err("No import of these slots on this connection"))?;
+            link.finish(&argv[3][..] == b"1").map_err(Error::err)?;
+        }
+        _ => {
+            return Err(Error::err(
+                "Invalid import state: 0 (start), 1 (success) or 2 (failed)",
+            ))
+        }
+    }
+    Ok(Reply::ok())
+}
+
+/// CLUSTERX IMPORTDATA <records>: keys of the slots this connection
+/// imports.
+pub fn x_importdata(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let link = ctx
+        .client
+        .import_link
+        .as_ref()
+        .ok_or_else(|| Error::err("No import runs on this connection"))?;
+    link.apply(&argv[2]).map_err(Error::err)?;
+    Ok(Reply::ok())
+}
+
 pub fn x_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     Ok(super::help_reply(
         "CLUSTERX",
         &[
+            "IMPORTDATA <records>",
+            "    Keys of the slots this connection imports (sent by a migration's source).",
+            "MIGRATE <slot|a-b> <node id>",
+            "    Move slots this master serves, with their keys, to another master.",
             "MYID",
             "    Return this node's id.",
             "PUBLISH <channel> <message>",

@@ -357,7 +357,7 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 14] = [
     ),
 ];
 
-static CLUSTER_SUBCOMMANDS: [CommandSpec; 12] = [
+static CLUSTER_SUBCOMMANDS: [CommandSpec; 13] = [
     sub!(
         "cluster",
         "info",
@@ -409,6 +409,14 @@ static CLUSTER_SUBCOMMANDS: [CommandSpec; 12] = [
     sub!("cluster", "keyslot", 3, STALE, "cluster", cluster::keyslot),
     sub!(
         "cluster",
+        "import",
+        4,
+        ADMIN | NOSCRIPT,
+        "cluster",
+        cluster::import
+    ),
+    sub!(
+        "cluster",
         "countkeysinslot",
         3,
         STALE,
@@ -449,7 +457,23 @@ static CLUSTER_SUBCOMMANDS: [CommandSpec; 12] = [
     ),
 ];
 
-static CLUSTERX_SUBCOMMANDS: [CommandSpec; 7] = [
+static CLUSTERX_SUBCOMMANDS: [CommandSpec; 9] = [
+    sub!(
+        "clusterx",
+        "migrate",
+        4,
+        ADMIN | NOSCRIPT,
+        "cluster",
+        cluster::x_migrate
+    ),
+    sub!(
+        "clusterx",
+        "importdata",
+        3,
+        ADMIN | NOSCRIPT,
+        "cluster",
+        cluster::x_importdata
+    ),
     sub!(
         "clusterx",
         "version",

@@ -75,6 +75,12 @@ pub struct Config {
     /// `min_replicas_max_lag` seconds (0: no such check).
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag: u64,
+    /// Slot migration: the size of each batch of keys sent, the rate they
+    /// are sent at (MB/s, 0: unlimited), and how far the WAL may be behind
+    /// before writes are held for the last round.
+    pub migrate_batch_size_kb: u64,
+    pub migrate_batch_rate_limit_mb: u64,
+    pub migrate_sequence_gap: u64,
     /// Kvrocks directives found in the config that RedRock does not
     /// implement: accepted, and logged as ignored once logging is up.
     pub ignored_kvrocks_directives: Vec<String>,
@@ -573,6 +579,27 @@ pub static DIRECTIVES: &[Directive] = &[
         |c, v| c.min_replicas_max_lag = parse_int(v, 0, i32::MAX as i128)?,
         |c| c.min_replicas_max_lag.to_string()
     ),
+    directive!(
+        "migrate-batch-size-kb",
+        "16",
+        true,
+        |c, v| c.migrate_batch_size_kb = parse_int(v, 1, 512 * 1024)?,
+        |c| c.migrate_batch_size_kb.to_string()
+    ),
+    directive!(
+        "migrate-batch-rate-limit-mb",
+        "16",
+        true,
+        |c, v| c.migrate_batch_rate_limit_mb = parse_int(v, 0, i32::MAX as i128)?,
+        |c| c.migrate_batch_rate_limit_mb.to_string()
+    ),
+    directive!(
+        "migrate-sequence-gap",
+        "10000",
+        true,
+        |c, v| c.migrate_sequence_gap = parse_int(v, 1, i32::MAX as i128)?,
+        |c| c.migrate_sequence_gap.to_string()
+    ),
 ];
 
 /// `host port`, or empty (also from `no one`): a master to replicate.
@@ -663,9 +690,6 @@ pub const KVROCKS_ONLY: &[&str] = &[
     "migrate-type",
     "migrate-speed",
     "migrate-pipeline-size",
-    "migrate-sequence-gap",
-    "migrate-batch-size-kb",
-    "migrate-batch-rate-limit-mb",
     "auto-resize-block-and-sst",
     "rocksdb.block_cache_type",
     "rocksdb.row_cache_size",
@@ -772,6 +796,9 @@ impl Default for Config {
             repl_timeout: 0,
             min_replicas_to_write: 0,
             min_replicas_max_lag: 0,
+            migrate_batch_size_kb: 0,
+            migrate_batch_rate_limit_mb: 0,
+            migrate_sequence_gap: 0,
             ignored_kvrocks_directives: Vec::new(),
         };
         for directive in DIRECTIVES {

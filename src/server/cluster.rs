@@ -4,6 +4,7 @@
 //! holds only its master's writes) so a restart comes back with both.
 
 use crate::error::{Error, Result};
+use crate::migration::Moves;
 use crate::storage::Storage;
 use parking_lot::RwLock;
 use redrock_cluster::{Node, Role, SavedCluster, SlotRange, Topology, NODE_ID_LEN};
@@ -28,6 +29,8 @@ pub enum Route {
 
 pub struct Cluster {
     my_id: RwLock<String>,
+    /// Slots moving to or from this node.
+    pub moves: Moves,
     topology: RwLock<Option<Arc<Topology>>>,
     /// This node's port and bind addresses, to find itself in a topology
     /// that does not name its id.
@@ -65,11 +68,20 @@ impl Cluster {
         };
         let cluster = Cluster {
             my_id: RwLock::new(my_id),
+            moves: Moves::load(storage.data_dir())?,
             topology: RwLock::new(topology.map(Arc::new)),
             port,
             bind,
         };
         cluster.save(storage).map_err(|e| e.to_string())?;
+        if let Some(slots) = cluster.moves.interrupted_import() {
+            tracing::warn!(
+                "the import of slots {}-{} was cut short: its keys go",
+                slots.0,
+                slots.1
+            );
+            crate::migration::drop_slots(storage, slots);
+        }
         Ok(cluster)
     }
 
@@ -149,7 +161,32 @@ impl Cluster {
             }
         }
         *self.topology.write() = Some(Arc::new(topology));
-        self.save(storage)
+        self.save(storage)?;
+        self.forget_moves(storage)
+    }
+
+    /// A new topology says who serves every slot: hand-overs are
+    /// forgotten, and the keys of slots handed away that this node does
+    /// not serve now go.
+    fn forget_moves(&self, storage: &Storage) -> Result<()> {
+        let migrated = self
+            .moves
+            .topology_changed()
+            .map_err(|e| Error::err(format!("cannot save the slot moves: {e}")))?;
+        let topology = self.topology();
+        let my_id = self.my_id();
+        for range in migrated {
+            let served_here = (range.0..=range.1).any(|slot| {
+                topology
+                    .as_ref()
+                    .and_then(|t| t.owner(slot))
+                    .is_some_and(|owner| owner.id == my_id)
+            });
+            if !served_here {
+                crate::migration::drop_slots(storage, range);
+            }
+        }
+        Ok(())
     }
 
     fn is_me(&self, node: &Node) -> bool {
@@ -183,7 +220,8 @@ impl Cluster {
             .map_err(|e| Error::err(e.0))?;
         *guard = Some(Arc::new(next));
         drop(guard);
-        self.save(storage)
+        self.save(storage)?;
+        self.forget_moves(storage)
     }
 
     /// Where `slot` is served, for a command that only reads when
@@ -192,6 +230,14 @@ impl Cluster {
         let Some(topology) = self.topology() else {
             return Route::Down;
         };
+        // Slots handed over are answered by their new node before the
+        // topology says so.
+        if let Some(address) = self.moves.moved_to(slot) {
+            return Route::Moved(address);
+        }
+        if self.moves.imported(slot) {
+            return Route::Local;
+        }
         let Some(owner) = topology.owner(slot) else {
             return Route::Down;
         };

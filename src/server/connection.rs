@@ -73,6 +73,9 @@ pub struct ClientState {
     pub takeover: Option<crate::replication::master::PsyncRequest>,
     /// Set by WAIT: the connection waits for replicas' acknowledgements.
     pub wait: Option<crate::commands::replication::WaitRequest>,
+    /// Set by CLUSTER IMPORT: the slots this connection (a migration's
+    /// source) imports; the import fails if it closes first.
+    pub import_link: Option<crate::migration::import::ImportLink>,
 }
 
 /// A message a script published: (shard channel?, channel, message).
@@ -277,6 +280,7 @@ impl Connection {
                 replica_ip: None,
                 takeover: None,
                 wait: None,
+                import_link: None,
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),

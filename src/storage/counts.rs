@@ -19,8 +19,12 @@ use std::sync::Arc;
 /// a list of (slot u16 BE, count i64 LE) entries; merge operands are such
 /// lists of changes.
 pub const COUNT_PREFIX: u8 = b'K';
-/// The pseudo-slot under which the number of keys with an expiry is kept.
-const EXPIRES_SLOT: u16 = u16::MAX;
+/// Keys with an expiry are counted under pseudo-slot `EXPIRES_BASE + slot`
+/// (slots are below 16384), so a slot's keys can leave with their counts.
+const EXPIRES_BASE: u16 = 0x8000;
+/// The pseudo-slot of keys with an expiry counted by earlier versions, in
+/// no slot.
+const LEGACY_EXPIRES_SLOT: u16 = u16::MAX;
 const ENTRY_LEN: usize = 10;
 
 /// The counts of one keyspace.
@@ -29,6 +33,7 @@ pub struct KeyspaceCounts {
     keys: AtomicI64,
     expires: AtomicI64,
     slots: Box<[AtomicI64]>,
+    slot_expires: Box<[AtomicI64]>,
 }
 
 impl KeyspaceCounts {
@@ -38,6 +43,7 @@ impl KeyspaceCounts {
             keys: AtomicI64::new(0),
             expires: AtomicI64::new(0),
             slots: (0..SLOT_COUNT).map(|_| AtomicI64::new(0)).collect(),
+            slot_expires: (0..SLOT_COUNT).map(|_| AtomicI64::new(0)).collect(),
         }
     }
 
@@ -62,6 +68,13 @@ impl KeyspaceCounts {
         self.slots[slot as usize].load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// The number of keys with an expiry in one slot.
+    pub fn expires_in_slot(&self, slot: u16) -> u64 {
+        self.slot_expires[slot as usize]
+            .load(Ordering::Relaxed)
+            .max(0) as u64
+    }
+
     pub(crate) fn apply(&self, slot: u16, keys: i64, expires: i64) {
         if keys != 0 {
             self.keys.fetch_add(keys, Ordering::Relaxed);
@@ -69,13 +82,14 @@ impl KeyspaceCounts {
         }
         if expires != 0 {
             self.expires.fetch_add(expires, Ordering::Relaxed);
+            self.slot_expires[slot as usize].fetch_add(expires, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn reset(&self) {
         self.keys.store(0, Ordering::Relaxed);
         self.expires.store(0, Ordering::Relaxed);
-        for slot in self.slots.iter() {
+        for slot in self.slots.iter().chain(self.slot_expires.iter()) {
             slot.store(0, Ordering::Relaxed);
         }
     }
@@ -128,10 +142,12 @@ impl KeyCounts {
         };
         let counts = self.keyspace(&ks);
         for (slot, count) in decode_entries(value) {
-            if slot == EXPIRES_SLOT {
-                counts.apply(0, 0, count);
-            } else if slot < SLOT_COUNT {
+            if slot < SLOT_COUNT {
                 counts.apply(slot, count, 0);
+            } else if (EXPIRES_BASE..EXPIRES_BASE + SLOT_COUNT).contains(&slot) {
+                counts.apply(slot - EXPIRES_BASE, 0, count);
+            } else if slot == LEGACY_EXPIRES_SLOT {
+                counts.expires.fetch_add(count, Ordering::Relaxed);
             }
         }
     }
@@ -169,7 +185,7 @@ pub fn encode_changes(changes: impl Iterator<Item = (u16, i64, i64)>) -> Vec<u8>
     let mut entries = BTreeMap::new();
     for (slot, keys, expires) in changes {
         *entries.entry(slot).or_insert(0) += keys;
-        *entries.entry(EXPIRES_SLOT).or_insert(0) += expires;
+        *entries.entry(EXPIRES_BASE + slot).or_insert(0) += expires;
     }
     encode_entries(&entries)
 }
@@ -198,13 +214,26 @@ mod tests {
     fn changes_sum_per_slot() {
         let op = encode_changes([(3, 1, 1), (3, 1, 0), (7, -1, -1)].into_iter());
         let decoded: Vec<_> = decode_entries(&op).collect();
-        assert_eq!(decoded, vec![(3, 2), (7, -1)]);
+        assert_eq!(
+            decoded,
+            vec![
+                (3, 2),
+                (7, -1),
+                (EXPIRES_BASE + 3, 1),
+                (EXPIRES_BASE + 7, -1)
+            ]
+        );
         let counts = KeyCounts::default();
         let ks = Keyspace::database(2);
         let mut key = count_key(&ks);
         counts.load_entry(&key, &op);
         let c = counts.keyspace(&ks);
         assert_eq!((c.keys(), c.keys_in_slot(3), c.expires()), (1, 2, 0));
+        assert_eq!((c.expires_in_slot(3), c.expires_in_slot(7)), (1, 0));
+        // Counts written before expiries were kept per slot still load.
+        let legacy = encode_entries(&BTreeMap::from([(5, 2), (LEGACY_EXPIRES_SLOT, 1)]));
+        counts.load_entry(&key, &legacy);
+        assert_eq!((c.keys(), c.expires()), (3, 1));
         key.push(0);
         assert_eq!(count_key(&ks).len() + 1, key.len());
     }

@@ -14,6 +14,7 @@ mod gc;
 mod health;
 mod locks;
 mod overlay;
+mod slots;
 mod view;
 mod wal;
 mod writes;
@@ -25,6 +26,7 @@ pub use health::{Fault, FaultKind, Health, MAX_DB_SIZE};
 pub use locks::KeyLocks;
 pub use overlay::Overlay;
 
+pub use slots::{filter_wal_batch, Export, SlotSpan};
 pub use view::{Snapshot, Value, View};
 pub use wal::{Applied, WalBatch, WalError};
 pub use writes::WriteSet;
@@ -62,6 +64,21 @@ impl Cf {
         Cf::ZsetScore,
         Cf::Expire,
     ];
+
+    /// The column family's id in write batches: the column families are
+    /// created in [`Cf::ALL`]'s order, so their ids are their positions.
+    fn id(self) -> u32 {
+        Cf::ALL.iter().position(|&cf| cf == self).expect("in ALL") as u32
+    }
+
+    fn from_id(id: u32) -> Option<Cf> {
+        Cf::ALL.get(id as usize).copied()
+    }
+
+    /// Whether the column family holds user keys (all but server state).
+    fn holds_user_data(self) -> bool {
+        self != Cf::Default
+    }
 
     fn name(self) -> &'static str {
         match self {

@@ -39,12 +39,6 @@ pub struct Applied {
     pub states: Vec<String>,
 }
 
-/// The column family ids of the batches: the column families are created
-/// in [`Cf::ALL`]'s order, so their ids are their positions there.
-fn cf_of(id: u32) -> Option<Cf> {
-    Cf::ALL.get(id as usize).copied()
-}
-
 impl Storage {
     /// The sequence number of the last write: a master's replication
     /// offset.
@@ -254,7 +248,7 @@ impl Changes {
 
 impl WriteBatchIteratorCf for Changes {
     fn put_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
-        match cf_of(cf_id) {
+        match Cf::from_id(cf_id) {
             Some(Cf::Metadata) => self.list.push(Change::Key(key.to_vec())),
             Some(Cf::Default) => {
                 if let Some(name) = Changes::state_name(key) {
@@ -271,7 +265,7 @@ impl WriteBatchIteratorCf for Changes {
     }
 
     fn delete_cf(&mut self, cf_id: u32, key: &[u8]) {
-        match cf_of(cf_id) {
+        match Cf::from_id(cf_id) {
             Some(Cf::Metadata) => self.list.push(Change::Key(key.to_vec())),
             Some(Cf::Default) if key.first() == Some(&COUNT_PREFIX) => {
                 self.list.push(Change::CountsReset(key.to_vec()))
@@ -281,7 +275,7 @@ impl WriteBatchIteratorCf for Changes {
     }
 
     fn merge_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
-        if cf_of(cf_id) == Some(Cf::Default) && key.first() == Some(&COUNT_PREFIX) {
+        if Cf::from_id(cf_id) == Some(Cf::Default) && key.first() == Some(&COUNT_PREFIX) {
             self.list.push(Change::Counts(key.to_vec(), value.to_vec()));
         }
     }

@@ -1,0 +1,322 @@
+//! Online slot migration (cluster mode), as Kvrocks's controller drives
+//! it: `CLUSTERX MIGRATE <slots> <node>` on the source copies a snapshot
+//! of the slots to the destination, replays the WAL written since in
+//! catch-up rounds, holds writes for the short last round, and hands the
+//! slots over (`CLUSTER IMPORT <slots> 1`). The source then answers MOVED
+//! for them and the destination serves them, until the controller's new
+//! topology (`CLUSTERX SETSLOT ... NODE <dst> <version>`) makes it so and
+//! the source drops their keys.
+//!
+//! Only one node ever accepts writes for a slot: the source stops (writes
+//! held) before the destination starts, and both remember the hand-over
+//! across a restart until the topology catches up.
+
+pub mod import;
+pub mod source;
+
+use crate::storage::{SlotSpan, Storage};
+use parking_lot::Mutex;
+use redrock_cluster::SlotRange;
+use redrock_encoding::Keyspace;
+use std::path::{Path, PathBuf};
+
+/// The file of the data directory that remembers hand-overs the topology
+/// does not show yet.
+const MOVES_FILE: &str = "cluster.moves";
+
+/// How a migration or an import stands, as CLUSTER INFO shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveState {
+    Start,
+    Success,
+    Fail,
+}
+
+impl MoveState {
+    /// Kvrocks's words: `migrating_state` says fail, `import_state` error.
+    pub fn name(self, import: bool) -> &'static str {
+        match (self, import) {
+            (MoveState::Start, _) => "start",
+            (MoveState::Success, _) => "success",
+            (MoveState::Fail, false) => "fail",
+            (MoveState::Fail, true) => "error",
+        }
+    }
+}
+
+/// The last migration this node started, and how it stands.
+#[derive(Clone, Debug)]
+pub struct Migrating {
+    pub slots: SlotRange,
+    pub destination: String,
+    pub state: MoveState,
+    /// What was copied so far.
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+/// The last import into this node, and how it stands.
+#[derive(Clone, Debug)]
+pub struct Importing {
+    pub slots: SlotRange,
+    pub state: MoveState,
+}
+
+#[derive(Default)]
+struct State {
+    migrating: Option<Migrating>,
+    importing: Option<Importing>,
+    /// Slots handed to another node: answered with MOVED to its address.
+    migrated: Vec<(SlotRange, String)>,
+    /// Slots handed to this node: served here.
+    imported: Vec<SlotRange>,
+}
+
+/// The slots moving to or from this node.
+pub struct Moves {
+    state: Mutex<State>,
+    path: PathBuf,
+}
+
+/// The keys of `slots` in cluster mode's only keyspace.
+pub fn span(slots: SlotRange) -> SlotSpan {
+    SlotSpan {
+        keyspace: Keyspace::database(0),
+        slots: slots.0..=slots.1,
+    }
+}
+
+fn overlaps(a: SlotRange, b: SlotRange) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+fn contains(range: SlotRange, slot: u16) -> bool {
+    (range.0..=range.1).contains(&slot)
+}
+
+impl Moves {
+    /// Loads the hand-overs saved in the data directory.
+    pub fn load(data_dir: &Path) -> std::result::Result<Moves, String> {
+        let path = data_dir.join(MOVES_FILE);
+        let mut state = State::default();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for line in text.lines() {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    let range = words
+                        .get(1)
+                        .and_then(|w| redrock_cluster::parse_slot_range(w));
+                    match (words.first(), range, words.get(2)) {
+                        (Some(&"migrated"), Some(range), Some(addr)) => {
+                            state.migrated.push((range, addr.to_string()))
+                        }
+                        (Some(&"imported"), Some(range), None) => state.imported.push(range),
+                        // An import cut short by a restart: it failed.
+                        (Some(&"importing"), Some(range), None) => {
+                            state.importing = Some(Importing {
+                                slots: range,
+                                state: MoveState::Fail,
+                            })
+                        }
+                        _ => return Err(format!("{}: cannot read `{line}`", path.display())),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
+        Ok(Moves {
+            state: Mutex::new(state),
+            path,
+        })
+    }
+
+    /// Writes the hand-overs beside, synced, then renamed over the old.
+    fn save(&self, state: &State) -> std::io::Result<()> {
+        let mut text = String::new();
+        for ((a, b), addr) in &state.migrated {
+            text.push_str(&format!("migrated {a}-{b} {addr}\n"));
+        }
+        for (a, b) in &state.imported {
+            text.push_str(&format!("imported {a}-{b}\n"));
+        }
+        if let Some(importing) = state
+            .importing
+            .as_ref()
+            .filter(|i| i.state == MoveState::Start)
+        {
+            let (a, b) = importing.slots;
+            text.push_str(&format!("importing {a}-{b}\n"));
+        }
+        let temporary = self.path.with_extension("tmp");
+        std::fs::write(&temporary, text)?;
+        std::fs::File::open(&temporary)?.sync_all()?;
+        std::fs::rename(&temporary, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Where a slot went, if this node handed it over.
+    pub fn moved_to(&self, slot: u16) -> Option<String> {
+        let state = self.state.lock();
+        state
+            .migrated
+            .iter()
+            .find(|(range, _)| contains(*range, slot))
+            .map(|(_, addr)| addr.clone())
+    }
+
+    /// Whether a slot was handed to this node.
+    pub fn imported(&self, slot: u16) -> bool {
+        let state = self.state.lock();
+        state.imported.iter().any(|range| contains(*range, slot))
+    }
+
+    pub fn migrating(&self) -> Option<Migrating> {
+        self.state.lock().migrating.clone()
+    }
+
+    pub fn importing(&self) -> Option<Importing> {
+        self.state.lock().importing.clone()
+    }
+
+    /// Starts a migration of `slots`, unless one runs or they were
+    /// handed over already.
+    pub fn begin_migration(&self, slots: SlotRange, destination: &str) -> Result<(), String> {
+        let mut state = self.state.lock();
+        if state
+            .migrating
+            .as_ref()
+            .is_some_and(|m| m.state == MoveState::Start)
+        {
+            return Err("There is already a migrating job".into());
+        }
+        if state.migrated.iter().any(|(r, _)| overlaps(*r, slots)) {
+            return Err("Can't migrate slots that were migrated already".into());
+        }
+        state.migrating = Some(Migrating {
+            slots,
+            destination: destination.to_string(),
+            state: MoveState::Start,
+            keys: 0,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    /// Counts what a running migration copied.
+    pub fn copied(&self, keys: u64, bytes: u64) {
+        if let Some(m) = self.state.lock().migrating.as_mut() {
+            m.keys += keys;
+            m.bytes += bytes;
+        }
+    }
+
+    /// The running migration succeeded: its slots are answered with
+    /// MOVED to `address` from now on.
+    pub fn hand_over(&self, address: &str) -> std::io::Result<()> {
+        let mut state = self.state.lock();
+        let Some(migrating) = state.migrating.as_mut() else {
+            return Ok(());
+        };
+        migrating.state = MoveState::Success;
+        let slots = migrating.slots;
+        state.migrated.push((slots, address.to_string()));
+        self.save(&state)
+    }
+
+    /// The running migration failed (a no-op once it succeeded).
+    pub fn fail_migration(&self) {
+        if let Some(m) = self.state.lock().migrating.as_mut() {
+            if m.state == MoveState::Start {
+                m.state = MoveState::Fail;
+            }
+        }
+    }
+
+    /// Starts an import of `slots` (which the caller then clears); saved,
+    /// so that a restart before it ends drops what it brought.
+    pub fn begin_import(&self, slots: SlotRange) -> Result<(), String> {
+        let mut state = self.state.lock();
+        if let Some(importing) = &state.importing {
+            if importing.state == MoveState::Start {
+                return Err("There is already an importing job".into());
+            }
+        }
+        state.importing = Some(Importing {
+            slots,
+            state: MoveState::Start,
+        });
+        self.save(&state)
+            .map_err(|e| format!("cannot save the import: {e}"))
+    }
+
+    /// The slots of an import a restart cut short, whose keys must go.
+    pub fn interrupted_import(&self) -> Option<SlotRange> {
+        let state = self.state.lock();
+        state
+            .importing
+            .as_ref()
+            .filter(|i| i.state == MoveState::Fail)
+            .map(|i| i.slots)
+    }
+
+    /// Ends the running import of `slots`; on success this node serves
+    /// them from now on.
+    pub fn end_import(&self, slots: SlotRange, success: bool) -> std::io::Result<bool> {
+        let mut state = self.state.lock();
+        match state.importing.as_mut() {
+            Some(importing) if importing.slots == slots && importing.state == MoveState::Start => {
+                if success {
+                    importing.state = MoveState::Success;
+                    state.imported.push(slots);
+                } else {
+                    importing.state = MoveState::Fail;
+                }
+                self.save(&state)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A new topology took over: hand-overs are forgotten (the topology
+    /// now says who serves those slots). Returns the slots handed away,
+    /// whose keys the caller drops if this node does not serve them.
+    pub fn topology_changed(&self) -> std::io::Result<Vec<SlotRange>> {
+        let mut state = self.state.lock();
+        let migrated = std::mem::take(&mut state.migrated);
+        state.imported.clear();
+        if state
+            .migrating
+            .as_ref()
+            .is_some_and(|m| m.state != MoveState::Start)
+        {
+            state.migrating = None;
+        }
+        if state
+            .importing
+            .as_ref()
+            .is_some_and(|i| i.state != MoveState::Start)
+        {
+            state.importing = None;
+        }
+        self.save(&state)?;
+        Ok(migrated.into_iter().map(|(range, _)| range).collect())
+    }
+}
+
+/// Drops the keys of slots this node no longer serves (after a
+/// migration, or a failed import).
+pub fn drop_slots(storage: &Storage, slots: SlotRange) {
+    if let Err(e) = storage.drop_slots(&span(slots)) {
+        tracing::error!(
+            "cannot drop the keys of slots {}-{}: {}",
+            slots.0,
+            slots.1,
+            e.0
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! The source's side: a migration job on its own thread. It copies a
+//! snapshot of the slots, replays the WAL written since in rounds until
+//! little is left, then holds writes, sends the rest and hands the slots
+//! over. Any failure lets the destination drop what it got and leaves the
+//! source serving the slots as before.
+
+use super::span;
+use crate::server::pause::PauseMode;
+use crate::server::Server;
+use crate::storage::{filter_wal_batch, SlotSpan, Storage, WalError};
+use redrock_cluster::{Node, SlotRange};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the destination may take to answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Catch-up rounds before writes are held anyway.
+const CATCH_UP_ROUNDS: usize = 10;
+/// How much WAL one read takes at most.
+const WAL_CHUNK_BYTES: usize = 1 << 20;
+
+/// Starts migrating `slots` to `destination` in the background.
+pub fn start(server: &Arc<Server>, slots: SlotRange, destination: &Node) -> Result<(), String> {
+    let cluster = server
+        .cluster
+        .as_ref()
+        .ok_or("This instance has cluster support disabled")?;
+    cluster.moves.begin_migration(slots, &destination.id)?;
+    let server = server.clone();
+    let address = format!("{}:{}", destination.host, destination.port);
+    let spawned = std::thread::Builder::new()
+        .name("slot-migration".into())
+        .spawn(move || {
+            let moves = &server.cluster.as_ref().expect("cluster mode").moves;
+            let started = Instant::now();
+            let outcome = migrate(&server, slots, &address);
+            let copied = moves.migrating().map_or((0, 0), |m| (m.keys, m.bytes));
+            match outcome {
+                Ok(()) => tracing::info!(
+                    "slots {}-{} migrated to {address}: {} keys, {} bytes in {:?}",
+                    slots.0,
+                    slots.1,
+                    copied.0,
+                    copied.1,
+                    started.elapsed()
+                ),
+                Err(e) => {
+                    moves.fail_migration();
+                    tracing::warn!(
+                        "migrating slots {}-{} to {address} failed: {e}",
+                        slots.0,
+                        slots.1
+                    )
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        cluster.moves.fail_migration();
+        return Err(format!("cannot start the migration: {e}"));
+    }
+    Ok(())
+}
+
+fn migrate(server: &Arc<Server>, slots: SlotRange, address: &str) -> Result<(), String> {
+    let (password, batch_bytes, rate_limit, gap) = {
+        let config = server.config.read();
+        (
+            config.requirepass.clone(),
+            config.migrate_batch_size_kb as usize * 1024,
+            config.migrate_batch_rate_limit_mb * 1024 * 1024,
+            config.migrate_sequence_gap,
+        )
+    };
+    let mut link = Link::connect(address, &password)?;
+    let range = format!("{}-{}", slots.0, slots.1);
+    link.command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"0"])?;
+    let mut sender = Sender {
+        server,
+        link,
+        batch_bytes,
+        throttle: Throttle::new(rate_limit),
+    };
+    let moved = sender.move_slots(&span(slots), gap, &range);
+    if moved.is_err() {
+        let _ = sender
+            .link
+            .command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"2"]);
+    }
+    moved
+}
+
+struct Sender<'a> {
+    server: &'a Arc<Server>,
+    link: Link,
+    batch_bytes: usize,
+    throttle: Throttle,
+}
+
+impl Sender<'_> {
+    fn storage(&self) -> &Storage {
+        &self.server.storage
+    }
+
+    fn move_slots(&mut self, span: &SlotSpan, gap: u64, range: &str) -> Result<(), String> {
+        // Writes after this sequence number are replayed from the WAL; the
+        // snapshot, taken after, may hold some of them already, which is
+        // harmless: records replayed in order end in the latest state.
+        let mut sent = self.storage().latest_sequence();
+        self.copy_snapshot(span)?;
+        for _ in 0..CATCH_UP_ROUNDS {
+            let latest = self.storage().latest_sequence();
+            if latest.saturating_sub(sent) <= gap {
+                break;
+            }
+            sent = self.replay(span, sent, latest)?;
+        }
+        // The last round: writes are held (their clients wait, then find
+        // the slots moved), the rest of the WAL goes, the slots are handed
+        // over, and only then are writes let through.
+        let _held = HeldWrites::hold(self.server);
+        let latest = self.storage().latest_sequence();
+        self.replay(span, sent, latest)?;
+        self.link
+            .command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"1"])?;
+        let moves = &self.server.cluster.as_ref().expect("cluster mode").moves;
+        moves
+            .hand_over(&self.link.address)
+            .map_err(|e| format!("cannot save the hand-over: {e}"))
+    }
+
+    fn copy_snapshot(&mut self, span: &SlotSpan) -> Result<(), String> {
+        let engine = self.storage().engine();
+        let snapshot = engine.snapshot();
+        let view = snapshot.view();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let export = self
+                .storage()
+                .export_slots(&view, span, after.as_deref(), self.batch_bytes)
+                .map_err(|e| e.0)?;
+            self.send(&export.records, export.keys)?;
+            match export.resume {
+                Some(last) => after = Some(last),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends the span's records of the WAL after `sent` up to `until`;
+    /// returns the last sequence number read.
+    fn replay(&mut self, span: &SlotSpan, mut sent: u64, until: u64) -> Result<u64, String> {
+        let mut records = Vec::new();
+        while sent < until {
+            let batches =
+                self.storage()
+                    .wal_batches(sent, WAL_CHUNK_BYTES)
+                    .map_err(|e| match e {
+                        WalError::Gap(reason) => {
+                            format!("the WAL no longer reaches back: {reason}")
+                        }
+                        WalError::Storage(e) => e.0,
+                    })?;
+            if batches.is_empty() {
+                break;
+            }
+            for batch in batches {
+                records.extend(filter_wal_batch(span, &batch.data).map_err(|e| e.0)?);
+                sent = batch.sequence + batch.count - 1;
+                if records.len() >= self.batch_bytes {
+                    self.send(&records, 0)?;
+                    records.clear();
+                }
+            }
+        }
+        self.send(&records, 0)?;
+        Ok(sent)
+    }
+
+    fn send(&mut self, records: &[u8], keys: u64) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.throttle.wait(records.len());
+        self.link.command(&[b"CLUSTERX", b"IMPORTDATA", records])?;
+        if let Some(cluster) = &self.server.cluster {
+            cluster.moves.copied(keys, records.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+/// Writes held on this node while it exists (the last round).
+struct HeldWrites<'a> {
+    server: &'a Server,
+}
+
+impl HeldWrites<'_> {
+    fn hold(server: &Server) -> HeldWrites<'_> {
+        // No deadline that could pass mid-hand-over: the hold ends when
+        // this is dropped, whatever happens.
+        let until = Instant::now() + Duration::from_secs(24 * 3600);
+        server.pause.pause(PauseMode::Write, until);
+        HeldWrites { server }
+    }
+}
+
+impl Drop for HeldWrites<'_> {
+    fn drop(&mut self) {
+        self.server.pause.unpause();
+    }
+}
+
+/// Paces sends to a rate in bytes per second (0: no limit).
+struct Throttle {
+    rate: u64,
+    started: Instant,
+    sent: u64,
+}
+
+impl Throttle {
+    fn new(rate: u64) -> Throttle {
+        Throttle {
+            rate,
+            started: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    fn wait(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+        if self.rate == 0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(self.sent as f64 / self.rate as f64);
+        if let Some(early) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(early);
+        }
+    }
+}
+
+/// A blocking connection to the destination.
+struct Link {
+    address: String,
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Link {
+    fn connect(address: &str, password: &str) -> Result<Link, String> {
+        let fail = |e: std::io::Error| format!("cannot reach the destination {address}: {e}");
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(address)
+            .map_err(fail)?
+            .next()
+            .ok_or_else(|| format!("the destination {address} does not resolve"))?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(fail)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(fail)?;
+        stream
+            .set_write_timeout(Some(REPLY_TIMEOUT))
+            .map_err(fail)?;
+        stream.set_nodelay(true).map_err(fail)?;
+        let reader = BufReader::new(stream.try_clone().map_err(fail)?);
+        let mut link = Link {
+            address: address.to_string(),
+            stream,
+            reader,
+        };
+        if !password.is_empty() {
+            link.command(&[b"AUTH", password.as_bytes()])?;
+        }
+        Ok(link)
+    }
+
+    /// Sends a command and reads its one-line reply; an error reply is an
+    /// error.
+    fn command(&mut self, args: &[&[u8]]) -> Result<(), String> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        let fail = |e: std::io::Error| format!("the link to {} failed: {e}", self.address);
+        self.stream.write_all(&out).map_err(fail)?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).map_err(fail)?;
+        match line.as_bytes().first() {
+            Some(b'+') | Some(b':') => Ok(()),
+            Some(b'-') => Err(format!(
+                "the destination {} answered: {}",
+                self.address,
+                line[1..].trim_end()
+            )),
+            _ => Err(format!("the destination {} closed the link", self.address)),
+        }
+    }
+}

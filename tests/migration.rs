@@ -1,0 +1,447 @@
+//! Online slot migration between real nodes, driven as Kvrocks's
+//! controller drives it (CLUSTERX MIGRATE, CLUSTER INFO, CLUSTERX
+//! SETSLOT), with writers on the `redis` crate's cluster client running
+//! throughout; and migrations cut short by a killed node.
+
+mod common;
+use common::*;
+use redis::cluster::ClusterClient;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+/// The slots that move from A to B.
+const MOVING: (u16, u16) = (0, 8191);
+
+/// Two masters: A serves every slot, B none.
+struct Pair {
+    a: Server,
+    b: Server,
+    version: u64,
+}
+
+impl Pair {
+    fn start(extra: &[&str]) -> Pair {
+        let mut args = vec!["--cluster-enabled", "yes"];
+        args.extend_from_slice(extra);
+        let mut pair = Pair {
+            a: Server::start_with(&args),
+            b: Server::start_with(&args),
+            version: 0,
+        };
+        for (server, id) in [(&pair.a, ID_A), (&pair.b, ID_B)] {
+            q(&mut server.client(), &["CLUSTERX", "SETNODEID", id]);
+        }
+        pair.push_topology(&format!(
+            "{ID_A} 127.0.0.1 {} master - 0-16383\n{ID_B} 127.0.0.1 {} master -",
+            pair.a.port, pair.b.port
+        ));
+        pair
+    }
+
+    fn push_topology(&mut self, text: &str) {
+        self.version += 1;
+        for server in [&self.a, &self.b] {
+            let reply = q(
+                &mut server.client(),
+                &["CLUSTERX", "SETNODES", text, &self.version.to_string()],
+            );
+            assert_eq!(reply, ok());
+        }
+    }
+
+    /// What the controller does once a migration succeeded.
+    fn set_slots_to_b(&mut self) {
+        self.version += 1;
+        let range = format!("{}-{}", MOVING.0, MOVING.1);
+        for server in [&self.a, &self.b] {
+            let reply = q(
+                &mut server.client(),
+                &[
+                    "CLUSTERX",
+                    "SETSLOT",
+                    &range,
+                    "NODE",
+                    ID_B,
+                    &self.version.to_string(),
+                ],
+            );
+            assert_eq!(reply, ok());
+        }
+    }
+
+    fn migrate(&self) -> redis::Value {
+        let range = format!("{}-{}", MOVING.0, MOVING.1);
+        q(&mut self.a.client(), &["CLUSTERX", "MIGRATE", &range, ID_B])
+    }
+
+    fn cluster_client(&self) -> redis::cluster::ClusterConnection {
+        ClusterClient::builder(vec![self.a.url(), self.b.url()])
+            .retries(50)
+            .build()
+            .expect("cluster client")
+            .get_connection()
+            .expect("cluster connection")
+    }
+}
+
+fn cluster_info(server: &Server, field: &str) -> Option<String> {
+    let text: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(&mut server.client())
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(str::to_string)
+}
+
+/// Waits until the source's migration ends; returns its final state.
+fn migration_outcome(source: &Server) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = cluster_info(source, "migrating_state").unwrap_or_default();
+        if state != "start" {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "the migration did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Keys of every type, some with a TTL, written straight to A.
+fn populate(server: &Server, count: usize) {
+    let mut con = server.client();
+    let mut pipe = redis::pipe();
+    for i in 0..count {
+        let key = format!("k{i}");
+        match i % 5 {
+            0 => pipe.cmd("SET").arg(&key).arg(format!("v{i}")),
+            1 => pipe
+                .cmd("HSET")
+                .arg(&key)
+                .arg("f1")
+                .arg(i)
+                .arg("f2")
+                .arg("x"),
+            2 => pipe.cmd("SADD").arg(&key).arg("a").arg("b").arg(i),
+            3 => pipe
+                .cmd("ZADD")
+                .arg(&key)
+                .arg(1.5)
+                .arg("m1")
+                .arg(i)
+                .arg("m2"),
+            _ => pipe.cmd("RPUSH").arg(&key).arg("x").arg("y").arg(i),
+        };
+        if i % 3 == 0 {
+            pipe.cmd("PEXPIRE").arg(&key).arg(3_600_000 + i);
+        }
+        if pipe.cmd_iter().count() >= 1000 {
+            pipe.query::<()>(&mut con).unwrap();
+            pipe = redis::pipe();
+        }
+    }
+    pipe.query::<()>(&mut con).unwrap();
+}
+
+/// A key's type, contents and expiry time, read through the cluster.
+fn dump(con: &mut redis::cluster::ClusterConnection, key: &str) -> String {
+    let kind: String = redis::cmd("TYPE").arg(key).query(con).unwrap();
+    let value = match kind.as_str() {
+        "string" => redis::cmd("GET").arg(key).query::<redis::Value>(con),
+        "hash" => redis::cmd("HGETALL").arg(key).query(con),
+        "set" => redis::cmd("SMEMBERS").arg(key).query(con),
+        "zset" => redis::cmd("ZRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(con),
+        "list" => redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(con),
+        _ => Ok(redis::Value::Nil),
+    }
+    .unwrap();
+    let mut value = format!("{value:?}");
+    if kind == "set" {
+        // Members come in no set order: compare them sorted.
+        let mut members: Vec<String> = redis::cmd("SMEMBERS").arg(key).query(con).unwrap();
+        members.sort();
+        value = format!("{members:?}");
+    }
+    let expires: i64 = redis::cmd("PEXPIRETIME").arg(key).query(con).unwrap();
+    format!("{kind} {value} {expires}")
+}
+
+fn dump_all(con: &mut redis::cluster::ClusterConnection, count: usize) -> BTreeMap<String, String> {
+    (0..count)
+        .map(|i| {
+            let key = format!("k{i}");
+            let dumped = dump(con, &key);
+            (key, dumped)
+        })
+        .collect()
+}
+
+/// Every node's keys add up: CLUSTER COUNTKEYSINSLOT over the slots it
+/// serves is its DBSIZE, and it holds no key of a slot it does not serve.
+fn assert_counts(server: &Server, served: (u16, u16)) {
+    let mut con = server.client();
+    let mut served_keys = 0;
+    for slot in 0..16384u16 {
+        let n: i64 = redis::cmd("CLUSTER")
+            .arg("COUNTKEYSINSLOT")
+            .arg(slot)
+            .query(&mut con)
+            .unwrap();
+        if (served.0..=served.1).contains(&slot) {
+            served_keys += n;
+        } else {
+            assert_eq!(n, 0, "port {}: keys left in slot {slot}", server.port);
+        }
+    }
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(served_keys, size, "port {}", server.port);
+}
+
+/// What writers had acknowledged: each key's last SET value, and how many
+/// INCRs each counter got.
+type Acknowledged = (BTreeMap<String, u64>, BTreeMap<String, i64>);
+
+/// Writers on the cluster client: SETs of their own keys and INCRs of
+/// shared counters; each records what was acknowledged.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Acknowledged>>,
+}
+
+impl Writers {
+    fn start(pair: &Pair, count: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|t| {
+                let mut con = pair.cluster_client();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut sets = BTreeMap::new();
+                    let mut incrs = BTreeMap::new();
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let key = format!("w{t}:{}", i % 500);
+                        let set: redis::RedisResult<()> =
+                            redis::cmd("SET").arg(&key).arg(i).query(&mut con);
+                        if set.is_ok() {
+                            sets.insert(key, i);
+                        }
+                        let counter = format!("counter{}", i % 40);
+                        let incr: redis::RedisResult<i64> =
+                            redis::cmd("INCR").arg(&counter).query(&mut con);
+                        if incr.is_ok() {
+                            *incrs.entry(counter).or_insert(0) += 1;
+                        }
+                        i += 1;
+                    }
+                    (sets, incrs)
+                })
+            })
+            .collect();
+        Writers { stop, threads }
+    }
+
+    fn finish(self) -> Acknowledged {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut sets = BTreeMap::new();
+        let mut incrs: BTreeMap<String, i64> = BTreeMap::new();
+        for thread in self.threads {
+            let (s, c) = thread.join().unwrap();
+            sets.extend(s);
+            for (k, n) in c {
+                *incrs.entry(k).or_insert(0) += n;
+            }
+        }
+        (sets, incrs)
+    }
+}
+
+#[test]
+fn slots_move_with_their_keys_under_load_and_nothing_is_lost() {
+    const KEYS: usize = 20_000;
+    let mut pair = Pair::start(&[]);
+    populate(&pair.a, KEYS);
+    let mut con = pair.cluster_client();
+    let before = dump_all(&mut con, KEYS);
+
+    let writers = Writers::start(&pair, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pair.migrate(), ok());
+    assert_eq!(
+        cluster_info(&pair.b, "import_state").as_deref(),
+        Some("start")
+    );
+    assert_eq!(migration_outcome(&pair.a), "success");
+    assert_eq!(
+        cluster_info(&pair.b, "import_state").as_deref(),
+        Some("success")
+    );
+    // Before the controller's new topology, the source sends clients on.
+    let moving_key = (0..KEYS)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(k)
+                .query(&mut pair.a.client())
+                .unwrap();
+            slot <= MOVING.1
+        })
+        .expect("a key in the moving slots");
+    let moved = error(&mut pair.a.raw(), &["GET", &moving_key]);
+    assert!(
+        moved.starts_with("MOVED") && moved.contains(&pair.b.port.to_string()),
+        "{moved}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    pair.set_slots_to_b();
+    std::thread::sleep(Duration::from_millis(300));
+    let (sets, incrs) = writers.finish();
+    assert!(!sets.is_empty() && !incrs.is_empty());
+
+    let after = dump_all(&mut con, KEYS);
+    let differing: Vec<_> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .take(5)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "keys changed by the move: {differing:?}"
+    );
+    for (key, value) in &sets {
+        let stored: Option<u64> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
+        assert_eq!(
+            stored,
+            Some(*value),
+            "{key}: the last acknowledged SET is lost"
+        );
+    }
+    for (counter, acknowledged) in &incrs {
+        let stored: i64 = redis::cmd("GET").arg(counter).query(&mut con).unwrap();
+        assert_eq!(
+            stored, *acknowledged,
+            "{counter}: INCRs lost or applied twice"
+        );
+    }
+    assert_counts(&pair.a, (MOVING.1 + 1, 16383));
+    assert_counts(&pair.b, MOVING);
+    let total: i64 = [&pair.a, &pair.b]
+        .iter()
+        .map(|s| redis::cmd("DBSIZE").query::<i64>(&mut s.client()).unwrap())
+        .sum();
+    let writer_keys = sets.len() + incrs.len();
+    assert_eq!(total as usize, KEYS + writer_keys);
+}
+
+#[test]
+fn a_migration_cut_short_by_either_node_is_retried_and_completes() {
+    const KEYS: usize = 20_000;
+    // Slow enough (1 MB/s) to be killed midway.
+    let mut pair = Pair::start(&["--migrate-batch-rate-limit-mb", "1"]);
+    populate(&pair.a, KEYS);
+    let keys_a: i64 = redis::cmd("DBSIZE").query(&mut pair.a.client()).unwrap();
+
+    // The destination dies: the source fails the job and serves on; the
+    // destination comes back without the partial keys.
+    assert_eq!(pair.migrate(), ok());
+    std::thread::sleep(Duration::from_millis(700));
+    pair.b.kill9();
+    assert_eq!(migration_outcome(&pair.a), "fail");
+    pair.b.restart(&[
+        "--cluster-enabled",
+        "yes",
+        "--migrate-batch-rate-limit-mb",
+        "1",
+    ]);
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query::<i64>(&mut pair.b.client())
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query::<i64>(&mut pair.a.client())
+            .unwrap(),
+        keys_a
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("k0")
+            .query::<String>(&mut pair.a.client())
+            .unwrap(),
+        "v0"
+    );
+
+    // The source dies: the destination drops what it got.
+    assert_eq!(pair.migrate(), ok());
+    std::thread::sleep(Duration::from_millis(700));
+    let copied: i64 = redis::cmd("DBSIZE").query(&mut pair.b.client()).unwrap();
+    assert!(copied > 0, "the import had begun");
+    pair.a.kill9();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster_info(&pair.b, "import_state").as_deref() != Some("error") {
+        assert!(Instant::now() < deadline, "the import did not fail");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query::<i64>(&mut pair.b.client())
+            .unwrap(),
+        0
+    );
+    pair.a.restart(&["--cluster-enabled", "yes"]);
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query::<i64>(&mut pair.a.client())
+            .unwrap(),
+        keys_a
+    );
+
+    // Retried at once, it completes.
+    let mut con = pair.cluster_client();
+    let before = dump_all(&mut con, KEYS);
+    assert_eq!(pair.migrate(), ok());
+    assert_eq!(migration_outcome(&pair.a), "success");
+    pair.set_slots_to_b();
+    assert_eq!(dump_all(&mut con, KEYS), before);
+    assert_counts(&pair.a, (MOVING.1 + 1, 16383));
+    assert_counts(&pair.b, MOVING);
+}
+
+#[test]
+fn migrate_refuses_what_it_cannot_do() {
+    let pair = Pair::start(&[]);
+    let mut a = pair.a.raw();
+    let mut b = pair.b.raw();
+    assert_eq!(
+        error(&mut b, &["CLUSTERX", "MIGRATE", "0-10", ID_A]),
+        "ERR Can't migrate slots this node does not serve"
+    );
+    assert_eq!(
+        error(&mut a, &["CLUSTERX", "MIGRATE", "0-10", ID_A]),
+        format!("ERR Can't migrate to {ID_A}: not another master")
+    );
+    assert_eq!(
+        error(&mut a, &["CLUSTERX", "MIGRATE", "0-99999", ID_B]),
+        "ERR Invalid slot: slots are 0-16383, ranges a-b with a < b"
+    );
+    assert_eq!(
+        error(&mut a, &["CLUSTERX", "IMPORTDATA", "x"]),
+        "ERR No import runs on this connection"
+    );
+    assert_eq!(
+        error(&mut a, &["CLUSTER", "IMPORT", "0-10", "0"]),
+        "ERR Can't import slots this node serves already"
+    );
+}
