@@ -183,7 +183,7 @@ impl Drop for Server {
 /// A real redis-server, the oracle of the differential tests.
 pub struct RedisServer {
     pub port: u16,
-    child: Child,
+    pub child: Child,
     _dir: tempfile::TempDir,
 }
 
