@@ -78,13 +78,15 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 /// What each step of the min-replicas-to-write scenario replied.
 fn min_replicas_scenario(redrock: bool) -> Vec<String> {
     let master = Node::start(redrock);
-    let mut replies = vec![];
-    replies.push(master.command(&["CONFIG", "SET", "min-replicas-to-write", "1"]));
-    replies.push(master.command(&["CONFIG", "SET", "min-replicas-max-lag", "2"]));
-    // No replica: writes are refused, reads and non-writing commands are not.
-    replies.push(master.command(&["SET", "k", "v"]));
-    replies.push(master.command(&["GET", "k"]));
-    replies.push(master.command(&["PING"]));
+    let mut replies = vec![
+        master.command(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
+        master.command(&["CONFIG", "SET", "min-replicas-max-lag", "2"]),
+        // No replica: writes are refused, reads and non-writing commands
+        // are not.
+        master.command(&["SET", "k", "v"]),
+        master.command(&["GET", "k"]),
+        master.command(&["PING"]),
+    ];
     let mut raw = master.raw();
     replies.push(show(&raw.command(&["MULTI"])));
     replies.push(show(&raw.command(&["SET", "k", "v"])));
