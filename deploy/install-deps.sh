@@ -2,8 +2,10 @@
 # Installs the system packages RedRock needs on Debian/Ubuntu, when missing:
 #   (no argument)  what building needs: clang and libclang (RocksDB's bindings)
 #   --test         also redis-server and redis-tools (the differential tests'
-#                  oracle, redis-cli and redis-benchmark) and the redis-py
-#                  client (tests that drive the server as applications do)
+#                  oracle, redis-cli and redis-benchmark), redis-sentinel
+#                  (tests/sentinel.rs: Sentinel fails a master over) and the
+#                  redis-py client (tests that drive the server as
+#                  applications do)
 #   --prometheus   also prometheus (with promtool), for
 #                  tests/prometheus_scrape.sh
 set -euo pipefail
@@ -17,6 +19,7 @@ fi
 if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || packages+=(redis-tools)
+  command -v redis-sentinel >/dev/null 2>&1 || packages+=(redis-sentinel)
   # redis-py 5 or later speaks RESP3; Debian's python3-redis is older.
   if ! python3 -c 'import redis, sys; sys.exit(int(redis.__version__.split(".")[0]) < 5)' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check 'redis>=5' 2>&1 \
@@ -38,5 +41,6 @@ fi
 echo "install-deps: installing ${packages[*]}" >&2
 $sudo apt-get update -q
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${packages[@]}"
-# The Debian redis-server package starts a service on 6379; tests start
-# their own servers on free ports and do not need it.
+# The Debian redis-server and redis-sentinel packages start services on 6379
+# and 26379; tests start their own processes on free ports and do not need
+# them.

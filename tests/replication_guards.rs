@@ -112,7 +112,8 @@ fn min_replicas_scenario(redrock: bool) -> Vec<String> {
 
 /// What a replica whose master is unreachable answers to each command,
 /// with replica-serve-stale-data yes and then no: errors in full, other
-/// replies by their type only (values differ between the servers).
+/// replies by their type only (values differ between the servers), and
+/// ROLE's offset (-1 without a link).
 fn stale_data_scenario(redrock: bool) -> Vec<String> {
     let replica = Node::start(redrock);
     let dead_port = common::free_port().to_string();
@@ -135,6 +136,13 @@ fn stale_data_scenario(redrock: bool) -> Vec<String> {
             replica.info_field("master_link_status").as_deref(),
             Some("down")
         );
+        // ROLE's last element: the offset received from the master.
+        let role = replica.raw().command(&["ROLE"]);
+        let offset = String::from_utf8_lossy(&role)
+            .lines()
+            .last()
+            .map(str::to_owned);
+        replies.push(format!("{serve_stale} ROLE offset: {offset:?}"));
         for probe in probes {
             let reply = replica.command(probe);
             let shown = if reply.starts_with('-') {

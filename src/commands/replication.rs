@@ -62,12 +62,17 @@ pub fn role(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
         .replication
         .with_link(|l| (l.host.clone(), l.port, l.status))
     {
+        // Redis has an offset from its master only while linked: -1 else.
+        let received = match status {
+            LinkStatus::Connected => offset,
+            _ => -1,
+        };
         return Ok(Reply::Array(vec![
             Reply::bulk("slave"),
             Reply::bulk(host),
             Reply::Integer(port as i64),
             Reply::bulk(status.name()),
-            Reply::Integer(offset),
+            Reply::Integer(received),
         ]));
     }
     let replicas = server

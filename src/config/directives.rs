@@ -103,7 +103,27 @@ impl Directive {
             .iter()
             .find(|d| d.name.eq_ignore_ascii_case(name))
     }
+
+    /// The name this directive is an older name of, or its own.
+    pub fn primary_name(&self) -> &'static str {
+        ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == self.name)
+            .map_or(self.name, |(_, primary)| primary)
+    }
 }
+
+/// Older names of directives, as Redis has them (alias, primary): both set
+/// and show the same value, and CONFIG REWRITE adds only the primary.
+const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("slaveof", "replicaof"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-priority", "replica-priority"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+];
 
 fn parse_bool(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
@@ -812,6 +832,21 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_name_directives_that_share_a_value() {
+        for (alias, primary) in ALIASES {
+            let (alias, primary) = (
+                Directive::find(alias).unwrap(),
+                Directive::find(primary).unwrap(),
+            );
+            assert_eq!(alias.primary_name(), primary.name);
+            assert_eq!(alias.default, primary.default);
+            let mut config = Config::default();
+            (primary.set)(&mut config, primary.default).unwrap();
+            assert_eq!((alias.get)(&config), (primary.get)(&config));
+        }
+    }
 
     #[test]
     fn defaults_read_back_as_documented() {

@@ -98,8 +98,19 @@ pub fn rewrite(path: &Path, config: &Config) -> Result<(), ConfigError> {
         }
         out.push('\n');
     }
+    // A line under either name of a directive carries its value; an older
+    // name is never added (Redis's CONFIG REWRITE writes one line).
+    let covered: Vec<&str> = seen
+        .iter()
+        .filter_map(|name| Directive::find(name))
+        .map(Directive::primary_name)
+        .collect();
     for directive in DIRECTIVES {
-        if !seen.contains(&directive.name) && (directive.get)(config) != directive.default {
+        let primary = directive.primary_name();
+        if primary == directive.name
+            && !covered.contains(&primary)
+            && (directive.get)(config) != directive.default
+        {
             out.push_str(&format_line(directive, config));
             out.push('\n');
         }
@@ -197,6 +208,28 @@ mod tests {
             assert_eq!(load(Some(&path), &[]).unwrap(), config);
         }
         assert!(!path.with_extension("rewrite.tmp").exists());
+    }
+
+    #[test]
+    fn rewrite_adds_a_directive_once_under_its_primary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.conf");
+        std::fs::write(&path, "slave-read-only yes\n").unwrap();
+        let mut config = load(Some(&path), &[]).unwrap();
+        config.replicaof = "127.0.0.1 7000".into();
+        config.replica_priority = 7;
+        rewrite(&path, &config).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "slave-read-only yes\nreplicaof 127.0.0.1 7000\nreplica-priority 7\n"
+        );
+        assert_eq!(load(Some(&path), &[]).unwrap(), config);
+        // A line under the older name carries the value.
+        std::fs::write(&path, "slave-priority 5\n").unwrap();
+        rewrite(&path, &config).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "slave-priority 7\nreplicaof 127.0.0.1 7000\n");
     }
 
     #[test]
