@@ -386,6 +386,22 @@ fn signal(server: &Server, signal: i32) {
     }
 }
 
+/// The role series of a scraped page: 1 for `role`, 0 for the other.
+fn assert_role(page: &Scrape, role: &str) {
+    for candidate in ["master", "replica"] {
+        let expected = if candidate == role { 1.0 } else { 0.0 };
+        assert_eq!(
+            number(value(
+                page,
+                "redrock_replication_role",
+                &[("role", candidate)]
+            )),
+            expected,
+            "role {candidate}"
+        );
+    }
+}
+
 #[test]
 fn replication_metrics_follow_a_replica_from_its_sync_to_its_end() {
     let master = Server::start();
@@ -413,16 +429,7 @@ fn replication_metrics_follow_a_replica_from_its_sync_to_its_end() {
         offset,
         info_number(&master, "replication", "master_repl_offset")
     );
-    let master_role = [("role", "master")];
-    let replica_role = [("role", "replica")];
-    assert_eq!(
-        number(value(&page, "redrock_replication_role", &master_role)),
-        1.0
-    );
-    assert_eq!(
-        number(value(&page, "redrock_replication_role", &replica_role)),
-        0.0
-    );
+    assert_role(&page, "master");
     assert_eq!(
         number(value(&page, "redrock_replication_connected_replicas", &[])),
         1.0
@@ -488,14 +495,7 @@ fn replication_metrics_follow_a_replica_from_its_sync_to_its_end() {
         number(value(&page, "redrock_replication_offset", &[])),
         offset
     );
-    assert_eq!(
-        number(value(&page, "redrock_replication_role", &replica_role)),
-        1.0
-    );
-    assert_eq!(
-        number(value(&page, "redrock_replication_role", &master_role)),
-        0.0
-    );
+    assert_role(&page, "replica");
     assert_eq!(
         number(value(&page, "redrock_replication_master_link_up", &[])),
         1.0
