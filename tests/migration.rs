@@ -445,3 +445,56 @@ fn migrate_refuses_what_it_cannot_do() {
         "ERR Can't import slots this node serves already"
     );
 }
+
+fn tool(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redrock"))
+        .args(args)
+        .output()
+        .expect("running redrock");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn redrock_cluster_reshard_moves_slots_and_resumes_a_handed_over_run() {
+    const KEYS: usize = 5_000;
+    let pair = Pair::start(&[]);
+    populate(&pair.a, KEYS);
+    let mut con = pair.cluster_client();
+    let before = dump_all(&mut con, KEYS);
+    let entry = format!("127.0.0.1:{}", pair.a.port);
+
+    // A run the source handed over before the tool could push the
+    // topology (as if it had been interrupted): the tool finishes it.
+    assert_eq!(pair.migrate(), ok());
+    assert_eq!(migration_outcome(&pair.a), "success");
+    let range = format!("{}-{}", MOVING.0, MOVING.1);
+    let (success, out) = tool(&[
+        "cluster", "reshard", &entry, "--from", ID_A, "--to", ID_B, "--slots", &range,
+    ]);
+    assert!(success, "{out}");
+    assert!(out.contains("done: 8192 slots moved"), "{out}");
+    assert_counts(&pair.a, (MOVING.1 + 1, 16383));
+    assert_counts(&pair.b, MOVING);
+
+    // A count of slots, taken from the source's first ones.
+    let (success, out) = tool(&[
+        "cluster", "reshard", &entry, "--from", ID_A, "--to", ID_B, "--slots", "1000",
+    ]);
+    assert!(success, "{out}");
+    assert!(out.contains("done: 1000 slots moved"), "{out}");
+    assert_counts(&pair.a, (MOVING.1 + 1001, 16383));
+    assert_counts(&pair.b, (0, MOVING.1 + 1000));
+    let mut con = pair.cluster_client();
+    assert_eq!(dump_all(&mut con, KEYS), before);
+
+    let (success, out) = tool(&[
+        "cluster", "reshard", &entry, "--from", ID_A, "--to", ID_B, "--slots", "0-5",
+    ]);
+    assert!(!success);
+    assert!(out.contains("slot 0 is not served by"), "{out}");
+}

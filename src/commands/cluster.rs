@@ -51,10 +51,13 @@ pub fn info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     if let Some(m) = cluster.moves.migrating() {
         let _ = write!(
             out,
-            "migrating_slot:{}\r\ndestination_node:{}\r\nmigrating_state:{}\r\n",
+            "migrating_slot:{}\r\ndestination_node:{}\r\nmigrating_state:{}\r\n\
+             migrating_keys:{}\r\nmigrating_bytes:{}\r\n",
             range_text(m.slots),
             m.destination,
-            m.state.name(false)
+            m.state.name(false),
+            m.keys,
+            m.bytes
         );
     }
     if let Some(i) = cluster.moves.importing() {

@@ -1,10 +1,11 @@
 //! `redrock`: RedRock's admin tool. `redrock cluster
-//! create|info|check|failover` drives a cluster the way a controller does,
+//! create|info|check|failover|reshard` drives a cluster the way a controller does,
 //! through CLUSTERX; `redrock ping` is the container health check.
 
 mod client;
 mod failover;
 mod replication;
+mod reshard;
 
 use clap::{Parser, Subcommand};
 use client::{Client, DEFAULT_TIMEOUT};
@@ -82,6 +83,30 @@ enum ClusterCommand {
         #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
         timeout: f64,
     },
+    /// Move slots with their keys from one master to another while
+    /// clients run: migrate each run of slots, then give it to the
+    /// destination in a new topology version on every node. Run again
+    /// after an interruption, it goes on where it stopped.
+    Reshard {
+        /// Any node of the cluster.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// The source master's id.
+        #[arg(long)]
+        from: String,
+        /// The destination master's id.
+        #[arg(long)]
+        to: String,
+        /// How many slots (taken from the source's first ones), or a range
+        /// a-b of them.
+        #[arg(long, value_name = "N|A-B")]
+        slots: String,
+        /// Seconds each node may take to answer.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,14 +127,18 @@ fn main() -> ExitCode {
             node,
             password,
             timeout,
-        }) => match Duration::try_from_secs_f64(timeout) {
-            Ok(timeout) if !timeout.is_zero() => {
-                failover::failover(&node, password.as_deref(), timeout)
-            }
-            _ => Err(format!(
-                "--timeout {timeout}: expected a positive number of seconds"
-            )),
-        },
+        }) => seconds(timeout)
+            .and_then(|timeout| failover::failover(&node, password.as_deref(), timeout)),
+        Command::Cluster(ClusterCommand::Reshard {
+            node,
+            password,
+            from,
+            to,
+            slots,
+            timeout,
+        }) => seconds(timeout).and_then(|timeout| {
+            reshard::reshard(&node, password.as_deref(), &from, &to, &slots, timeout)
+        }),
         Command::Ping { node, password } => {
             let password = password.or_else(|| {
                 std::env::var("REDROCK_PASSWORD")
@@ -126,6 +155,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A `--timeout` in seconds, which must be positive.
+fn seconds(timeout: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| format!("--timeout {timeout}: expected a positive number of seconds"))
 }
 
 fn ping(addr: &str, password: Option<&str>) -> Result<(), String> {
