@@ -9,25 +9,11 @@ use common::replication::{info_field, info_number, wait_until};
 use common::*;
 use redis::cluster::{cluster_pipe, ClusterClient};
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CLUSTER_ARGS: &[&str] = &["--cluster-enabled", "yes"];
-
-fn tool(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_redrock"))
-        .args(args)
-        .output()
-        .expect("running redrock");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 struct Cluster {
     nodes: Vec<Server>,

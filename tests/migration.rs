@@ -446,19 +446,6 @@ fn migrate_refuses_what_it_cannot_do() {
     );
 }
 
-fn tool(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_redrock"))
-        .args(args)
-        .output()
-        .expect("running redrock");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn redrock_cluster_reshard_moves_slots_and_resumes_a_handed_over_run() {
     const KEYS: usize = 5_000;

@@ -20,6 +20,21 @@ pub fn free_port() -> u16 {
         .expect("binding an ephemeral port")
 }
 
+/// Runs the `redrock` admin tool; returns whether it succeeded and what it
+/// printed (stdout then stderr).
+pub fn tool(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_redrock"))
+        .args(args)
+        .output()
+        .expect("running redrock");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// The `redrock-server` binary built for this test run.
 pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_redrock-server"))
