@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use redrock_cluster::SlotRange;
 use redrock_encoding::Keyspace;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The file of the data directory that remembers hand-overs the topology
 /// does not show yet.
@@ -310,7 +311,7 @@ impl Moves {
 
 /// Drops the keys of slots this node no longer serves (after a
 /// migration, or a failed import).
-pub fn drop_slots(storage: &Storage, slots: SlotRange) {
+pub fn drop_slots(storage: &Arc<Storage>, slots: SlotRange) {
     if let Err(e) = storage.drop_slots(&span(slots)) {
         tracing::error!(
             "cannot drop the keys of slots {}-{}: {}",

@@ -42,7 +42,7 @@ impl Cluster {
     /// Loads the saved state, or starts with a fresh random id and no
     /// topology.
     pub fn load(
-        storage: &Storage,
+        storage: &Arc<Storage>,
         port: u16,
         bind: Vec<String>,
     ) -> std::result::Result<Cluster, String> {
@@ -138,7 +138,7 @@ impl Cluster {
     /// CLUSTERX SETNODES.
     pub fn set_nodes(
         &self,
-        storage: &Storage,
+        storage: &Arc<Storage>,
         text: &str,
         version: u64,
         force: bool,
@@ -168,7 +168,7 @@ impl Cluster {
     /// A new topology says who serves every slot: hand-overs are
     /// forgotten, and the keys of slots handed away that this node does
     /// not serve now go.
-    fn forget_moves(&self, storage: &Storage) -> Result<()> {
+    fn forget_moves(&self, storage: &Arc<Storage>) -> Result<()> {
         let migrated = self
             .moves
             .topology_changed()
@@ -200,7 +200,7 @@ impl Cluster {
     /// CLUSTERX SETSLOT: the version must be the next one.
     pub fn set_slot(
         &self,
-        storage: &Storage,
+        storage: &Arc<Storage>,
         range: SlotRange,
         node_id: &str,
         version: u64,

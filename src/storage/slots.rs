@@ -260,7 +260,12 @@ impl Storage {
     /// its members (old incarnations' too, so none can come back if the
     /// slots return), and its counts. Expiry entries are left to active
     /// expiry, which drops those whose key is gone.
-    pub fn drop_slots(&self, span: &SlotSpan) -> Result<()> {
+    pub fn drop_slots(self: &Arc<Self>, span: &SlotSpan) -> Result<()> {
+        // Every key lock, as FLUSHDB takes them: active expiry must not
+        // remove a key of the span between the counts read here and the
+        // commit, or it would be counted out twice.
+        let mut writes = WriteSet::new(self.clone(), false);
+        writes.lock_all()?;
         let (start, end) = span.bounds();
         let mut batch = self.batch();
         for cf in [Cf::Metadata, Cf::Subkey, Cf::ZsetScore] {
@@ -275,7 +280,8 @@ impl Storage {
                 -(counts.expires_in_slot(slot) as i64),
             );
         }
-        self.commit(batch)
+        writes.commit(batch)?;
+        writes.finish()
     }
 }
 
