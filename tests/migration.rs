@@ -4,6 +4,7 @@
 //! throughout; and migrations cut short by a killed node.
 
 mod common;
+use common::metrics::{move_metrics, MoveMetrics};
 use common::*;
 use redis::cluster::ClusterClient;
 use std::collections::BTreeMap;
@@ -357,6 +358,11 @@ fn a_migration_cut_short_by_either_node_is_retried_and_completes() {
     std::thread::sleep(Duration::from_millis(700));
     pair.b.kill9();
     assert_eq!(migration_outcome(&pair.a), "fail");
+    let failed = move_metrics(&pair.a, "migration");
+    assert_eq!(
+        (failed.state, failed.succeeded, failed.failed),
+        (vec!["fail"], 0.0, 1.0)
+    );
     pair.b.restart(&[
         "--cluster-enabled",
         "yes",
@@ -394,6 +400,11 @@ fn a_migration_cut_short_by_either_node_is_retried_and_completes() {
         assert!(Instant::now() < deadline, "the import did not fail");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let failed = move_metrics(&pair.b, "import");
+    assert_eq!(
+        (failed.state, failed.succeeded, failed.failed),
+        (vec!["fail"], 0.0, 1.0)
+    );
     assert_eq!(
         redis::cmd("DBSIZE")
             .query::<i64>(&mut pair.b.client())
@@ -517,6 +528,52 @@ fn the_hand_over_holds_writes_of_the_moving_slots_only() {
     assert_eq!(show(&other.command(&["GET", &moving])), moved);
     assert_eq!(show(&other.command(&["GET", &staying])), "$1\\r\\nx\\r\\n");
     destination.join().unwrap();
+}
+
+#[test]
+fn the_metrics_page_follows_a_migration_on_both_nodes() {
+    let mut pair = Pair::start(&[]);
+    for side in ["migration", "import"] {
+        for server in [&pair.a, &pair.b] {
+            assert_eq!(move_metrics(server, side), MoveMetrics::none());
+        }
+    }
+    populate(&pair.a, 1_000);
+    assert_eq!(pair.migrate(), ok());
+    assert_eq!(migration_outcome(&pair.a), "success");
+    let moved: i64 = redis::cmd("DBSIZE").query(&mut pair.b.client()).unwrap();
+    assert!(moved > 0);
+    let info = |field| {
+        cluster_info(&pair.a, field)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(info("migrating_keys"), moved as f64);
+    // Each side counts the same keys and bytes, and one success.
+    let done = MoveMetrics {
+        state: vec!["success"],
+        slots: (f64::from(MOVING.0), f64::from(MOVING.1)),
+        keys: moved as f64,
+        bytes: info("migrating_bytes"),
+        succeeded: 1.0,
+        failed: 0.0,
+    };
+    assert!(done.bytes > 0.0);
+    assert_eq!(move_metrics(&pair.a, "migration"), done);
+    assert_eq!(move_metrics(&pair.b, "import"), done);
+    assert_eq!(move_metrics(&pair.a, "import"), MoveMetrics::none());
+    assert_eq!(move_metrics(&pair.b, "migration"), MoveMetrics::none());
+    // The controller's topology ends the moves: their state and slots
+    // go, the totals stay.
+    pair.set_slots_to_b();
+    let ended = MoveMetrics {
+        state: vec![],
+        slots: (-1.0, -1.0),
+        ..done
+    };
+    assert_eq!(move_metrics(&pair.a, "migration"), ended);
+    assert_eq!(move_metrics(&pair.b, "import"), ended);
 }
 
 #[test]
