@@ -578,3 +578,60 @@ fn the_next_run_finishes_a_hand_over_the_topology_lacks() {
     assert_keys(&mut con, KEYS, 20);
     check(&a);
 }
+
+#[test]
+fn a_password_protected_cluster_scales_with_the_password() {
+    let args = ["--cluster-enabled", "yes", "--requirepass", "s3cret"];
+    let (a, b, c, replica) = (
+        Server::start_with(&args),
+        Server::start_with(&args),
+        Server::start_with(&args),
+        Server::start_with(&args),
+    );
+    let password = ["--password", "s3cret"];
+    let with_password = |args: &[&str]| run(&[args, &password[..]].concat());
+    with_password(&["cluster", "create", &addr(&a), &addr(&b)]);
+    let authed = |server: &Server| {
+        redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", server.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    };
+    let urls: Vec<String> = [&a, &b, &c]
+        .iter()
+        .map(|n| format!("redis://:s3cret@127.0.0.1:{}/", n.port))
+        .collect();
+    let mut con = ClusterClient::builder(urls.clone())
+        .retries(20)
+        .build()
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    populate(&mut con, 2_000, 20);
+    let id_a: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut authed(&a))
+        .unwrap();
+
+    let out = with_password(&[
+        "cluster",
+        "add-node",
+        &addr(&replica),
+        &addr(&a),
+        "--replica-of",
+        &id_a,
+    ]);
+    assert!(out.contains(&format!("replicates {}", addr(&a))), "{out}");
+    with_password(&["cluster", "add-node", &addr(&c), &addr(&a)]);
+    let out = with_password(&["cluster", "rebalance", &addr(&a)]);
+    assert!(out.contains("done: "), "{out}");
+    let out = with_password(&["cluster", "check", &addr(&a)]);
+    assert!(out.contains("OK: all 16384 slots served"), "{out}");
+    let mut con = ClusterClient::builder(urls)
+        .retries(20)
+        .build()
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_keys(&mut con, 2_000, 20);
+}

@@ -68,8 +68,8 @@ fn parse_migration(info: &str) -> Option<Migration> {
     })
 }
 
-/// Polls the source until its migration of `slots` ends, printing what
-/// it copied every few seconds; returns the migration if it succeeded.
+/// Polls the source until its migration of `slots` ends (success or
+/// fail), printing what it copied every few seconds.
 pub fn wait_for_migration(source: &mut Client, slots: SlotRange) -> Result<Migration, String> {
     let range = slot_range_text(slots);
     let started = Instant::now();
@@ -84,16 +84,8 @@ pub fn wait_for_migration(source: &mut Client, slots: SlotRange) -> Result<Migra
                     source.addr
                 )
             })?;
-        match migration.state.as_str() {
-            "success" => return Ok(migration),
-            "start" => {}
-            _ => {
-                return Err(format!(
-                    "the migration of slots {range} failed (see {}'s log); it still \
-                     serves them: run the command again to retry",
-                    source.addr
-                ))
-            }
+        if migration.state != "start" {
+            return Ok(migration);
         }
         if last_report.elapsed() >= PROGRESS {
             let rate = migration.bytes as f64 / started.elapsed().as_secs_f64() / 1e6;
@@ -144,19 +136,22 @@ pub fn set_slot_everywhere(
 
 /// Moves one run: migrates it on the source, then gives it to the
 /// destination at `version` + 1 on every node (all at `version`).
-/// Returns the migration as it ended.
+/// Returns the migration as it succeeded.
 fn move_run(nodes: &mut [(&Node, Client)], step: &Move, version: u64) -> Result<Migration, String> {
     let (_, source) = nodes
         .iter_mut()
         .find(|(node, _)| node.id == step.from)
         .ok_or_else(|| format!("{} is no longer in the topology", step.from))?;
-    source.ok(&[
-        "CLUSTERX",
-        "MIGRATE",
-        &slot_range_text(step.slots),
-        &step.to,
-    ])?;
+    let range = slot_range_text(step.slots);
+    source.ok(&["CLUSTERX", "MIGRATE", &range, &step.to])?;
     let migration = wait_for_migration(source, step.slots)?;
+    if migration.state != "success" {
+        return Err(format!(
+            "the migration of slots {range} failed (see {}'s log); it still serves \
+             them: run the command again to retry",
+            source.addr
+        ));
+    }
     set_slot_everywhere(nodes, step.slots, &step.from, &step.to, version + 1)?;
     Ok(migration)
 }

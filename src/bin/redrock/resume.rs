@@ -52,13 +52,13 @@ pub fn settle(access: &Access, dry_run: bool, absent: Option<&str>) -> Result<To
                 "{} is moving {what} (an interrupted move): waiting for it",
                 source.addr
             );
-            migration = match wait_for_migration(&mut source, migration.slots) {
-                Ok(migration) => migration,
-                Err(e) => {
-                    println!("{e}");
-                    continue;
-                }
-            };
+            migration = wait_for_migration(&mut source, migration.slots)?;
+            if migration.state != "success" {
+                println!(
+                    "the interrupted move of {what} failed: {} still serves them",
+                    source.addr
+                );
+            }
         }
         let still_the_sources = (migration.slots.0..=migration.slots.1)
             .all(|slot| topology.owner(slot).is_some_and(|o| o.id == id));
