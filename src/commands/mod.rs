@@ -319,6 +319,21 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             ctx.client.postponed = Some(postponed);
             return Reply::Nil;
         }
+        // A hand-over of the slot may have ended since the route was
+        // checked: it is recorded before its hold ends, and a hold waits
+        // for writers admitted before it, so routed again now, a write
+        // either lands before the hand-over or finds the slot moved.
+        if let (Some(cluster), Some(slot)) = (&ctx.server.cluster, slot) {
+            let route = cluster::check_route(
+                cluster,
+                std::iter::once(slot),
+                false,
+                ctx.client.replica_reads,
+            );
+            if let Err(e) = route {
+                return reject(ctx, spec, e);
+            }
+        }
     }
     ctx.writes.borrow_mut().begin_command();
     let started = Instant::now();

@@ -299,6 +299,11 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
                 ctx.writes.borrow_mut().abort_transaction();
                 return Ok(reply);
             }
+            // Kept, its earlier writes would be done twice by the retry.
+            Outcome::Done(_) if matches!(needed, Needed::HandOverEnd) => {
+                ctx.writes.borrow_mut().abort_transaction();
+                return Err(Error::coded(HAND_OVER_ERROR));
+            }
             Outcome::Done(reply) => {
                 ctx.writes.borrow_mut().end_transaction();
                 ctx.finish_writes()?;
@@ -312,6 +317,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
                 match needed {
                     Needed::All => all = true,
                     Needed::Stripes(more) => stripes.extend(more),
+                    Needed::HandOverEnd => return Err(Error::coded(HAND_OVER_ERROR)),
                 }
                 // Waiting for a busy script's keys is what BUSY spares
                 // the client, as if the script had declared them.
@@ -323,11 +329,18 @@ pub(super) fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], invocation: Invocation<'_>)
     }
 }
 
-/// The stripes an interrupted run found taken.
+/// What a run needs before it can run again: the stripes it found taken,
+/// or the end of a hand-over of a slot it would write.
 enum Needed {
     Stripes(Vec<usize>),
     All,
+    HandOverEnd,
 }
+
+/// A script that would write a slot being handed over keeps nothing and
+/// gets this, which cluster clients retry.
+const HAND_OVER_ERROR: &str =
+    "TRYAGAIN Script attempted to write a key of a slot being moved to another node";
 
 /// One run of the script under the locks already taken: the outcome, what
 /// it needs locked next time if it was interrupted, and the messages it
@@ -369,6 +382,7 @@ fn run_once(
         needed: Vec::new(),
         needs_all: false,
         can_retry,
+        met_hand_over: false,
     };
     let outcome = {
         let mut run = Run::new(&mut host, running);
@@ -393,7 +407,9 @@ fn run_once(
             execute()
         }
     };
-    let needed = if host.needs_all {
+    let needed = if host.met_hand_over {
+        Needed::HandOverEnd
+    } else if host.needs_all {
         Needed::All
     } else {
         Needed::Stripes(std::mem::take(&mut host.needed))
@@ -417,6 +433,8 @@ struct ScriptHost<'c, 'a> {
     needed: Vec<usize>,
     needs_all: bool,
     can_retry: bool,
+    /// Whether the script tried to write a slot a hand-over holds.
+    met_hand_over: bool,
 }
 
 impl ScriptHost<'_, '_> {
@@ -452,9 +470,8 @@ impl ScriptHost<'_, '_> {
                 // A script admitted under a hand-over of another slot (keys
                 // of several slots) must not write the slots held.
                 if spec.flags & flags::WRITE != 0 && self.ctx.server.pause.hands_over(slot) {
-                    return Some(
-                        "TRYAGAIN Script attempted to write a key of a slot being moved to another node",
-                    );
+                    self.met_hand_over = true;
+                    return Some(HAND_OVER_ERROR);
                 }
                 match self.slot {
                     None => self.slot = Some(slot),

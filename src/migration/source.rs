@@ -119,7 +119,8 @@ impl Sender<'_> {
         // The last round: writes are held (their clients wait, then find
         // the slots moved), the rest of the WAL goes, the slots are handed
         // over, and only then are writes let through.
-        let _held = HeldWrites::hold(self.server, (*span.slots.start(), *span.slots.end()))?;
+        let slots = (*span.slots.start(), *span.slots.end());
+        let _held = HeldWrites::hold(self.server, slots)?;
         let latest = self.storage().latest_sequence();
         self.replay(span, sent, latest)?;
         self.link
@@ -127,7 +128,11 @@ impl Sender<'_> {
         let moves = &self.server.cluster.as_ref().expect("cluster mode").moves;
         moves
             .hand_over(&self.link.address)
-            .map_err(|e| format!("cannot save the hand-over: {e}"))
+            .map_err(|e| format!("cannot save the hand-over: {e}"))?;
+        // Clients blocked on keys of the slots would wait for pushes that
+        // now go to the destination.
+        self.server.blocked.wake_slots(slots);
+        Ok(())
     }
 
     fn copy_snapshot(&mut self, span: &SlotSpan) -> Result<(), String> {

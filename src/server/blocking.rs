@@ -73,6 +73,20 @@ impl BlockedClients {
             first.ready.notify_one();
         }
     }
+
+    /// Wakes every client waiting on a key of `slots`, handed over to
+    /// another node: retried, their commands find the slots moved.
+    pub fn wake_slots(&self, (first, last): redrock_cluster::SlotRange) {
+        if self.count() == 0 {
+            return;
+        }
+        let queues = self.queues.lock();
+        for ((_, key), queue) in queues.iter() {
+            if (first..=last).contains(&redrock_cluster::key_slot(key)) {
+                queue.iter().for_each(|waiter| waiter.ready.notify_one());
+            }
+        }
+    }
 }
 
 /// A client's place in the queues of its keys.

@@ -153,9 +153,12 @@ impl Cluster {
             return Ok(());
         }
         let topology = Topology::parse(text, version).map_err(|e| Error::err(e.0))?;
-        if topology.node(&self.my_id()).is_none() {
-            // Like Kvrocks: a node without its id in the topology finds
-            // itself by port and bind address, and takes that id.
+        if current < 0 && topology.node(&self.my_id()).is_none() {
+            // Like Kvrocks: a node given its first topology without its id
+            // in it finds itself by port and bind address, and takes that
+            // id. One a later topology leaves out (removed from the
+            // cluster) keeps its own and redirects: on hosts that all use
+            // one port it would take another node's id.
             if let Some(me) = topology.nodes.iter().find(|n| self.is_me(n)) {
                 *self.my_id.write() = me.id.clone();
             }

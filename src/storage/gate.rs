@@ -82,11 +82,18 @@ impl WriteGate {
         // Counted before the holds are checked, and a hold is set before it
         // counts the writers: either this sees the hold or the hold waits
         // for this writer.
-        let generation = self.generation.load(Ordering::SeqCst) & 1;
-        self.writers[generation].fetch_add(1, Ordering::SeqCst);
-        let admission = WriteAdmission {
-            gate: self.clone(),
-            generation,
+        let admission = loop {
+            let generation = self.generation.load(Ordering::SeqCst) & 1;
+            self.writers[generation].fetch_add(1, Ordering::SeqCst);
+            let admission = WriteAdmission {
+                gate: self.clone(),
+                generation,
+            };
+            // Counted in a generation a slot hold already left, this writer
+            // might not be waited for: it counts again in the new one.
+            if self.generation.load(Ordering::SeqCst) & 1 == generation {
+                break admission;
+            }
         };
         if self.held.load(Ordering::SeqCst) && self.refuses(slot) {
             return None;
@@ -114,7 +121,7 @@ impl WriteGate {
             .store(until.is_some() || holds.slots.is_some(), Ordering::SeqCst);
         if let Some(until) = until {
             // New writers are all refused: both generations drain.
-            self.drain(&mut holds, &[0, 1], until);
+            self.drain(&mut holds, &[0, 1], Some(until));
         }
     }
 
@@ -125,10 +132,16 @@ impl WriteGate {
         let mut holds = self.holds.lock();
         holds.slots = Some(slots);
         self.held.store(true, Ordering::SeqCst);
-        // Writers admitted from now on count in the next generation; those
-        // of this one were admitted before the hold (or refused by it).
-        let before = self.generation.fetch_add(1, Ordering::SeqCst) & 1;
-        self.drain(&mut holds, &[before], Instant::now() + DRAIN_LIMIT)
+        // Writers admitted from now on count in the next generation, which
+        // must first be empty: a writer stuck through an earlier hold may
+        // still count there. Those of this one were admitted before the
+        // hold (or are refused by it).
+        let current = self.generation.load(Ordering::SeqCst);
+        if !self.drain(&mut holds, &[(current + 1) & 1], None) {
+            return false;
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.drain(&mut holds, &[current & 1], None)
     }
 
     /// Ends the hold of [`Self::hold_slots`].
@@ -138,13 +151,13 @@ impl WriteGate {
         self.held.store(holds.until.is_some(), Ordering::SeqCst);
     }
 
-    /// Waits until the writers of `generations` are done (true), or
-    /// `until` or a writer stuck for [`DRAIN_LIMIT`] (false).
+    /// Waits until the writers of `generations` are done (true), or the
+    /// hold's end `until` or a writer stuck for [`DRAIN_LIMIT`] (false).
     fn drain(
         &self,
         holds: &mut parking_lot::MutexGuard<'_, Holds>,
         generations: &[usize],
-        until: Instant,
+        until: Option<Instant>,
     ) -> bool {
         let limit = Instant::now() + DRAIN_LIMIT;
         let admitted = || -> usize {
@@ -156,11 +169,11 @@ impl WriteGate {
         while admitted() > 0 {
             // A hold that ends first need not wait (and once it has ended,
             // finishing writers no longer wake it).
-            if self.drained.wait_until(holds, until.min(limit)).timed_out() {
-                if limit <= until {
+            let deadline = until.map_or(limit, |until| until.min(limit));
+            if self.drained.wait_until(holds, deadline).timed_out() {
+                if deadline == limit {
                     tracing::error!(
-                        "writes admitted before a hold are still not written after {} s; \
-                         the hold starts without them",
+                        "writes admitted before a hold are still not written after {} s",
                         DRAIN_LIMIT.as_secs()
                     );
                 }
@@ -256,11 +269,11 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_hold_reports_a_stuck_writer() {
+    fn a_drain_ends_with_its_hold() {
         let gate = Arc::new(WriteGate::default());
         let _stuck = gate.admit(Some(1)).expect("no hold yet");
         let mut holds = gate.holds.lock();
         let generation = gate.generation.fetch_add(1, Ordering::SeqCst) & 1;
-        assert!(!gate.drain(&mut holds, &[generation], Instant::now()));
+        assert!(!gate.drain(&mut holds, &[generation], Some(Instant::now())));
     }
 }

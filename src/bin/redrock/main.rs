@@ -94,7 +94,8 @@ enum ClusterCommand {
     /// Move slots with their keys from one master to another while
     /// clients run: migrate each run of slots, then give it to the
     /// destination in a new topology version on every node. Run again
-    /// after an interruption, it goes on where it stopped.
+    /// after an interruption with the same range a-b, it goes on where it
+    /// stopped (with a count N, it would move N more slots).
     Reshard {
         /// Any node of the cluster.
         #[arg(value_name = "HOST:PORT")]
