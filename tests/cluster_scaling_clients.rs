@@ -331,7 +331,7 @@ impl RustWriter {
                 let value = format!("v{seq}");
                 let mut set = redis::cmd("SET");
                 set.arg(&key).arg(&value);
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     set.arg("PXAT").arg(self.deadline_ms);
                     self.expiring.insert(key.clone());
                 }
@@ -356,7 +356,7 @@ impl RustWriter {
                     Some(Contents::Hash(fields)) => fields,
                     _ => BTreeMap::new(),
                 };
-                if (seq / 6) % 2 == 0 {
+                if (seq / 6).is_multiple_of(2) {
                     let (field, value) = (format!("f{}", seq % 5), format!("v{seq}"));
                     self.retried::<()>(redis::cmd("HSET").arg(&key).arg(&field).arg(&value))?;
                     fields.insert(field, value);
@@ -418,7 +418,7 @@ impl RustWriter {
             }
         }
         self.writes += 1;
-        if kind != "str" && i % 4 == 0 && !self.expiring.contains(&key) {
+        if kind != "str" && i.is_multiple_of(4) && !self.expiring.contains(&key) {
             self.retried::<()>(redis::cmd("PEXPIREAT").arg(&key).arg(self.deadline_ms))?;
             self.expiring.insert(key);
             self.writes += 1;
@@ -528,6 +528,13 @@ impl RustLoad {
     /// counts of acknowledged writes and of retries.
     fn finish(mut self, expected: &mut Expected) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
+        // A writer waits at most RETRY_LIMIT per command, and retries a
+        // command for as long.
+        let deadline = Instant::now() + 3 * RETRY_LIMIT;
+        while !self.threads.iter().all(|t| t.is_finished()) {
+            assert!(Instant::now() < deadline, "a redis crate writer hangs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let (mut writes, mut retries) = (0, 0);
         for thread in std::mem::take(&mut self.threads) {
             let report = thread
@@ -562,8 +569,8 @@ impl PythonLoad {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/cluster_load.py");
         let ports: Vec<String> = seeds.iter().map(|s| s.port.to_string()).collect();
         let stderr = tempfile::NamedTempFile::new().expect("temp file");
-        let mut child = Command::new("timeout")
-            .args(["300", "python3", script, &ports.join(",")])
+        let mut child = Command::new("python3")
+            .args([script, &ports.join(",")])
             .arg(PYTHON_WRITERS.to_string())
             .arg(KEYS_PER_KIND.to_string())
             .arg(deadline_ms.to_string())
