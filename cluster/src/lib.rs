@@ -7,4 +7,6 @@ mod topology;
 
 pub use saved::SavedCluster;
 pub use slot::{hash_tag, key_slot, SLOT_COUNT};
-pub use topology::{parse_slot_range, Node, Role, SlotRange, Topology, TopologyError, NODE_ID_LEN};
+pub use topology::{
+    parse_slot_range, slot_range_text, Node, Role, SlotRange, Topology, TopologyError, NODE_ID_LEN,
+};

@@ -77,6 +77,15 @@ pub fn parse_slot_range(text: &str) -> Option<SlotRange> {
     }
 }
 
+/// A slot range as [`parse_slot_range`] reads it back: `n` or `a-b`.
+pub fn slot_range_text((first, last): SlotRange) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    }
+}
+
 fn valid_id(id: &str) -> bool {
     id.len() == NODE_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
@@ -372,13 +381,7 @@ impl Topology {
     fn ranges_text(&self, id: &str) -> String {
         self.ranges_of(id)
             .into_iter()
-            .map(|(a, b)| {
-                if a == b {
-                    format!(" {a}")
-                } else {
-                    format!(" {a}-{b}")
-                }
-            })
+            .map(|range| format!(" {}", slot_range_text(range)))
             .collect()
     }
 }

@@ -9,7 +9,9 @@ use crate::protocol::Reply;
 use crate::server::cluster::Cluster;
 use crate::types::now_ms;
 use bytes::Bytes;
-use redrock_cluster::{key_slot, parse_slot_range, Node, Role, SlotRange, SLOT_COUNT};
+use redrock_cluster::{
+    key_slot, parse_slot_range, slot_range_text, Node, Role, SlotRange, SLOT_COUNT,
+};
 use std::fmt::Write;
 
 /// The node's cluster state, or Redis's error in standalone mode.
@@ -53,7 +55,7 @@ pub fn info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
             out,
             "migrating_slot:{}\r\ndestination_node:{}\r\nmigrating_state:{}\r\n\
              migrating_keys:{}\r\nmigrating_bytes:{}\r\n",
-            range_text(m.slots),
+            slot_range_text(m.slots),
             m.destination,
             m.state.name(false),
             m.keys,
@@ -64,20 +66,11 @@ pub fn info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
         let _ = write!(
             out,
             "importing_slot:{}\r\nimport_state:{}\r\n",
-            range_text(i.slots),
+            slot_range_text(i.slots),
             i.state.name(true)
         );
     }
     Ok(Reply::Verbatim(Bytes::from(out)))
-}
-
-/// A slot range as Kvrocks writes it: `n` or `a-b`.
-fn range_text((first, last): SlotRange) -> String {
-    if first == last {
-        first.to_string()
-    } else {
-        format!("{first}-{last}")
-    }
 }
 
 pub fn nodes(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {

@@ -16,7 +16,7 @@ pub mod source;
 
 use crate::storage::{SlotSpan, Storage};
 use parking_lot::Mutex;
-use redrock_cluster::SlotRange;
+use redrock_cluster::{slot_range_text, SlotRange};
 use redrock_encoding::Keyspace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,12 +63,21 @@ pub struct Importing {
     pub state: MoveState,
 }
 
+/// Slots handed to another node, which the topology does not show yet.
+struct HandedOver {
+    slots: SlotRange,
+    /// Where clients are sent (MOVED).
+    address: String,
+    /// The destination's id.
+    destination: String,
+}
+
 #[derive(Default)]
 struct State {
     migrating: Option<Migrating>,
     importing: Option<Importing>,
     /// Slots handed to another node: answered with MOVED to its address.
-    migrated: Vec<(SlotRange, String)>,
+    migrated: Vec<HandedOver>,
     /// Slots handed to this node: served here.
     imported: Vec<SlotRange>,
 }
@@ -108,8 +117,12 @@ impl Moves {
                         .get(1)
                         .and_then(|w| redrock_cluster::parse_slot_range(w));
                     match (words.first(), range, words.get(2)) {
-                        (Some(&"migrated"), Some(range), Some(addr)) => {
-                            state.migrated.push((range, addr.to_string()))
+                        (Some(&"migrated"), Some(range), Some(addr)) if words.len() == 4 => {
+                            state.migrated.push(HandedOver {
+                                slots: range,
+                                address: addr.to_string(),
+                                destination: words[3].to_string(),
+                            })
                         }
                         (Some(&"imported"), Some(range), None) => state.imported.push(range),
                         // An import cut short by a restart: it failed.
@@ -126,6 +139,15 @@ impl Moves {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         }
+        // CLUSTER INFO shows the last hand-over after a restart too, so a
+        // controller finishes it.
+        state.migrating = state.migrated.last().map(|handed| Migrating {
+            slots: handed.slots,
+            destination: handed.destination.clone(),
+            state: MoveState::Success,
+            keys: 0,
+            bytes: 0,
+        });
         Ok(Moves {
             state: Mutex::new(state),
             path,
@@ -135,19 +157,24 @@ impl Moves {
     /// Writes the hand-overs beside, synced, then renamed over the old.
     fn save(&self, state: &State) -> std::io::Result<()> {
         let mut text = String::new();
-        for ((a, b), addr) in &state.migrated {
-            text.push_str(&format!("migrated {a}-{b} {addr}\n"));
+        // Ranges as parse_slot_range reads them back: one slot is `n`.
+        for handed in &state.migrated {
+            text.push_str(&format!(
+                "migrated {} {} {}\n",
+                slot_range_text(handed.slots),
+                handed.address,
+                handed.destination
+            ));
         }
-        for (a, b) in &state.imported {
-            text.push_str(&format!("imported {a}-{b}\n"));
+        for range in &state.imported {
+            text.push_str(&format!("imported {}\n", slot_range_text(*range)));
         }
         if let Some(importing) = state
             .importing
             .as_ref()
             .filter(|i| i.state == MoveState::Start)
         {
-            let (a, b) = importing.slots;
-            text.push_str(&format!("importing {a}-{b}\n"));
+            text.push_str(&format!("importing {}\n", slot_range_text(importing.slots)));
         }
         let temporary = self.path.with_extension("tmp");
         std::fs::write(&temporary, text)?;
@@ -165,8 +192,8 @@ impl Moves {
         state
             .migrated
             .iter()
-            .find(|(range, _)| contains(*range, slot))
-            .map(|(_, addr)| addr.clone())
+            .find(|handed| contains(handed.slots, slot))
+            .map(|handed| handed.address.clone())
     }
 
     /// Whether a slot was handed to this node.
@@ -194,7 +221,7 @@ impl Moves {
         {
             return Err("There is already a migrating job".into());
         }
-        if state.migrated.iter().any(|(r, _)| overlaps(*r, slots)) {
+        if state.migrated.iter().any(|h| overlaps(h.slots, slots)) {
             return Err("Can't migrate slots that were migrated already".into());
         }
         state.migrating = Some(Migrating {
@@ -223,8 +250,12 @@ impl Moves {
             return Ok(());
         };
         migrating.state = MoveState::Success;
-        let slots = migrating.slots;
-        state.migrated.push((slots, address.to_string()));
+        let handed = HandedOver {
+            slots: migrating.slots,
+            address: address.to_string(),
+            destination: migrating.destination.clone(),
+        };
+        state.migrated.push(handed);
         self.save(&state)
     }
 
@@ -305,7 +336,7 @@ impl Moves {
             state.importing = None;
         }
         self.save(&state)?;
-        Ok(migrated.into_iter().map(|(range, _)| range).collect())
+        Ok(migrated.into_iter().map(|handed| handed.slots).collect())
     }
 }
 

@@ -8,7 +8,7 @@ use super::span;
 use crate::server::pause::PauseMode;
 use crate::server::Server;
 use crate::storage::{filter_wal_batch, SlotSpan, Storage, WalError};
-use redrock_cluster::{Node, SlotRange};
+use redrock_cluster::{slot_range_text, Node, SlotRange};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -74,7 +74,8 @@ fn migrate(server: &Arc<Server>, slots: SlotRange, address: &str) -> Result<(), 
         )
     };
     let mut link = Link::connect(address, &password)?;
-    let range = format!("{}-{}", slots.0, slots.1);
+    // As CLUSTER IMPORT reads it back: one slot is `n`, not `n-n`.
+    let range = slot_range_text(slots);
     link.command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"0"])?;
     let mut sender = Sender {
         server,

@@ -48,7 +48,8 @@ pub fn set_master(server: &Arc<Server>, master: Option<(String, u16)>) -> bool {
 
 /// Cluster mode: replicates the master the topology names for this node,
 /// or none when it is a master, as Kvrocks replicas do; a topology that
-/// promotes this replica makes it a master at once.
+/// promotes this replica makes it a master at once. A node the topology
+/// no longer names (deleted from the cluster) follows no master.
 pub fn follow_topology(server: &Arc<Server>) {
     let Some(cluster) = &server.cluster else {
         return;
@@ -56,13 +57,12 @@ pub fn follow_topology(server: &Arc<Server>) {
     let Some(topology) = cluster.topology() else {
         return;
     };
-    let Some(me) = cluster.myself(&topology) else {
-        return;
-    };
-    let master = match (me.role, &me.master_id) {
-        (Role::Replica, Some(id)) => topology.node(id).map(|m| (m.host.clone(), m.port)),
-        _ => None,
-    };
+    let master = cluster
+        .myself(&topology)
+        .and_then(|me| match (me.role, &me.master_id) {
+            (Role::Replica, Some(id)) => topology.node(id).map(|m| (m.host.clone(), m.port)),
+            _ => None,
+        });
     set_master(server, master);
 }
 

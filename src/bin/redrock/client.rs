@@ -57,20 +57,52 @@ impl Client {
 
     /// Sends one command and returns its reply; an error reply is `Err`.
     pub fn call(&mut self, args: &[&str]) -> Result<BytesFrame, String> {
-        let frame = BytesFrame::Array(
-            args.iter()
-                .map(|a| BytesFrame::BulkString(a.as_bytes().to_vec().into()))
-                .collect(),
-        );
+        self.send(&[args])?;
+        self.reply(args[0])
+    }
+
+    /// Sends many commands at once and returns their replies in order
+    /// (pipelining: one round trip per batch, not per command); an error
+    /// reply to any is `Err`.
+    pub fn pipeline(&mut self, commands: &[Vec<String>]) -> Result<Vec<BytesFrame>, String> {
+        // Batches bound what waits in the sockets' buffers.
+        const BATCH: usize = 1024;
+        let mut replies = Vec::with_capacity(commands.len());
+        for batch in commands.chunks(BATCH) {
+            let batch: Vec<Vec<&str>> = batch
+                .iter()
+                .map(|command| command.iter().map(String::as_str).collect())
+                .collect();
+            let args: Vec<&[&str]> = batch.iter().map(Vec::as_slice).collect();
+            self.send(&args)?;
+            for command in &args {
+                replies.push(self.reply(command[0])?);
+            }
+        }
+        Ok(replies)
+    }
+
+    fn send(&mut self, commands: &[&[&str]]) -> Result<(), String> {
         let mut out = BytesMut::new();
-        extend_encode(&mut out, &frame, false).map_err(|e| e.to_string())?;
+        for args in commands {
+            let frame = BytesFrame::Array(
+                args.iter()
+                    .map(|a| BytesFrame::BulkString(a.as_bytes().to_vec().into()))
+                    .collect(),
+            );
+            extend_encode(&mut out, &frame, false).map_err(|e| e.to_string())?;
+        }
         self.stream
             .write_all(&out)
-            .map_err(|e| format!("{}: {e}", self.addr))?;
+            .map_err(|e| format!("{}: {e}", self.addr))
+    }
+
+    /// Reads the reply to the command `name`.
+    fn reply(&mut self, name: &str) -> Result<BytesFrame, String> {
         loop {
             match decode_bytes_mut(&mut self.buffer) {
                 Ok(Some((BytesFrame::Error(e), _, _))) => {
-                    return Err(format!("{} answered {}: {e}", self.addr, args[0]))
+                    return Err(format!("{} answered {name}: {e}", self.addr))
                 }
                 Ok(Some((frame, _, _))) => return Ok(frame),
                 Ok(None) => {}
@@ -79,8 +111,8 @@ impl Client {
             let mut chunk = [0u8; 16 * 1024];
             let n = self.stream.read(&mut chunk).map_err(|e| match e.kind() {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-                    "{} did not answer {} within {:?} (is the node stopped or overloaded?)",
-                    self.addr, args[0], self.timeout
+                    "{} did not answer {name} within {:?} (is the node stopped or overloaded?)",
+                    self.addr, self.timeout
                 ),
                 _ => format!("{}: {e}", self.addr),
             })?;

@@ -1,16 +1,24 @@
-//! `redrock`: RedRock's admin tool. `redrock cluster
-//! create|info|check|failover|reshard` drives a cluster the way a controller does,
-//! through CLUSTERX; `redrock ping` is the container health check.
+//! `redrock`: RedRock's admin tool. `redrock cluster ...` drives a cluster
+//! the way a controller does, through CLUSTERX: create, info, check and
+//! failover; add-node, del-node, reshard and rebalance scale it, moving
+//! slots with their keys while clients run (migrate.rs), and finish what
+//! an interrupted run left first (resume.rs). `redrock ping` is the
+//! container health check.
 
 mod client;
 mod failover;
+mod membership;
+mod migrate;
+mod plan;
+mod rebalance;
 mod replication;
 mod reshard;
+mod resume;
 
 use clap::{Parser, Subcommand};
 use client::{Client, DEFAULT_TIMEOUT};
 use redis_protocol::resp2::types::BytesFrame;
-use redrock_cluster::{Node, Role, Topology, SLOT_COUNT};
+use redrock_cluster::{slot_range_text, Node, Role, Topology, SLOT_COUNT};
 use replication::Replication;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -107,6 +115,94 @@ enum ClusterCommand {
         #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
         timeout: f64,
     },
+    /// Even out the masters by key count (a slot weighs its keys plus
+    /// one, so an empty cluster evens out slot counts): when a master is
+    /// further than the threshold from its share, masters above it give
+    /// runs of slots from the end of their ranges to masters below it.
+    Rebalance {
+        /// Any node of the cluster.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// How far (in percent of its share) a master may be from it.
+        #[arg(long, default_value_t = 2.0, value_name = "PCT")]
+        threshold: f64,
+        /// Print the plan and move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds each node may take to answer.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+    /// Add a fresh node (started with `cluster-enabled yes`, empty data
+    /// directory) to a cluster: a master with no slots (then run
+    /// rebalance), or a replica of a master, which syncs with it. Prints
+    /// its id.
+    AddNode {
+        /// The new node; the address clients will be sent to.
+        #[arg(value_name = "NEW_HOST:PORT")]
+        new: String,
+        /// Any node of the cluster.
+        #[arg(value_name = "EXISTING_HOST:PORT")]
+        existing: String,
+        /// Make it a replica of this master.
+        #[arg(long, value_name = "ID")]
+        replica_of: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// Seconds each node may take to answer, and a new replica to
+        /// sync.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+    /// Remove a node from a cluster: a master's slots first move to the
+    /// other masters, spread by key count. A master with replicas, or the
+    /// last master, is refused. The node removed then redirects clients.
+    DelNode {
+        /// Any node of the cluster.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        /// The node to remove.
+        #[arg(value_name = "NODE_ID")]
+        id: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// Seconds each node may take to answer.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+}
+
+/// How the tool reaches a cluster: any node of it (which tells the
+/// topology), the nodes' password, and how long each reply may take.
+pub struct Access<'a> {
+    pub entry: &'a str,
+    pub password: Option<&'a str>,
+    pub timeout: Duration,
+}
+
+impl Access<'_> {
+    pub fn connect(&self, addr: &str) -> Result<Client, String> {
+        Client::connect(addr, self.password, self.timeout)
+    }
+
+    /// The topology the entry node serves.
+    pub fn topology(&self) -> Result<Topology, String> {
+        topology_of(&mut self.connect(self.entry)?)
+    }
+
+    /// A client of every node of `topology`: all must be reachable and
+    /// serve it.
+    pub fn agreeing_nodes<'t>(
+        &self,
+        topology: &'t Topology,
+    ) -> Result<Vec<(&'t Node, Client)>, String> {
+        connect_nodes(topology, self.password, self.timeout)
+            .into_iter()
+            .map(|(node, client)| Ok((node, client.map_err(|e| format!("{e}; stopped"))?)))
+            .collect()
+    }
 }
 
 fn main() -> ExitCode {
@@ -136,9 +232,32 @@ fn main() -> ExitCode {
             to,
             slots,
             timeout,
-        }) => seconds(timeout).and_then(|timeout| {
-            reshard::reshard(&node, password.as_deref(), &from, &to, &slots, timeout)
-        }),
+        }) => access(&node, &password, timeout)
+            .and_then(|access| reshard::reshard(&access, &from, &to, &slots)),
+        Command::Cluster(ClusterCommand::Rebalance {
+            node,
+            password,
+            threshold,
+            dry_run,
+            timeout,
+        }) => access(&node, &password, timeout)
+            .and_then(|access| rebalance::rebalance(&access, threshold, dry_run)),
+        Command::Cluster(ClusterCommand::AddNode {
+            new,
+            existing,
+            replica_of,
+            password,
+            timeout,
+        }) => access(&existing, &password, timeout)
+            .and_then(|access| membership::add_node(&access, &new, replica_of.as_deref())),
+        Command::Cluster(ClusterCommand::DelNode {
+            node,
+            id,
+            password,
+            timeout,
+        }) => {
+            access(&node, &password, timeout).and_then(|access| membership::del_node(&access, &id))
+        }
         Command::Ping { node, password } => {
             let password = password.or_else(|| {
                 std::env::var("REDROCK_PASSWORD")
@@ -163,6 +282,24 @@ fn seconds(timeout: f64) -> Result<Duration, String> {
         .ok()
         .filter(|t| !t.is_zero())
         .ok_or_else(|| format!("--timeout {timeout}: expected a positive number of seconds"))
+}
+
+/// How to reach the cluster through `entry`.
+fn access<'a>(
+    entry: &'a str,
+    password: &'a Option<String>,
+    timeout: f64,
+) -> Result<Access<'a>, String> {
+    Ok(Access {
+        entry,
+        password: password.as_deref(),
+        timeout: seconds(timeout)?,
+    })
+}
+
+/// A byte count in MB.
+fn size_text(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 fn ping(addr: &str, password: Option<&str>) -> Result<(), String> {
@@ -355,16 +492,7 @@ fn layout(topology: &Topology) -> String {
     for master in topology.nodes.iter().filter(|n| n.role == Role::Master) {
         let ranges = topology.ranges_of(&master.id);
         let count: usize = ranges.iter().map(|(a, b)| (b - a + 1) as usize).sum();
-        let ranges: Vec<String> = ranges
-            .iter()
-            .map(|(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}-{b}")
-                }
-            })
-            .collect();
+        let ranges: Vec<String> = ranges.iter().copied().map(slot_range_text).collect();
         out.push_str(&format!(
             "master  {}:{} {} {count} slots {}\n",
             master.host,
