@@ -4,15 +4,17 @@
 //! of every type throughout from two cluster clients: the `redis` crate's
 //! (threads of this test) and redis-py's RedisCluster
 //! (tests/clients/cluster_load.py). Both write the same model, each writer
-//! to keys of its own, and record every acknowledged write. Meanwhile the
-//! cluster's slots move. At the end:
+//! to keys of its own, and record every acknowledged write. Meanwhile
+//! `redrock cluster add-node` adds a fourth node, `rebalance` gives it its
+//! share of the keys, and `del-node` removes one of the first three, whose
+//! slots move to the others first. At the end:
 //! - the clients saw no error but those a client may retry;
 //! - every acknowledged write is there with its exact value and expiry
 //!   (a lost write and a write applied twice both show), and no key the
 //!   writers did not write;
 //! - each key is on exactly one node, the one serving its slot;
-//! - every slot is served by one node, on which every node agrees
-//!   (CLUSTER SLOTS, `redrock cluster check`);
+//! - every slot is served by one node, on which every node agrees, the
+//!   one that left included (CLUSTER SLOTS, `redrock cluster check`);
 //! - on every node the keys found add up, slot by slot, to CLUSTER
 //!   COUNTKEYSINSLOT, and those to DBSIZE.
 
@@ -72,15 +74,37 @@ fn scaling_out_and_in_under_load_loses_and_duplicates_nothing() {
     std::thread::sleep(Duration::from_millis(1000));
     check_load();
 
-    let (steps, serving) = scaling(&masters, &spare);
-    for step in steps {
-        let (success, out) = tool(&step.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(success, "{step:?} failed: {out}");
+    // A fourth node joins, the slots are evened out over the four, then
+    // one of the first three leaves.
+    let entry = addr(&masters[1]);
+    let joining = addr(&spare);
+    let leaving = node_id(&masters[0]);
+    let mut outputs = Vec::new();
+    for run in [
+        vec!["cluster", "add-node", &joining, &entry],
+        vec!["cluster", "rebalance", &entry],
+        vec!["cluster", "del-node", &entry, &leaving],
+    ] {
+        let (success, out) = tool(&run);
+        assert!(success, "{run:?} failed: {out}");
         eprint!("{out}");
+        outputs.push(out);
         std::thread::sleep(Duration::from_millis(1000));
         check_load();
     }
+    assert!(
+        outputs[0].contains(&format!("new node id: {}", node_id(&spare))),
+        "{}",
+        outputs[0]
+    );
     let all: Vec<&Server> = masters.iter().chain([&spare]).collect();
+    let serving: Vec<&Server> = all[1..].to_vec();
+    let ports: BTreeSet<u16> = slot_runs(&spare).iter().map(|run| run.2).collect();
+    assert_eq!(
+        ports,
+        serving.iter().map(|s| s.port).collect(),
+        "the new node serves slots, the node that left none"
+    );
 
     let (rust_writes, rust_retries) = rust.finish(&mut expected);
     let (python_writes, python_retries) = python.finish(&mut expected);
@@ -92,26 +116,6 @@ fn scaling_out_and_in_under_load_loses_and_duplicates_nothing() {
     assert!(rust_writes > 0 && python_writes > 0);
     assert!(redirected > 0, "the clients never met a moved slot");
     verify(&all, &serving, &expected);
-}
-
-/// The tool's runs that move slots under load, and the nodes that serve
-/// the cluster after them.
-fn scaling<'a>(masters: &'a [Server], spare: &'a Server) -> (Vec<Vec<String>>, Vec<&'a Server>) {
-    let _ = spare;
-    let ids: Vec<String> = masters.iter().map(node_id).collect();
-    let entry = addr(&masters[1]);
-    let steps = [(0, 1, "2000"), (1, 2, "3000"), (2, 0, "2500")]
-        .into_iter()
-        .map(|(from, to, slots)| {
-            [
-                "cluster", "reshard", &entry, "--from", &ids[from], "--to", &ids[to], "--slots",
-                slots,
-            ]
-            .map(String::from)
-            .to_vec()
-        })
-        .collect();
-    (steps, masters.iter().collect())
 }
 
 fn addr(server: &Server) -> String {
@@ -757,15 +761,16 @@ fn some<T: std::fmt::Debug>(items: &[T], n: usize) -> String {
 }
 
 /// The checks of this file's doc comment; `serving` are the nodes of the
-/// final topology, `all` every node started.
+/// final topology, `all` every node started, those that left included.
 fn verify(all: &[&Server], serving: &[&Server], expected: &Expected) {
     let (success, out) = tool(&["cluster", "check", &addr(serving[0])]);
     assert!(
         success && out.contains(&format!("{} nodes agree", serving.len())),
         "{out}"
     );
-    let runs = slot_runs(serving[0]);
-    for node in &serving[1..] {
+    // Nodes that left redirect clients too: they have the topology.
+    let runs = slot_runs(all[0]);
+    for node in &all[1..] {
         assert_eq!(slot_runs(node), runs, "port {} sees other slots", node.port);
     }
     let mut owner = vec![None; 16384];
