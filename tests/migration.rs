@@ -4,6 +4,7 @@
 //! throughout; and migrations cut short by a killed node.
 
 mod common;
+use common::metrics::{move_metrics, MoveMetrics};
 use common::*;
 use redis::cluster::ClusterClient;
 use std::collections::BTreeMap;
@@ -357,6 +358,11 @@ fn a_migration_cut_short_by_either_node_is_retried_and_completes() {
     std::thread::sleep(Duration::from_millis(700));
     pair.b.kill9();
     assert_eq!(migration_outcome(&pair.a), "fail");
+    let failed = move_metrics(&pair.a, "migration");
+    assert_eq!(
+        (failed.state, failed.succeeded, failed.failed),
+        (vec!["fail"], 0.0, 1.0)
+    );
     pair.b.restart(&[
         "--cluster-enabled",
         "yes",
@@ -394,6 +400,11 @@ fn a_migration_cut_short_by_either_node_is_retried_and_completes() {
         assert!(Instant::now() < deadline, "the import did not fail");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let failed = move_metrics(&pair.b, "import");
+    assert_eq!(
+        (failed.state, failed.succeeded, failed.failed),
+        (vec!["fail"], 0.0, 1.0)
+    );
     assert_eq!(
         redis::cmd("DBSIZE")
             .query::<i64>(&mut pair.b.client())
@@ -417,6 +428,152 @@ fn a_migration_cut_short_by_either_node_is_retried_and_completes() {
     assert_eq!(dump_all(&mut con, KEYS), before);
     assert_counts(&pair.a, (MOVING.1 + 1, 16383));
     assert_counts(&pair.b, MOVING);
+}
+
+/// A key whose slot `wanted` accepts (found with CLUSTER KEYSLOT).
+fn key_in(server: &Server, wanted: impl Fn(u16) -> bool) -> String {
+    let mut con = server.client();
+    (0..)
+        .map(|i| format!("key{i}"))
+        .find(|key| {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(key)
+                .query(&mut con)
+                .unwrap();
+            wanted(slot)
+        })
+        .unwrap()
+}
+
+/// A destination played by the test answers every migration command at
+/// once except the hand-over (CLUSTER IMPORT <slots> 1), which it answers
+/// when told: meanwhile the source holds the writes of the moving slots,
+/// and only those.
+#[test]
+fn the_hand_over_holds_writes_of_the_moving_slots_only() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake_port = listener.local_addr().unwrap().port();
+    let (handing_over, in_hand_over) = std::sync::mpsc::channel();
+    let (answer, answer_now) = std::sync::mpsc::channel::<()>();
+    let destination = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut link = RawClient::over(stream).unwrap();
+        loop {
+            let request = show(&link.read_reply());
+            if request.contains("IMPORT") && request.ends_with("$1\\r\\n1\\r\\n") {
+                handing_over.send(()).unwrap();
+                answer_now.recv().unwrap();
+                link.send(b"+OK\r\n");
+                return;
+            }
+            link.send(b"+OK\r\n");
+        }
+    });
+    let a = Server::start_with(&["--cluster-enabled", "yes"]);
+    q(&mut a.client(), &["CLUSTERX", "SETNODEID", ID_A]);
+    let topology = format!(
+        "{ID_A} 127.0.0.1 {} master - 0-16383\n{ID_B} 127.0.0.1 {fake_port} master -",
+        a.port
+    );
+    assert_eq!(
+        q(&mut a.client(), &["CLUSTERX", "SETNODES", &topology, "1"]),
+        ok()
+    );
+    let moving = key_in(&a, |slot| slot <= 100);
+    let staying = key_in(&a, |slot| slot > 100);
+    q(&mut a.client(), &["SET", &moving, "before"]);
+    assert_eq!(
+        q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-100", ID_B]),
+        ok()
+    );
+    in_hand_over
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the source reaches the hand-over");
+
+    // Other slots' writes, and reads of the moving slots, go on.
+    let mut other = a.raw();
+    assert_eq!(show(&other.command(&["SET", &staying, "x"])), "+OK\\r\\n");
+    assert_eq!(
+        show(&other.command(&["GET", &moving])),
+        "$6\\r\\nbefore\\r\\n"
+    );
+    // A write of a moving slot waits (counted as a blocked client)...
+    let mut held = a.raw();
+    held.send(&RawClient::encode(&["SET", &moving, "after"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query(&mut a.client())
+            .unwrap();
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the write was not held: {info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ... and once the slots are handed over, it is sent to their new node.
+    answer.send(()).unwrap();
+    let moved = format!("-MOVED {} 127.0.0.1:{fake_port}\\r\\n", {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&moving)
+            .query(&mut a.client())
+            .unwrap();
+        slot
+    });
+    assert_eq!(show(&held.read_reply()), moved);
+    assert_eq!(migration_outcome(&a), "success");
+    assert_eq!(show(&other.command(&["GET", &moving])), moved);
+    assert_eq!(show(&other.command(&["GET", &staying])), "$1\\r\\nx\\r\\n");
+    destination.join().unwrap();
+}
+
+#[test]
+fn the_metrics_page_follows_a_migration_on_both_nodes() {
+    let mut pair = Pair::start(&[]);
+    for side in ["migration", "import"] {
+        for server in [&pair.a, &pair.b] {
+            assert_eq!(move_metrics(server, side), MoveMetrics::none());
+        }
+    }
+    populate(&pair.a, 1_000);
+    assert_eq!(pair.migrate(), ok());
+    assert_eq!(migration_outcome(&pair.a), "success");
+    let moved: i64 = redis::cmd("DBSIZE").query(&mut pair.b.client()).unwrap();
+    assert!(moved > 0);
+    let info = |field| {
+        cluster_info(&pair.a, field)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(info("migrating_keys"), moved as f64);
+    // Each side counts the same keys and bytes, and one success.
+    let done = MoveMetrics {
+        state: vec!["success"],
+        slots: (f64::from(MOVING.0), f64::from(MOVING.1)),
+        keys: moved as f64,
+        bytes: info("migrating_bytes"),
+        succeeded: 1.0,
+        failed: 0.0,
+    };
+    assert!(done.bytes > 0.0);
+    assert_eq!(move_metrics(&pair.a, "migration"), done);
+    assert_eq!(move_metrics(&pair.b, "import"), done);
+    assert_eq!(move_metrics(&pair.a, "import"), MoveMetrics::none());
+    assert_eq!(move_metrics(&pair.b, "migration"), MoveMetrics::none());
+    // The controller's topology ends the moves: their state and slots
+    // go, the totals stay.
+    pair.set_slots_to_b();
+    let ended = MoveMetrics {
+        state: vec![],
+        slots: (-1.0, -1.0),
+        ..done
+    };
+    assert_eq!(move_metrics(&pair.a, "migration"), ended);
+    assert_eq!(move_metrics(&pair.b, "import"), ended);
 }
 
 #[test]

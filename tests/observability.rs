@@ -1,46 +1,10 @@
 //! The metrics page, INFO's layout against a real redis-server, and SLOWLOG.
 
 mod common;
+use common::metrics::{http, move_metrics, number, scrape, value, MoveMetrics};
 use common::*;
 use prometheus_parse::{Scrape, Value};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-/// One HTTP request to `port`: the status line and the body.
-fn http(port: u16, request: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
-
-fn scrape(port: u16) -> Scrape {
-    let (status, body) = http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format")
-}
-
-/// The value of the sample `metric` whose labels include `labels`.
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<Value> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| s.value.clone())
-}
-
-fn number(v: Option<Value>) -> f64 {
-    match v {
-        Some(Value::Counter(n) | Value::Gauge(n) | Value::Untyped(n)) => n,
-        other => panic!("not a number: {other:?}"),
-    }
-}
 
 #[test]
 fn metrics_page_reflects_a_known_workload() {
@@ -98,6 +62,10 @@ fn metrics_page_reflects_a_known_workload() {
         )) > 0.0
     );
     assert_eq!(number(value(&page, "redrock_cluster_enabled", &[])), 0.0);
+    // Slot move series are there outside cluster mode too, at rest.
+    for side in ["migration", "import"] {
+        assert_eq!(move_metrics(&server, side), MoveMetrics::none());
+    }
     assert_eq!(
         number(value(
             &page,

@@ -228,8 +228,10 @@ pub fn replicas(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 
 pub fn asking(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     cluster(ctx)?;
-    // Slots are never in migration yet, so ASKING changes no routing; it
-    // is accepted for clients that send it after an ASK.
+    // A migrating slot is served whole by its source until the hand-over
+    // and whole by its destination after it, so ASK is never sent and
+    // ASKING changes no routing (docs/ARCHITECTURE.md, "Why no ASK"); it
+    // is accepted for clients that send it anyway.
     Ok(Reply::ok())
 }
 

@@ -170,23 +170,31 @@ fn may_write(client: &ClientState, spec: &CommandSpec) -> bool {
     flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
 }
 
-/// CLIENT PAUSE: whether a pause holds the command now. A held command is
-/// postponed: its connection waits for the pause to end and runs it again,
+/// CLIENT PAUSE, or a migration's hand-over of the slot of the command's
+/// keys: whether a hold keeps the command now. A held command is
+/// postponed: its connection waits for the hold to end and runs it again,
 /// as Redis does.
-fn check_pause(ctx: &Ctx<'_>, may_write: bool) -> std::result::Result<(), Postponed> {
-    match ctx.server.pause.holding(may_write) {
-        Some(_) => Err(Postponed { may_write }),
+fn check_pause(ctx: &Ctx<'_>, postponed: Postponed) -> std::result::Result<(), Postponed> {
+    match ctx
+        .server
+        .pause
+        .holding(postponed.may_write, postponed.slot)
+    {
+        Some(_) => Err(postponed),
         None => Ok(()),
     }
 }
 
-/// Admits a command that may write to the storage, which a pause waits
-/// for until the client's writes are written; postponed if a pause began
+/// Admits a command that may write to the storage, which a hold waits
+/// for until the client's writes are written; postponed if a hold began
 /// since [`check_pause`].
-fn admit_write(ctx: &mut Ctx<'_>) -> std::result::Result<(), Postponed> {
+fn admit_write(ctx: &mut Ctx<'_>, slot: Option<u16>) -> std::result::Result<(), Postponed> {
     if ctx.client.write_admission.is_none() {
-        let admission = ctx.server.storage.admit_write();
-        ctx.client.write_admission = Some(admission.ok_or(Postponed { may_write: true })?);
+        let admission = ctx.server.storage.admit_write(slot);
+        ctx.client.write_admission = Some(admission.ok_or(Postponed {
+            may_write: true,
+            slot,
+        })?);
     }
     Ok(())
 }
@@ -246,6 +254,12 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // Where the keys are: for cluster routing, the pipeline join rule and
     // waking blocked clients.
     let key_positions = spec.key_positions(argv);
+    // In cluster mode the keys share one slot, which a hand-over may hold.
+    let slot = ctx.server.cluster.as_ref().and_then(|_| {
+        key_positions
+            .first()
+            .map(|&i| redrock_cluster::key_slot(&argv[i]))
+    });
     if let (Some(cluster), false) = (&ctx.server.cluster, in_exec) {
         let read_only = spec.flags & flags::READONLY != 0;
         let slots = key_positions
@@ -275,7 +289,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // Held before MULTI queues it, as in Redis; inside EXEC nothing is
     // held (EXEC was).
     let may_write = may_write(ctx.client, spec);
-    if let (Err(postponed), false) = (check_pause(ctx, may_write), in_exec) {
+    if let (Err(postponed), false) = (check_pause(ctx, Postponed { may_write, slot }), in_exec) {
         ctx.client.postponed = Some(postponed);
         return Reply::Nil;
     }
@@ -301,7 +315,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     if may_write && !in_exec {
-        if let Err(postponed) = admit_write(ctx) {
+        if let Err(postponed) = admit_write(ctx, slot) {
             ctx.client.postponed = Some(postponed);
             return Reply::Nil;
         }

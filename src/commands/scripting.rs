@@ -449,6 +449,13 @@ impl ScriptHost<'_, '_> {
                         "ERR Script attempted to access a non local key in a cluster node",
                     );
                 }
+                // A script admitted under a hand-over of another slot (keys
+                // of several slots) must not write the slots held.
+                if spec.flags & flags::WRITE != 0 && self.ctx.server.pause.hands_over(slot) {
+                    return Some(
+                        "TRYAGAIN Script attempted to write a key of a slot being moved to another node",
+                    );
+                }
                 match self.slot {
                     None => self.slot = Some(slot),
                     Some(first) if first != slot && !self.allow_cross_slot => {

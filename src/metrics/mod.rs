@@ -7,6 +7,7 @@ mod histogram;
 
 pub use histogram::LatencyHistogram;
 
+use crate::migration::{MoveState, MoveTotals};
 use crate::replication::LinkStatus;
 use crate::server::Server;
 use crate::storage::{FaultKind, MAX_DB_SIZE};
@@ -179,6 +180,27 @@ fn describe() {
             REPLICATION_RECEIVED_BYTES,
             "Bytes received from the master (WAL batches and full-sync files).",
         ),
+        (
+            MIGRATION.keys,
+            "Keys slot migrations from this node copied (those of their snapshots).",
+        ),
+        (
+            MIGRATION.bytes,
+            "Bytes slot migrations from this node sent (snapshots and WAL catch-up).",
+        ),
+        (
+            MIGRATION.finished,
+            "Slot migrations from this node that ended, by outcome (success, fail).",
+        ),
+        (IMPORT.keys, "Keys slot imports created on this node."),
+        (
+            IMPORT.bytes,
+            "Bytes slot imports into this node received (snapshots and WAL catch-up).",
+        ),
+        (
+            IMPORT.finished,
+            "Slot imports into this node that ended, by outcome (success, fail).",
+        ),
     ] {
         describe_counter!(name, help);
     }
@@ -323,6 +345,33 @@ fn describe() {
         (
             MASTER_SYNC_IN_PROGRESS,
             "On a replica: 1 while it receives a full sync, else 0.",
+        ),
+        (
+            MIGRATION.state,
+            "1 for the state of this node's last slot migration (start: running, success, \
+             fail), 0 for the others; all 0 when none since the topology last changed.",
+        ),
+        (
+            MIGRATION.first_slot,
+            "First slot of this node's last slot migration, -1 when none.",
+        ),
+        (
+            MIGRATION.last_slot,
+            "Last slot of this node's last slot migration, -1 when none.",
+        ),
+        (
+            IMPORT.state,
+            "1 for the state of the last slot import into this node (start: running, \
+             success, fail: CLUSTER INFO's error), 0 for the others; all 0 when none since \
+             the topology last changed.",
+        ),
+        (
+            IMPORT.first_slot,
+            "First slot of the last slot import into this node, -1 when none.",
+        ),
+        (
+            IMPORT.last_slot,
+            "Last slot of the last slot import into this node, -1 when none.",
         ),
     ] {
         describe_gauge!(name, help);
@@ -489,7 +538,67 @@ fn refresh(server: &Server) {
     gauge!("redrock_cluster_enabled").set(enabled);
     gauge!("redrock_cluster_topology_version").set(version);
     gauge!("redrock_cluster_slots_served").set(slots);
+    refresh_slot_moves(server);
     refresh_replication(server);
+}
+
+/// The series of one side of slot moves: migrations from this node, or
+/// imports into it.
+struct MoveSeries {
+    state: &'static str,
+    first_slot: &'static str,
+    last_slot: &'static str,
+    keys: &'static str,
+    bytes: &'static str,
+    finished: &'static str,
+}
+
+const MIGRATION: MoveSeries = MoveSeries {
+    state: "redrock_slot_migration_state",
+    first_slot: "redrock_slot_migration_first_slot",
+    last_slot: "redrock_slot_migration_last_slot",
+    keys: "redrock_slot_migration_keys_total",
+    bytes: "redrock_slot_migration_bytes_total",
+    finished: "redrock_slot_migrations_total",
+};
+
+const IMPORT: MoveSeries = MoveSeries {
+    state: "redrock_slot_import_state",
+    first_slot: "redrock_slot_import_first_slot",
+    last_slot: "redrock_slot_import_last_slot",
+    keys: "redrock_slot_import_keys_total",
+    bytes: "redrock_slot_import_bytes_total",
+    finished: "redrock_slot_imports_total",
+};
+
+/// Slot migrations from this node and imports into it. Every series is
+/// there outside cluster mode too, so dashboards show zeros, not gaps.
+fn refresh_slot_moves(server: &Server) {
+    let moves = server.cluster.as_ref().map(|c| &c.moves);
+    let migrating = moves
+        .and_then(|m| m.migrating())
+        .map(|m| (m.slots, m.state));
+    let importing = moves
+        .and_then(|m| m.importing())
+        .map(|i| (i.slots, i.state));
+    for (series, current, totals) in [
+        (&MIGRATION, migrating, moves.map(|m| &m.sent)),
+        (&IMPORT, importing, moves.map(|m| &m.received)),
+    ] {
+        for state in [MoveState::Start, MoveState::Success, MoveState::Fail] {
+            let now = current.is_some_and(|(_, s)| s == state);
+            gauge!(series.state, "state" => state.name(false)).set(f64::from(now));
+        }
+        let (first, last) =
+            current.map_or((-1.0, -1.0), |((a, b), _)| (f64::from(a), f64::from(b)));
+        gauge!(series.first_slot).set(first);
+        gauge!(series.last_slot).set(last);
+        let total = |tally: fn(&MoveTotals) -> &Tally| totals.map_or(0, |t| tally(t).total());
+        counter!(series.keys).absolute(total(|t| &t.keys));
+        counter!(series.bytes).absolute(total(|t| &t.bytes));
+        counter!(series.finished, "outcome" => "success").absolute(total(|t| &t.succeeded));
+        counter!(series.finished, "outcome" => "fail").absolute(total(|t| &t.failed));
+    }
 }
 
 const REPLICATION_ROLE: &str = "redrock_replication_role";

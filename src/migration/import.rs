@@ -22,10 +22,16 @@ impl ImportLink {
 
     /// Applies records of the imported slots.
     pub fn apply(&self, records: &[u8]) -> Result<(), String> {
-        self.server
+        let created = self
+            .server
             .storage
             .import_records(&span(self.slots), records)
-            .map_err(|e| e.0)
+            .map_err(|e| e.0)?;
+        if let Some(cluster) = &self.server.cluster {
+            cluster.moves.received.keys.add(created);
+            cluster.moves.received.bytes.add(records.len() as u64);
+        }
+        Ok(())
     }
 
     /// Ends the import: on success this node serves the slots from now

@@ -14,6 +14,7 @@
 pub mod import;
 pub mod source;
 
+use crate::metrics::Tally;
 use crate::storage::{SlotSpan, Storage};
 use parking_lot::Mutex;
 use redrock_cluster::{slot_range_text, SlotRange};
@@ -82,10 +83,24 @@ struct State {
     imported: Vec<SlotRange>,
 }
 
+/// What one side of the moves (migrations from this node, or imports
+/// into it) counted since the server started, for /metrics.
+#[derive(Default)]
+pub struct MoveTotals {
+    pub keys: Tally,
+    pub bytes: Tally,
+    pub succeeded: Tally,
+    pub failed: Tally,
+}
+
 /// The slots moving to or from this node.
 pub struct Moves {
     state: Mutex<State>,
     path: PathBuf,
+    /// Migrations' keys are those of the snapshots they copied.
+    pub sent: MoveTotals,
+    /// Imports' keys are those they created here.
+    pub received: MoveTotals,
 }
 
 /// The keys of `slots` in cluster mode's only keyspace.
@@ -151,6 +166,8 @@ impl Moves {
         Ok(Moves {
             state: Mutex::new(state),
             path,
+            sent: MoveTotals::default(),
+            received: MoveTotals::default(),
         })
     }
 
@@ -239,6 +256,8 @@ impl Moves {
         if let Some(m) = self.state.lock().migrating.as_mut() {
             m.keys += keys;
             m.bytes += bytes;
+            self.sent.keys.add(keys);
+            self.sent.bytes.add(bytes);
         }
     }
 
@@ -250,6 +269,7 @@ impl Moves {
             return Ok(());
         };
         migrating.state = MoveState::Success;
+        self.sent.succeeded.add(1);
         let handed = HandedOver {
             slots: migrating.slots,
             address: address.to_string(),
@@ -264,6 +284,7 @@ impl Moves {
         if let Some(m) = self.state.lock().migrating.as_mut() {
             if m.state == MoveState::Start {
                 m.state = MoveState::Fail;
+                self.sent.failed.add(1);
             }
         }
     }
@@ -304,8 +325,10 @@ impl Moves {
                 if success {
                     importing.state = MoveState::Success;
                     state.imported.push(slots);
+                    self.received.succeeded.add(1);
                 } else {
                     importing.state = MoveState::Fail;
+                    self.received.failed.add(1);
                 }
                 self.save(&state)?;
                 Ok(true)

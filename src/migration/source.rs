@@ -1,11 +1,10 @@
 //! The source's side: a migration job on its own thread. It copies a
 //! snapshot of the slots, replays the WAL written since in rounds until
-//! little is left, then holds writes, sends the rest and hands the slots
-//! over. Any failure lets the destination drop what it got and leaves the
+//! little is left, then holds the slots' writes, sends the rest and hands
+//! the slots over. Any failure lets the destination drop what it got and leaves the
 //! source serving the slots as before.
 
 use super::span;
-use crate::server::pause::PauseMode;
 use crate::server::Server;
 use crate::storage::{filter_wal_batch, SlotSpan, Storage, WalError};
 use redrock_cluster::{slot_range_text, Node, SlotRange};
@@ -120,7 +119,7 @@ impl Sender<'_> {
         // The last round: writes are held (their clients wait, then find
         // the slots moved), the rest of the WAL goes, the slots are handed
         // over, and only then are writes let through.
-        let _held = HeldWrites::hold(self.server);
+        let _held = HeldWrites::hold(self.server, (*span.slots.start(), *span.slots.end()))?;
         let latest = self.storage().latest_sequence();
         self.replay(span, sent, latest)?;
         self.link
@@ -193,23 +192,25 @@ impl Sender<'_> {
 }
 
 /// Writes held on this node while it exists (the last round).
+/// The hand-over's hold on the writes of the slots moved; the other
+/// slots' writers go on. Ends when dropped, whatever happens.
 struct HeldWrites<'a> {
     server: &'a Server,
 }
 
 impl HeldWrites<'_> {
-    fn hold(server: &Server) -> HeldWrites<'_> {
-        // No deadline that could pass mid-hand-over: the hold ends when
-        // this is dropped, whatever happens.
-        let until = Instant::now() + Duration::from_secs(24 * 3600);
-        server.pause.pause(PauseMode::Write, until);
-        HeldWrites { server }
+    fn hold(server: &Server, slots: SlotRange) -> Result<HeldWrites<'_>, String> {
+        let held = HeldWrites { server };
+        if !server.pause.hold_slots(slots) {
+            return Err("a write admitted before the hand-over is still not written".into());
+        }
+        Ok(held)
     }
 }
 
 impl Drop for HeldWrites<'_> {
     fn drop(&mut self) {
-        self.server.pause.unpause();
+        self.server.pause.release_slots();
     }
 }
 

@@ -733,7 +733,7 @@ impl Connection {
             if handle.is_killed() || *shutdown.borrow() {
                 break false;
             }
-            let Some(until) = server.pause.holding(postponed.may_write) else {
+            let Some(until) = server.pause.holding(postponed.may_write, postponed.slot) else {
                 break true;
             };
             tokio::select! {

@@ -430,15 +430,28 @@ impl Storage {
         &self.health
     }
 
-    /// Admits a writer (see [`WriteGate`]); `None` while writes are held.
-    pub fn admit_write(&self) -> Option<WriteAdmission> {
-        self.gate.admit()
+    /// Admits a writer of keys of `slot` (`None`: of any key; see
+    /// [`WriteGate`]); `None` while a hold covers it.
+    pub fn admit_write(&self, slot: Option<u16>) -> Option<WriteAdmission> {
+        self.gate.admit(slot)
     }
 
     /// Holds writes and the removal of expired keys until `until`, once the
     /// writes admitted before are written (CLIENT PAUSE); `None` ends it.
     pub fn hold_writes(&self, until: Option<std::time::Instant>) {
         self.gate.hold(until);
+    }
+
+    /// Holds the writes of `slots` (a migration's hand-over) until
+    /// [`Self::release_slot_writes`], once the writes admitted before are
+    /// written; false if one of them is stuck.
+    pub fn hold_slot_writes(&self, slots: redrock_cluster::SlotRange) -> bool {
+        self.gate.hold_slots(slots)
+    }
+
+    /// Ends the hold of [`Self::hold_slot_writes`].
+    pub fn release_slot_writes(&self) {
+        self.gate.release_slots();
     }
 
     /// A piece of server state kept in the default column family (the

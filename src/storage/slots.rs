@@ -196,8 +196,9 @@ impl Storage {
     }
 
     /// Applies records of `span` sent by the node it moves from, counting
-    /// each key it creates or removes against what this node holds.
-    pub fn import_records(self: &Arc<Self>, span: &SlotSpan, data: &[u8]) -> Result<()> {
+    /// each key it creates or removes against what this node holds;
+    /// returns how many keys it created.
+    pub fn import_records(self: &Arc<Self>, span: &SlotSpan, data: &[u8]) -> Result<u64> {
         let records = decode_records(data)?;
         if let Some(stray) = records.iter().find(|r| {
             let (Record::Put(cf, key, _) | Record::Delete(cf, key)) = r;
@@ -227,6 +228,7 @@ impl Storage {
         // Whether each key exists, and has an expiry, as the batch goes.
         let mut state: HashMap<Vec<u8>, Option<bool>> = HashMap::new();
         let mut batch = self.batch();
+        let mut created = 0;
         for record in records {
             match record {
                 Record::Put(cf, key, value) => {
@@ -237,6 +239,7 @@ impl Storage {
                             .expire_at_ms
                             != 0;
                         let before = known_state(&view, &mut state, &key)?;
+                        created += u64::from(before.is_none());
                         count_change(&mut batch, &counts, &key, ks, before, Some(expires));
                         state.insert(key.clone(), Some(expires));
                     }
@@ -253,7 +256,8 @@ impl Storage {
             }
         }
         writes.commit(batch)?;
-        writes.finish()
+        writes.finish()?;
+        Ok(created)
     }
 
     /// Removes every key of `span`: range deletes of its metadata and of

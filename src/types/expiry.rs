@@ -29,7 +29,7 @@ pub fn spawn_active_expiry(
                 // While the storage refuses writes, removals would only
                 // fail; while CLIENT PAUSE holds writes, keys stay.
                 let admitted = (!storage.health().stopped() && !storage.is_follower())
-                    .then(|| storage.admit_write())
+                    .then(|| storage.admit_write(None))
                     .flatten();
                 if let Some(_writing) = admitted {
                     match scan.step(&storage, super::now_ms()) {

@@ -135,7 +135,7 @@ impl<'a> Db<'a> {
         match self.read(key)? {
             Some(stored) if stored.header.is_expired(now) => {
                 drop(stored);
-                let Some(_writing) = self.storage.admit_write() else {
+                let Some(_writing) = self.storage.admit_write(None) else {
                     return Ok(None);
                 };
                 self.lock(&[key])?;

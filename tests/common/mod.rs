@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod metrics;
 pub mod replication;
 
 /// A port nothing listens on right now.
@@ -316,7 +317,12 @@ impl RawClient {
     }
 
     pub fn try_connect(port: u16) -> std::io::Result<RawClient> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        Self::over(TcpStream::connect(("127.0.0.1", port))?)
+    }
+
+    /// Speaks RESP over a stream already open: either end, since a request
+    /// reads as a reply does (a test playing a server reads requests).
+    pub fn over(stream: TcpStream) -> std::io::Result<RawClient> {
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.set_nodelay(true)?;
         Ok(RawClient {
