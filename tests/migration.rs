@@ -118,6 +118,12 @@ fn populate(server: &Server, count: usize) {
     let mut pipe = redis::pipe();
     for i in 0..count {
         let key = format!("k{i}");
+        if i % 7 == 0 {
+            // An earlier life: its members stay behind, under an older
+            // version, until a compaction; the live ones must still move.
+            pipe.cmd("RPUSH").arg(&key).arg("old").arg("older");
+            pipe.cmd("DEL").arg(&key);
+        }
         match i % 5 {
             0 => pipe.cmd("SET").arg(&key).arg(format!("v{i}")),
             1 => pipe

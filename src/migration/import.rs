@@ -3,6 +3,7 @@
 //! and ends it (`CLUSTER IMPORT <slots> 1` or `2`). An import whose
 //! connection goes away before it succeeded fails, and its keys go.
 
+use super::flush::Flusher;
 use super::{drop_slots, span};
 use crate::server::Server;
 use redrock_cluster::{Role, SlotRange};
@@ -13,6 +14,8 @@ use std::sync::Arc;
 pub struct ImportLink {
     server: Arc<Server>,
     slots: SlotRange,
+    /// Keeps few dirty pages for the hand-over's fsync (see `flush`).
+    _flusher: Flusher,
 }
 
 impl ImportLink {
@@ -84,5 +87,6 @@ pub fn start(server: &Arc<Server>, slots: SlotRange) -> Result<ImportLink, Strin
     Ok(ImportLink {
         server: server.clone(),
         slots,
+        _flusher: Flusher::start(server.storage.data_dir().to_path_buf()),
     })
 }

@@ -11,6 +11,7 @@
 //! held) before the destination starts, and both remember the hand-over
 //! across a restart until the topology catches up.
 
+mod flush;
 pub mod import;
 pub mod source;
 

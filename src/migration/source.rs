@@ -4,9 +4,9 @@
 //! the slots over. Any failure lets the destination drop what it got and leaves the
 //! source serving the slots as before.
 
-use super::span;
+use super::{flush, span};
 use crate::server::Server;
-use crate::storage::{filter_wal_batch, SlotSpan, Storage, WalError};
+use crate::storage::{filter_wal_batch, SlotSpan, Storage, WalError, WalReader};
 use redrock_cluster::{slot_range_text, Node, SlotRange};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -19,6 +19,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const CATCH_UP_ROUNDS: usize = 10;
 /// How much WAL one read takes at most.
 const WAL_CHUNK_BYTES: usize = 1 << 20;
+/// The batch size while writes are held: each round trip to the
+/// destination then adds to the hold.
+const HELD_BATCH_BYTES: usize = 4 << 20;
 
 /// Starts migrating `slots` to `destination` in the background.
 pub fn start(server: &Arc<Server>, slots: SlotRange, destination: &Node) -> Result<(), String> {
@@ -37,8 +40,9 @@ pub fn start(server: &Arc<Server>, slots: SlotRange, destination: &Node) -> Resu
             let outcome = migrate(&server, slots, &address);
             let copied = moves.migrating().map_or((0, 0), |m| (m.keys, m.bytes));
             match outcome {
-                Ok(()) => tracing::info!(
-                    "slots {}-{} migrated to {address}: {} keys, {} bytes in {:?}",
+                Ok(held) => tracing::info!(
+                    "slots {}-{} migrated to {address}: {} keys, {} bytes in {:?} \
+                     (writes held for {held:?})",
                     slots.0,
                     slots.1,
                     copied.0,
@@ -62,7 +66,8 @@ pub fn start(server: &Arc<Server>, slots: SlotRange, destination: &Node) -> Resu
     Ok(())
 }
 
-fn migrate(server: &Arc<Server>, slots: SlotRange, address: &str) -> Result<(), String> {
+/// Moves the slots; returns how long writes were held.
+fn migrate(server: &Arc<Server>, slots: SlotRange, address: &str) -> Result<Duration, String> {
     let (password, batch_bytes, rate_limit, gap) = {
         let config = server.config.read();
         (
@@ -103,26 +108,43 @@ impl Sender<'_> {
         &self.server.storage
     }
 
-    fn move_slots(&mut self, span: &SlotSpan, gap: u64, range: &str) -> Result<(), String> {
+    fn move_slots(&mut self, span: &SlotSpan, gap: u64, range: &str) -> Result<Duration, String> {
         // Writes after this sequence number are replayed from the WAL; the
         // snapshot, taken after, may hold some of them already, which is
         // harmless: records replayed in order end in the latest state.
-        let mut sent = self.storage().latest_sequence();
+        let mut wal = self.storage().wal_reader(self.storage().latest_sequence());
         self.copy_snapshot(span)?;
+        let (mut flushed, mut previous) = (false, u64::MAX);
         for _ in 0..CATCH_UP_ROUNDS {
             let latest = self.storage().latest_sequence();
-            if latest.saturating_sub(sent) <= gap {
-                break;
+            let left = latest.saturating_sub(wal.position());
+            if left <= gap {
+                if !flushed {
+                    // Close to the hand-over: its fsync is quick once dirty
+                    // pages are out; catch up with what came meanwhile.
+                    flush::write_out(self.storage().data_dir());
+                    flushed = true;
+                    continue;
+                }
+                // Below the gap, more rounds only while each halves what
+                // is left: the last round holds writes.
+                if left == 0 || left.saturating_mul(2) > previous {
+                    break;
+                }
             }
-            sent = self.replay(span, sent, latest)?;
+            previous = left;
+            self.replay(span, &mut wal, latest)?;
         }
         // The last round: writes are held (their clients wait, then find
-        // the slots moved), the rest of the WAL goes, the slots are handed
-        // over, and only then are writes let through.
+        // the slots moved), the rest of the WAL goes, unpaced and in large
+        // batches, the slots are handed over, and only then are writes let
+        // through.
         let slots = (*span.slots.start(), *span.slots.end());
-        let _held = HeldWrites::hold(self.server, slots)?;
+        let held = HeldWrites::hold(self.server, slots)?;
+        self.batch_bytes = self.batch_bytes.max(HELD_BATCH_BYTES);
+        self.throttle = Throttle::new(0);
         let latest = self.storage().latest_sequence();
-        self.replay(span, sent, latest)?;
+        self.replay(span, &mut wal, latest)?;
         self.link
             .command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"1"])?;
         let moves = &self.server.cluster.as_ref().expect("cluster mode").moves;
@@ -132,7 +154,7 @@ impl Sender<'_> {
         // Clients blocked on keys of the slots would wait for pushes that
         // now go to the destination.
         self.server.blocked.wake_slots(slots);
-        Ok(())
+        Ok(held.since.elapsed())
     }
 
     fn copy_snapshot(&mut self, span: &SlotSpan) -> Result<(), String> {
@@ -153,26 +175,20 @@ impl Sender<'_> {
         }
     }
 
-    /// Sends the span's records of the WAL after `sent` up to `until`;
-    /// returns the last sequence number read.
-    fn replay(&mut self, span: &SlotSpan, mut sent: u64, until: u64) -> Result<u64, String> {
+    /// Sends the span's records of the WAL from where `wal` stands to
+    /// `until` at least.
+    fn replay(&mut self, span: &SlotSpan, wal: &mut WalReader, until: u64) -> Result<(), String> {
         let mut records = Vec::new();
-        while sent < until {
-            let batches =
-                self.storage()
-                    .wal_batches(sent, WAL_CHUNK_BYTES)
-                    .map_err(|e| match e {
-                        WalError::Gap(reason) => {
-                            format!("the WAL no longer reaches back: {reason}")
-                        }
-                        WalError::Storage(e) => e.0,
-                    })?;
+        while wal.position() < until {
+            let batches = wal.read(until, WAL_CHUNK_BYTES).map_err(|e| match e {
+                WalError::Gap(reason) => format!("the WAL no longer reaches back: {reason}"),
+                WalError::Storage(e) => e.0,
+            })?;
             if batches.is_empty() {
                 break;
             }
             for batch in batches {
                 records.extend(filter_wal_batch(span, &batch.data).map_err(|e| e.0)?);
-                sent = batch.sequence + batch.count - 1;
                 if records.len() >= self.batch_bytes {
                     self.send(&records, 0)?;
                     records.clear();
@@ -180,7 +196,7 @@ impl Sender<'_> {
             }
         }
         self.send(&records, 0)?;
-        Ok(sent)
+        Ok(())
     }
 
     fn send(&mut self, records: &[u8], keys: u64) -> Result<(), String> {
@@ -196,16 +212,19 @@ impl Sender<'_> {
     }
 }
 
-/// Writes held on this node while it exists (the last round).
 /// The hand-over's hold on the writes of the slots moved; the other
 /// slots' writers go on. Ends when dropped, whatever happens.
 struct HeldWrites<'a> {
     server: &'a Server,
+    since: Instant,
 }
 
 impl HeldWrites<'_> {
     fn hold(server: &Server, slots: SlotRange) -> Result<HeldWrites<'_>, String> {
-        let held = HeldWrites { server };
+        let held = HeldWrites {
+            server,
+            since: Instant::now(),
+        };
         if !server.pause.hold_slots(slots) {
             return Err("a write admitted before the hand-over is still not written".into());
         }

@@ -28,7 +28,7 @@ pub use overlay::Overlay;
 
 pub use slots::{filter_wal_batch, Export, SlotSpan};
 pub use view::{Snapshot, Value, View};
-pub use wal::{Applied, WalBatch, WalError};
+pub use wal::{Applied, WalBatch, WalError, WalReader};
 pub use writes::WriteSet;
 
 use crate::config::StorageConfig;

@@ -13,7 +13,7 @@ use redrock_encoding::{
     parse_expire_key, parse_metadata_key, prefix_successor, slot_prefix, subkey_prefix, DataType,
     Keyspace, Metadata, MetadataHeader,
 };
-use rocksdb::{WriteBatch, WriteBatchIteratorCf};
+use rocksdb::{DBRawIterator, WriteBatch, WriteBatchIteratorCf};
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -125,10 +125,55 @@ pub struct Export {
     pub resume: Option<Vec<u8>>,
 }
 
-/// Every record of one key read from `view`: its metadata, its members
-/// and its expiry entry.
+/// Reads the members of one key after another from one column family of
+/// a snapshot, with one iterator: a new iterator per key cost more than
+/// the reading.
+struct MemberReader<'v> {
+    cf: Cf,
+    iterator: DBRawIterator<'v>,
+    /// Where the last key's members end: the iterator stands on the first
+    /// entry from there.
+    last_end: Option<Vec<u8>>,
+}
+
+impl<'v> MemberReader<'v> {
+    fn new(view: &View<'v>, span: &SlotSpan, cf: Cf) -> MemberReader<'v> {
+        let (start, end) = span.bounds();
+        MemberReader {
+            cf,
+            iterator: view.raw_iterator(cf, start, end),
+            last_end: None,
+        }
+    }
+
+    /// Appends the records of the entries under `prefix` to `out`.
+    fn read(&mut self, prefix: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let end = prefix_successor(prefix).expect("a version byte below 0xff ends the prefix");
+        // Keys often come in the order of their members (not always: a
+        // member key holds its user key's length first), and then the
+        // iterator already stands on this key's first member.
+        let positioned = self.last_end.as_deref().is_some_and(|last| last <= prefix)
+            && self.iterator.key().is_none_or(|key| key >= prefix);
+        if !positioned {
+            self.iterator.seek(prefix);
+        }
+        while let Some((key, value)) = self.iterator.item() {
+            if key >= end.as_slice() {
+                break;
+            }
+            encode(out, PUT, self.cf, key, Some(value));
+            self.iterator.next();
+        }
+        self.iterator.status()?;
+        self.last_end = Some(end);
+        Ok(())
+    }
+}
+
+/// Every record of one key: its metadata, its members and its expiry
+/// entry.
 fn key_records(
-    view: &View<'_>,
+    members: &mut [MemberReader<'_>; 2],
     span: &SlotSpan,
     meta_key: &[u8],
     value: &[u8],
@@ -148,16 +193,10 @@ fn key_records(
     if header.data_type.is_collection() {
         let version = Metadata::decode(value).map_err(corrupt)?.version;
         let prefix = subkey_prefix(&span.keyspace, slot, user_key, version);
-        let end = prefix_successor(&prefix).expect("a version byte below 0xff ends the prefix");
-        let mut cfs = vec![Cf::Subkey];
+        let [subkeys, scores] = members;
+        subkeys.read(&prefix, out)?;
         if header.data_type == DataType::ZSet {
-            cfs.push(Cf::ZsetScore);
-        }
-        for cf in cfs {
-            for entry in view.range(cf, &prefix, Some(end.clone())) {
-                let (key, value) = entry?;
-                encode(out, PUT, cf, &key, Some(&value));
-            }
+            scores.read(&prefix, out)?;
         }
     }
     Ok(())
@@ -183,9 +222,13 @@ impl Storage {
             keys: 0,
             resume: None,
         };
+        let mut members = [
+            MemberReader::new(view, span, Cf::Subkey),
+            MemberReader::new(view, span, Cf::ZsetScore),
+        ];
         for entry in view.range(Cf::Metadata, &from, Some(end)) {
             let (key, value) = entry?;
-            key_records(view, span, &key, &value, &mut export.records)?;
+            key_records(&mut members, span, &key, &value, &mut export.records)?;
             export.keys += 1;
             if export.records.len() >= max_bytes {
                 export.resume = Some(key.to_vec());

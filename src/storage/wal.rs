@@ -21,6 +21,91 @@ pub struct WalBatch {
     pub data: Vec<u8>,
 }
 
+/// Reads the WAL forward, call after call, with one RocksDB iterator
+/// while it lasts: opening one reads the WAL file from its start up to
+/// the sequence number asked for, which takes long in a large file.
+pub struct WalReader {
+    /// Declared before the engine it reads, so that it closes first.
+    iterator: Option<rocksdb::DBWALIterator>,
+    engine: Arc<Engine>,
+    /// The last sequence number read.
+    after: u64,
+}
+
+impl WalReader {
+    /// The last sequence number read.
+    pub fn position(&self) -> u64 {
+        self.after
+    }
+
+    /// The next write batches, in order, up to the one holding sequence
+    /// number `until` or about `max_bytes`; empty when there is nothing
+    /// newer. Stopping at `until` rather than at the end of the WAL keeps
+    /// the iterator: one that reached the end of the WAL ends there for
+    /// good, and newer batches take a new one.
+    pub fn read(
+        &mut self,
+        until: u64,
+        max_bytes: usize,
+    ) -> std::result::Result<Vec<WalBatch>, WalError> {
+        if self.engine.latest_sequence() <= self.after {
+            return Ok(Vec::new());
+        }
+        if let Some(iterator) = self.iterator.take() {
+            let batches = self.take_from(iterator, until, max_bytes)?;
+            if !batches.is_empty() {
+                return Ok(batches);
+            }
+        }
+        let iterator = self
+            .engine
+            .db
+            .get_updates_since(self.after)
+            .map_err(|e| WalError::Gap(e.into_string()))?;
+        let batches = self.take_from(iterator, until, max_bytes)?;
+        if batches.is_empty() {
+            return Err(WalError::Gap(format!(
+                "the WAL no longer holds sequence {}",
+                self.after + 1
+            )));
+        }
+        Ok(batches)
+    }
+
+    /// Reads batches from `iterator`, which is kept if it may hold more.
+    fn take_from(
+        &mut self,
+        mut iterator: rocksdb::DBWALIterator,
+        until: u64,
+        max_bytes: usize,
+    ) -> std::result::Result<Vec<WalBatch>, WalError> {
+        let mut batches = Vec::new();
+        let mut bytes = 0;
+        for update in iterator.by_ref() {
+            let (sequence, batch) = update.map_err(|e| WalError::Gap(e.into_string()))?;
+            if sequence != self.after + 1 {
+                return Err(WalError::Gap(format!(
+                    "the WAL goes from sequence {} to {sequence}",
+                    self.after
+                )));
+            }
+            let count = batch.len() as u64;
+            self.after = sequence + count - 1;
+            bytes += batch.size_in_bytes();
+            batches.push(WalBatch {
+                sequence,
+                count,
+                data: batch.data().to_vec(),
+            });
+            if bytes >= max_bytes || self.after >= until {
+                self.iterator = Some(iterator);
+                break;
+            }
+        }
+        Ok(batches)
+    }
+}
+
 /// Reading the WAL after a sequence number failed.
 #[derive(Debug)]
 pub enum WalError {
@@ -59,46 +144,17 @@ impl Storage {
         after: u64,
         max_bytes: usize,
     ) -> std::result::Result<Vec<WalBatch>, WalError> {
-        let engine = self.engine();
-        if engine.latest_sequence() <= after {
-            return Ok(Vec::new());
-        }
-        let updates = engine
-            .db
-            .get_updates_since(after)
-            .map_err(|e| WalError::Gap(e.into_string()))?;
-        let mut batches = Vec::new();
-        let mut expected = after + 1;
-        let mut bytes = 0;
-        for update in updates {
-            let (sequence, batch) = update.map_err(|e| WalError::Gap(e.into_string()))?;
-            if sequence != expected {
-                return Err(WalError::Gap(format!(
-                    "the WAL goes from sequence {} to {sequence}",
-                    expected - 1
-                )));
-            }
-            let count = batch.len() as u64;
-            expected = sequence + count;
-            bytes += batch.size_in_bytes();
-            batches.push(WalBatch {
-                sequence,
-                count,
-                data: batch.data().to_vec(),
-            });
-            if bytes >= max_bytes {
-                break;
-            }
-        }
-        if batches.is_empty() {
-            return Err(WalError::Gap(format!(
-                "the WAL no longer holds sequence {}",
-                after + 1
-            )));
-        }
-        Ok(batches)
+        self.wal_reader(after).read(u64::MAX, max_bytes)
     }
 
+    /// A reader of the write batches that follow sequence number `after`.
+    pub fn wal_reader(&self, after: u64) -> WalReader {
+        WalReader {
+            iterator: None,
+            engine: self.engine(),
+            after,
+        }
+    }
     /// Makes this storage a replica's (only the master's batches are
     /// written) or a master's again.
     pub fn set_follower(&self, follower: bool) {
