@@ -210,16 +210,6 @@ fn new_node_id(out: &str) -> String {
     id.to_string()
 }
 
-fn cluster_info(server: &Server, field: &str) -> Option<String> {
-    let text: String = redis::cmd("CLUSTER")
-        .arg("INFO")
-        .query(&mut server.client())
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(str::to_string)
-}
-
 /// Waits until `source`'s migration has ended in success.
 fn wait_for_hand_over(source: &Server) {
     let deadline = Instant::now() + Duration::from_secs(60);

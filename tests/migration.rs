@@ -89,16 +89,6 @@ impl Pair {
     }
 }
 
-fn cluster_info(server: &Server, field: &str) -> Option<String> {
-    let text: String = redis::cmd("CLUSTER")
-        .arg("INFO")
-        .query(&mut server.client())
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(str::to_string)
-}
-
 /// Waits until the source's migration ends; returns its final state.
 fn migration_outcome(source: &Server) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -304,6 +304,17 @@ impl Drop for RedisServer {
     }
 }
 
+/// A field of a node's CLUSTER INFO, if it has it.
+pub fn cluster_info(server: &Server, field: &str) -> Option<String> {
+    let text: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(&mut server.client())
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(str::to_string)
+}
+
 /// A RESP client that returns each reply's exact bytes, so replies of two
 /// servers can be compared byte for byte.
 pub struct RawClient {
