@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
 
 fn strings(con: &mut redis::Connection, args: &[&str]) -> Vec<String> {
     let mut cmd = redis::cmd(args[0]);
@@ -17,22 +16,6 @@ fn flat(reply: &[u8]) -> String {
     String::from_utf8_lossy(reply)
         .trim_end()
         .replace("\r\n", " ")
-}
-
-/// Waits (bounded) until INFO reports `n` blocked clients.
-fn wait_blocked(con: &mut redis::Connection, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info: String = redis::cmd("INFO").arg("clients").query(con).unwrap();
-        if info.contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw {n} blocked clients: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

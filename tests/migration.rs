@@ -448,26 +448,6 @@ fn key_in(server: &Server, wanted: impl Fn(u16) -> bool) -> String {
         .unwrap()
 }
 
-/// Waits until INFO counts `count` blocked clients (those blocked on keys
-/// and those a hold keeps).
-fn wait_blocked_clients(server: &Server, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("clients")
-            .query(&mut server.client())
-            .unwrap();
-        if info.contains(&format!("blocked_clients:{count}\r\n")) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never {count} blocked clients: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A destination played by the test answers every migration command at
 /// once except the hand-over (CLUSTER IMPORT <slots> 1), which it answers
 /// when told: meanwhile the source holds the writes of the moving slots,
@@ -509,7 +489,7 @@ fn the_hand_over_holds_writes_of_the_moving_slots_only() {
     let list = format!("{{{moving}}}list");
     let mut blocked = a.raw();
     blocked.send(&RawClient::encode(&["BLPOP", &list, "0"]));
-    wait_blocked_clients(&a, 1);
+    wait_blocked(&mut a.client(), 1);
     assert_eq!(
         q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-100", ID_B]),
         ok()
@@ -528,7 +508,7 @@ fn the_hand_over_holds_writes_of_the_moving_slots_only() {
     // A write of a moving slot waits (counted as a blocked client)...
     let mut held = a.raw();
     held.send(&RawClient::encode(&["SET", &moving, "after"]));
-    wait_blocked_clients(&a, 2);
+    wait_blocked(&mut a.client(), 2);
     // ... and once the slots are handed over, it is sent to their new node.
     answer.send(()).unwrap();
     let moved = format!("-MOVED {} 127.0.0.1:{fake_port}\\r\\n", {

@@ -304,6 +304,22 @@ impl Drop for RedisServer {
     }
 }
 
+/// Waits (bounded) until INFO reports `n` blocked clients.
+pub fn wait_blocked(con: &mut redis::Connection, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query(con).unwrap();
+        if info.contains(&format!("blocked_clients:{n}\r\n")) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw {n} blocked clients: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A field of a node's CLUSTER INFO, if it has it.
 pub fn cluster_info(server: &Server, field: &str) -> Option<String> {
     let text: String = redis::cmd("CLUSTER")
