@@ -448,6 +448,22 @@ fn key_in(server: &Server, wanted: impl Fn(u16) -> bool) -> String {
         .unwrap()
 }
 
+/// A node A serving every slot, in a cluster whose other master, B, is
+/// played by the test on `fake_port`.
+fn source_facing(fake_port: u16) -> Server {
+    let a = Server::start_with(&["--cluster-enabled", "yes"]);
+    q(&mut a.client(), &["CLUSTERX", "SETNODEID", ID_A]);
+    let topology = format!(
+        "{ID_A} 127.0.0.1 {} master - 0-16383\n{ID_B} 127.0.0.1 {fake_port} master -",
+        a.port
+    );
+    assert_eq!(
+        q(&mut a.client(), &["CLUSTERX", "SETNODES", &topology, "1"]),
+        ok()
+    );
+    a
+}
+
 /// A destination played by the test answers every migration command at
 /// once except the hand-over (CLUSTER IMPORT <slots> 1), which it answers
 /// when told: meanwhile the source holds the writes of the moving slots,
@@ -472,16 +488,7 @@ fn the_hand_over_holds_writes_of_the_moving_slots_only() {
             link.send(b"+OK\r\n");
         }
     });
-    let a = Server::start_with(&["--cluster-enabled", "yes"]);
-    q(&mut a.client(), &["CLUSTERX", "SETNODEID", ID_A]);
-    let topology = format!(
-        "{ID_A} 127.0.0.1 {} master - 0-16383\n{ID_B} 127.0.0.1 {fake_port} master -",
-        a.port
-    );
-    assert_eq!(
-        q(&mut a.client(), &["CLUSTERX", "SETNODES", &topology, "1"]),
-        ok()
-    );
+    let a = source_facing(fake_port);
     let moving = key_in(&a, |slot| slot <= 100);
     let staying = key_in(&a, |slot| slot > 100);
     q(&mut a.client(), &["SET", &moving, "before"]);
@@ -526,6 +533,164 @@ fn the_hand_over_holds_writes_of_the_moving_slots_only() {
     assert_eq!(show(&other.command(&["GET", &moving])), moved);
     assert_eq!(show(&other.command(&["GET", &staying])), "$1\\r\\nx\\r\\n");
     destination.join().unwrap();
+}
+
+/// A destination played by the test that takes the hand-over of slots
+/// 0-100 but loses its answer (closes the link), then tells whoever asks
+/// (CLUSTER INFO) the import state the test sets.
+struct LostAnswer {
+    port: u16,
+    import_state: Arc<std::sync::Mutex<&'static str>>,
+    handing_over: std::sync::mpsc::Receiver<()>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LostAnswer {
+    fn start() -> LostAnswer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let import_state = Arc::new(std::sync::Mutex::new("start"));
+        let (handing_over, in_hand_over) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (state, stopped) = (import_state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut link = RawClient::over(stream).unwrap();
+            loop {
+                let request = show(&link.read_reply());
+                if request.contains("IMPORT") && request.ends_with("$1\\r\\n1\\r\\n") {
+                    // Taken, but the answer never leaves.
+                    drop(link);
+                    handing_over.send(()).unwrap();
+                    break;
+                }
+                link.send(b"+OK\r\n");
+            }
+            listener.set_nonblocking(true).unwrap();
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut asker = RawClient::over(stream).unwrap();
+                let request = show(&asker.read_reply());
+                assert!(request.contains("INFO"), "unexpected {request}");
+                let info = format!(
+                    "cluster_current_epoch:1\r\nimporting_slot:0-100\r\nimport_state:{}\r\n",
+                    state.lock().unwrap()
+                );
+                asker.send(format!("${}\r\n{info}\r\n", info.len()).as_bytes());
+            }
+        });
+        LostAnswer {
+            port,
+            import_state,
+            handing_over: in_hand_over,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn wait_hand_over(&self) {
+        self.handing_over
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the source reaches the hand-over");
+    }
+
+    fn answer(&self, import_state: &'static str) {
+        *self.import_state.lock().unwrap() = import_state;
+    }
+}
+
+impl Drop for LostAnswer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let joined = thread.join();
+            if !std::thread::panicking() {
+                joined.unwrap();
+            }
+        }
+    }
+}
+
+fn moved_to(server: &Server, key: &str, port: u16) -> String {
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(&mut server.client())
+        .unwrap();
+    format!("-MOVED {slot} 127.0.0.1:{port}\\r\\n")
+}
+
+/// When the answer to the hand-over is lost, the destination may serve
+/// the slots already: the source holds their writes, and asks, until the
+/// destination says how the import ended. Serving them again at once
+/// would let two nodes take writes for them.
+#[test]
+fn a_lost_hand_over_answer_holds_writes_until_the_destination_says_it_took_them() {
+    let destination = LostAnswer::start();
+    let a = source_facing(destination.port);
+    let moving = key_in(&a, |slot| slot <= 100);
+    q(&mut a.client(), &["SET", &moving, "before"]);
+    assert_eq!(
+        q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-100", ID_B]),
+        ok()
+    );
+    destination.wait_hand_over();
+    let mut held = a.raw();
+    held.send(&RawClient::encode(&["SET", &moving, "after"]));
+    wait_blocked(&mut a.client(), 1);
+    // Asked while the import still runs there: nothing is decided.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        cluster_info(&a, "migrating_state").as_deref(),
+        Some("start")
+    );
+    assert_eq!(
+        show(&a.raw().command(&["GET", &moving])),
+        "$6\\r\\nbefore\\r\\n"
+    );
+    destination.answer("success");
+    assert_eq!(
+        show(&held.read_reply()),
+        moved_to(&a, &moving, destination.port)
+    );
+    assert_eq!(migration_outcome(&a), "success");
+}
+
+/// A restart between the hand-over and its answer: the source comes back
+/// holding the slots' writes, asks the destination, and serves the slots
+/// again only once it says it did not take them.
+#[test]
+fn a_hand_over_cut_short_by_a_restart_is_settled_by_asking_the_destination() {
+    let destination = LostAnswer::start();
+    let mut a = source_facing(destination.port);
+    let moving = key_in(&a, |slot| slot <= 100);
+    q(&mut a.client(), &["SET", &moving, "before"]);
+    assert_eq!(
+        q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-100", ID_B]),
+        ok()
+    );
+    destination.wait_hand_over();
+    a.kill9();
+    a.restart(&["--cluster-enabled", "yes"]);
+    assert_eq!(
+        cluster_info(&a, "migrating_state").as_deref(),
+        Some("start")
+    );
+    let mut held = a.raw();
+    held.send(&RawClient::encode(&["SET", &moving, "after"]));
+    wait_blocked(&mut a.client(), 1);
+    destination.answer("error");
+    assert_eq!(show(&held.read_reply()), "+OK\\r\\n");
+    assert_eq!(migration_outcome(&a), "fail");
+    assert_eq!(
+        show(&a.raw().command(&["GET", &moving])),
+        "$5\\r\\nafter\\r\\n"
+    );
 }
 
 #[test]

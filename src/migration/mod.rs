@@ -80,6 +80,9 @@ struct State {
     importing: Option<Importing>,
     /// Slots handed to another node: answered with MOVED to its address.
     migrated: Vec<HandedOver>,
+    /// A hand-over asked of the destination whose answer is not known:
+    /// it may have taken the slots or not (see `source::settle_hand_over`).
+    handing: Option<HandedOver>,
     /// Slots handed to this node: served here.
     imported: Vec<SlotRange>,
 }
@@ -140,6 +143,13 @@ impl Moves {
                                 destination: words[3].to_string(),
                             })
                         }
+                        (Some(&"handing"), Some(range), Some(addr)) if words.len() == 4 => {
+                            state.handing = Some(HandedOver {
+                                slots: range,
+                                address: addr.to_string(),
+                                destination: words[3].to_string(),
+                            })
+                        }
                         (Some(&"imported"), Some(range), None) => state.imported.push(range),
                         // An import cut short by a restart: it failed.
                         (Some(&"importing"), Some(range), None) => {
@@ -156,14 +166,23 @@ impl Moves {
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         }
         // CLUSTER INFO shows the last hand-over after a restart too, so a
-        // controller finishes it.
-        state.migrating = state.migrated.last().map(|handed| Migrating {
+        // controller finishes it, and a source that asks how an import it
+        // lost track of ended is told.
+        let pending = state.handing.as_ref().map(|h| (h, MoveState::Start));
+        let done = state.migrated.last().map(|h| (h, MoveState::Success));
+        state.migrating = pending.or(done).map(|(handed, state)| Migrating {
             slots: handed.slots,
             destination: handed.destination.clone(),
-            state: MoveState::Success,
+            state,
             keys: 0,
             bytes: 0,
         });
+        if state.importing.is_none() {
+            state.importing = state.imported.last().map(|&slots| Importing {
+                slots,
+                state: MoveState::Success,
+            });
+        }
         Ok(Moves {
             state: Mutex::new(state),
             path,
@@ -182,6 +201,14 @@ impl Moves {
                 slot_range_text(handed.slots),
                 handed.address,
                 handed.destination
+            ));
+        }
+        if let Some(handing) = &state.handing {
+            text.push_str(&format!(
+                "handing {} {} {}\n",
+                slot_range_text(handing.slots),
+                handing.address,
+                handing.destination
             ));
         }
         for range in &state.imported {
@@ -262,30 +289,58 @@ impl Moves {
         }
     }
 
-    /// The running migration succeeded: its slots are answered with
-    /// MOVED to `address` from now on.
-    pub fn hand_over(&self, address: &str) -> std::io::Result<()> {
+    /// The running migration asks the destination at `address` to take
+    /// its slots: saved first, so that a restart before the answer does
+    /// not serve them again before the destination is asked how it ended.
+    pub fn begin_hand_over(&self, address: &str) -> std::io::Result<()> {
         let mut state = self.state.lock();
-        let Some(migrating) = state.migrating.as_mut() else {
+        let Some(migrating) = &state.migrating else {
+            return Ok(());
+        };
+        state.handing = Some(HandedOver {
+            slots: migrating.slots,
+            address: address.to_string(),
+            destination: migrating.destination.clone(),
+        });
+        self.save(&state)
+    }
+
+    /// The hand-over a restart cut short: the slots and the destination's
+    /// address.
+    pub fn pending_hand_over(&self) -> Option<(SlotRange, String)> {
+        let state = self.state.lock();
+        let handing = state.handing.as_ref()?;
+        Some((handing.slots, handing.address.clone()))
+    }
+
+    /// The destination took the slots: they are answered with MOVED to it
+    /// from now on.
+    pub fn hand_over(&self) -> std::io::Result<()> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let (Some(migrating), Some(handed)) = (state.migrating.as_mut(), state.handing.take())
+        else {
             return Ok(());
         };
         migrating.state = MoveState::Success;
         self.sent.succeeded.add(1);
-        let handed = HandedOver {
-            slots: migrating.slots,
-            address: address.to_string(),
-            destination: migrating.destination.clone(),
-        };
         state.migrated.push(handed);
-        self.save(&state)
+        self.save(state)
     }
 
     /// The running migration failed (a no-op once it succeeded).
     pub fn fail_migration(&self) {
-        if let Some(m) = self.state.lock().migrating.as_mut() {
+        let mut state = self.state.lock();
+        if let Some(m) = state.migrating.as_mut() {
             if m.state == MoveState::Start {
                 m.state = MoveState::Fail;
                 self.sent.failed.add(1);
+            }
+        }
+        if state.handing.take().is_some() {
+            if let Err(e) = self.save(&state) {
+                // Harmless: after a restart the destination is asked again.
+                tracing::warn!("cannot save the failed hand-over: {e}");
             }
         }
     }
@@ -374,5 +429,49 @@ pub fn drop_slots(storage: &Arc<Storage>, slots: SlotRange) {
             slots.1,
             e.0
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a restart finds: a hand-over whose answer was lost is still
+    /// asked about (the migration shows start), and an import that
+    /// succeeded still says so to a source that asks.
+    #[test]
+    fn unsettled_hand_overs_and_finished_imports_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let moves = Moves::load(dir.path()).unwrap();
+        moves.begin_migration((0, 100), "dst").unwrap();
+        moves.begin_hand_over("127.0.0.1:7000").unwrap();
+        moves.begin_import((200, 300)).unwrap();
+        moves.end_import((200, 300), true).unwrap();
+
+        let again = Moves::load(dir.path()).unwrap();
+        assert_eq!(
+            again.pending_hand_over(),
+            Some(((0, 100), "127.0.0.1:7000".to_string()))
+        );
+        let migrating = again.migrating().unwrap();
+        assert_eq!(
+            (migrating.slots, migrating.state),
+            ((0, 100), MoveState::Start)
+        );
+        let importing = again.importing().unwrap();
+        assert_eq!(
+            (importing.slots, importing.state),
+            ((200, 300), MoveState::Success)
+        );
+        assert_eq!(
+            again.moved_to(50),
+            None,
+            "not handed over before it is known"
+        );
+
+        again.hand_over().unwrap();
+        let settled = Moves::load(dir.path()).unwrap();
+        assert_eq!(settled.pending_hand_over(), None);
+        assert_eq!(settled.moved_to(50).as_deref(), Some("127.0.0.1:7000"));
     }
 }

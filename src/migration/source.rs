@@ -1,20 +1,29 @@
 //! The source's side: a migration job on its own thread. It copies a
 //! snapshot of the slots, replays the WAL written since in rounds until
 //! little is left, then holds the slots' writes, sends the rest and hands
-//! the slots over. Any failure lets the destination drop what it got and leaves the
-//! source serving the slots as before.
+//! the slots over. Any failure lets the destination drop what it got and
+//! leaves the source serving the slots as before.
+//!
+//! The hand-over itself (`CLUSTER IMPORT <slots> 1`) can be lost on the
+//! way back: the destination may serve the slots already, or not. The
+//! source then keeps their writes held and asks the destination how the
+//! import ended, as long as it takes, and after a restart too: two nodes
+//! accepting writes for a slot would lose some of them.
 
 use super::{flush, span};
 use crate::server::Server;
 use crate::storage::{filter_wal_batch, SlotSpan, Storage, WalError, WalReader};
 use redrock_cluster::{slot_range_text, Node, SlotRange};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the destination may take to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the destination is asked how a hand-over whose answer was
+/// lost ended.
+const OUTCOME_POLL: Duration = Duration::from_secs(1);
 /// Catch-up rounds before writes are held anyway.
 const CATCH_UP_ROUNDS: usize = 10;
 /// How much WAL one read takes at most.
@@ -84,6 +93,7 @@ fn migrate(server: &Arc<Server>, slots: SlotRange, address: &str) -> Result<Dura
     let mut sender = Sender {
         server,
         link,
+        password,
         batch_bytes,
         throttle: Throttle::new(rate_limit),
     };
@@ -96,9 +106,120 @@ fn migrate(server: &Arc<Server>, slots: SlotRange, address: &str) -> Result<Dura
     moved
 }
 
+/// Settles, before clients come, a hand-over that a restart cut short:
+/// the slots' writes stay held until the destination says whether it
+/// took them.
+pub fn resume_hand_over(server: &Arc<Server>) {
+    let Some(cluster) = &server.cluster else {
+        return;
+    };
+    let Some((slots, address)) = cluster.moves.pending_hand_over() else {
+        return;
+    };
+    tracing::warn!(
+        "the hand-over of slots {}-{} to {address} was cut short by a restart: \
+         their writes are held until it says whether it took them",
+        slots.0,
+        slots.1
+    );
+    let held = match HeldWrites::hold(server, slots) {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(
+                "cannot hold the writes of slots {}-{}: {e}",
+                slots.0,
+                slots.1
+            );
+            return;
+        }
+    };
+    let server = server.clone();
+    let password = server.config.read().requirepass.clone();
+    let spawned = std::thread::Builder::new()
+        .name("slot-hand-over".into())
+        .spawn(move || {
+            let moves = &server.cluster.as_ref().expect("cluster mode").moves;
+            if import_outcome(&server, &address, &password, slots) {
+                if let Err(e) = moves.hand_over() {
+                    tracing::error!("cannot save the hand-over: {e}");
+                }
+                server.blocked.wake_slots(slots);
+            } else {
+                moves.fail_migration();
+            }
+            drop(held);
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot settle the hand-over: {e}");
+    }
+}
+
+/// Whether the destination at `address` took `slots` when the answer to
+/// the hand-over was lost. Asks until it knows (the caller holds the
+/// slots' writes meanwhile): while it cannot be reached, either answer
+/// may be true.
+fn import_outcome(server: &Server, address: &str, password: &str, slots: SlotRange) -> bool {
+    let range = slot_range_text(slots);
+    let version_then = server.cluster.as_ref().map_or(0, |c| c.version());
+    for attempt in 0u64.. {
+        match ask_import_outcome(address, password, &range) {
+            Ok(ImportOutcome::Took) => return true,
+            Ok(ImportOutcome::Refused) => return false,
+            Ok(ImportOutcome::Unknown { version }) => {
+                // A newer topology cleared the destination's import: once
+                // this node has it too, the topology says who serves them.
+                let version_now = server.cluster.as_ref().map_or(0, |c| c.version());
+                if version_now != version_then && version_now >= version {
+                    return false;
+                }
+            }
+            Ok(ImportOutcome::Running) => {}
+            Err(e) if attempt % 30 == 0 => {
+                tracing::warn!("cannot ask {address} how the import of slots {range} ended: {e}")
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(OUTCOME_POLL);
+    }
+    unreachable!("the loop ends only by returning")
+}
+
+/// How the destination says an import ended.
+enum ImportOutcome {
+    Took,
+    Refused,
+    /// Not ended yet: the destination has not seen the link close.
+    Running,
+    /// The destination shows no import of the slots; its topology version.
+    Unknown {
+        version: i64,
+    },
+}
+
+fn ask_import_outcome(address: &str, password: &str, range: &str) -> Result<ImportOutcome, String> {
+    let mut link = Link::connect(address, password)?;
+    let info = link.text(&[b"CLUSTER", b"INFO"])?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+    };
+    if field("importing_slot") != Some(range) {
+        let version = field("cluster_current_epoch")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MAX);
+        return Ok(ImportOutcome::Unknown { version });
+    }
+    Ok(match field("import_state") {
+        Some("success") => ImportOutcome::Took,
+        Some("start") => ImportOutcome::Running,
+        _ => ImportOutcome::Refused,
+    })
+}
+
 struct Sender<'a> {
     server: &'a Arc<Server>,
     link: Link,
+    password: String,
     batch_bytes: usize,
     throttle: Throttle,
 }
@@ -145,11 +266,31 @@ impl Sender<'_> {
         self.throttle = Throttle::new(0);
         let latest = self.storage().latest_sequence();
         self.replay(span, &mut wal, latest)?;
-        self.link
-            .command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"1"])?;
         let moves = &self.server.cluster.as_ref().expect("cluster mode").moves;
         moves
-            .hand_over(&self.link.address)
+            .begin_hand_over(&self.link.address)
+            .map_err(|e| format!("cannot save the hand-over: {e}"))?;
+        match self
+            .link
+            .command(&[b"CLUSTER", b"IMPORT", range.as_bytes(), b"1"])
+        {
+            Ok(()) => {}
+            Err(LinkError::Refused(e)) => return Err(e),
+            Err(LinkError::Lost(e)) => {
+                tracing::warn!(
+                    "{e} during the hand-over of slots {range}: their writes are \
+                     held until it says whether it took them"
+                );
+                // Closed first, so the destination ends the import.
+                self.link.close();
+                let address = self.link.address.clone();
+                if !import_outcome(self.server, &address, &self.password, slots) {
+                    return Err(format!("{address} did not take the slots: {e}"));
+                }
+            }
+        }
+        moves
+            .hand_over()
             .map_err(|e| format!("cannot save the hand-over: {e}"))?;
         // Clients blocked on keys of the slots would wait for pushes that
         // now go to the destination.
@@ -214,15 +355,15 @@ impl Sender<'_> {
 
 /// The hand-over's hold on the writes of the slots moved; the other
 /// slots' writers go on. Ends when dropped, whatever happens.
-struct HeldWrites<'a> {
-    server: &'a Server,
+struct HeldWrites {
+    server: Arc<Server>,
     since: Instant,
 }
 
-impl HeldWrites<'_> {
-    fn hold(server: &Server, slots: SlotRange) -> Result<HeldWrites<'_>, String> {
+impl HeldWrites {
+    fn hold(server: &Arc<Server>, slots: SlotRange) -> Result<HeldWrites, String> {
         let held = HeldWrites {
-            server,
+            server: server.clone(),
             since: Instant::now(),
         };
         if !server.pause.hold_slots(slots) {
@@ -232,7 +373,7 @@ impl HeldWrites<'_> {
     }
 }
 
-impl Drop for HeldWrites<'_> {
+impl Drop for HeldWrites {
     fn drop(&mut self) {
         self.server.pause.release_slots();
     }
@@ -273,6 +414,22 @@ struct Link {
     reader: BufReader<TcpStream>,
 }
 
+/// Why a command on the link failed.
+enum LinkError {
+    /// The destination answered with an error: it did not do it.
+    Refused(String),
+    /// The link failed: the destination may have done it or not.
+    Lost(String),
+}
+
+impl From<LinkError> for String {
+    fn from(e: LinkError) -> String {
+        match e {
+            LinkError::Refused(e) | LinkError::Lost(e) => e,
+        }
+    }
+}
+
 impl Link {
     fn connect(address: &str, password: &str) -> Result<Link, String> {
         let fail = |e: std::io::Error| format!("cannot reach the destination {address}: {e}");
@@ -300,25 +457,55 @@ impl Link {
 
     /// Sends a command and reads its one-line reply; an error reply is an
     /// error.
-    fn command(&mut self, args: &[&[u8]]) -> Result<(), String> {
+    fn command(&mut self, args: &[&[u8]]) -> Result<(), LinkError> {
+        self.call(args).map(drop)
+    }
+
+    /// Sends a command whose reply is a bulk string, and returns it.
+    fn text(&mut self, args: &[&[u8]]) -> Result<String, LinkError> {
+        self.call(args)?
+            .ok_or_else(|| LinkError::Refused(format!("{} sent no text", self.address)))
+    }
+
+    /// Sends a command; returns its reply's bulk string if it is one.
+    fn call(&mut self, args: &[&[u8]]) -> Result<Option<String>, LinkError> {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for arg in args {
             out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
             out.extend_from_slice(arg);
             out.extend_from_slice(b"\r\n");
         }
-        let fail = |e: std::io::Error| format!("the link to {} failed: {e}", self.address);
-        self.stream.write_all(&out).map_err(fail)?;
+        let lost = |e: std::io::Error| {
+            LinkError::Lost(format!("the link to {} failed: {e}", self.address))
+        };
+        self.stream.write_all(&out).map_err(lost)?;
         let mut line = String::new();
-        self.reader.read_line(&mut line).map_err(fail)?;
+        self.reader.read_line(&mut line).map_err(lost)?;
         match line.as_bytes().first() {
-            Some(b'+') | Some(b':') => Ok(()),
-            Some(b'-') => Err(format!(
+            Some(b'+') | Some(b':') => Ok(None),
+            Some(b'$') => {
+                let length: usize = line[1..].trim_end().parse().map_err(|_| {
+                    LinkError::Lost(format!("{} sent a malformed reply", self.address))
+                })?;
+                let mut body = vec![0; length + 2];
+                self.reader.read_exact(&mut body).map_err(lost)?;
+                body.truncate(length);
+                Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+            }
+            Some(b'-') => Err(LinkError::Refused(format!(
                 "the destination {} answered: {}",
                 self.address,
                 line[1..].trim_end()
-            )),
-            _ => Err(format!("the destination {} closed the link", self.address)),
+            ))),
+            _ => Err(LinkError::Lost(format!(
+                "the destination {} closed the link",
+                self.address
+            ))),
         }
+    }
+
+    /// Closes the link at once, so the destination sees it end.
+    fn close(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }

@@ -234,6 +234,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         .set_threshold(config.busy_reply_threshold);
     crate::commands::restore_saved_functions(&server)
         .map_err(|e| StartError(format!("cannot load the functions: {e}")))?;
+    crate::migration::source::resume_hand_over(&server);
     log_startup_facts(&server, &listeners);
     if server.cluster.is_some() {
         crate::replication::replica::follow_topology(&server);
