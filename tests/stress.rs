@@ -273,3 +273,211 @@ fn concurrent_clients_never_see_torn_or_lost_writes() {
     assert_eq!(popped.len(), pushed.len(), "elements lost or duplicated");
     assert!(popped == pushed, "the elements popped are not those pushed");
 }
+
+/// Pipelines of writes to a few hot keys (several commands of one
+/// pipeline write the same key, so later ones read the pipeline's writes
+/// before they are written) from many connections at once.
+mod pipelines {
+    use super::*;
+
+    const CLIENTS: usize = 16;
+    const PIPELINES: usize = 150;
+    const COMMANDS: usize = 24;
+    const COUNTERS: usize = 3;
+    const FIELDS: usize = 4;
+
+    /// One command of a pipeline, and what its reply must satisfy.
+    enum Step {
+        Incr(usize),
+        Push(usize, String),
+        HashIncr(usize),
+        ZsetIncr(usize),
+        Add(String),
+        /// A read after this connection's own writes of the key: at
+        /// least what its last write of it answered.
+        GetCounter(usize),
+        ListLength(usize),
+        HashGet(usize),
+    }
+
+    fn args(step: &Step) -> Vec<String> {
+        let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect();
+        match step {
+            Step::Incr(k) => s(&["INCR", &format!("counter{k}")]),
+            Step::Push(l, id) => s(&["RPUSH", &format!("list{l}"), id]),
+            Step::HashIncr(f) => s(&["HINCRBY", "hash", &format!("f{f}"), "1"]),
+            Step::ZsetIncr(m) => s(&["ZINCRBY", "zset", "1", &format!("m{m}")]),
+            Step::Add(id) => s(&["SADD", "set", id]),
+            Step::GetCounter(k) => s(&["GET", &format!("counter{k}")]),
+            Step::ListLength(l) => s(&["LLEN", &format!("list{l}")]),
+            Step::HashGet(f) => s(&["HGET", "hash", &format!("f{f}")]),
+        }
+    }
+
+    fn number(v: &Value) -> i64 {
+        match v {
+            Value::Int(n) => *n,
+            Value::BulkString(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
+    /// What one connection saw: every reply of the writes, by key.
+    #[derive(Default)]
+    struct Replies {
+        by_key: HashMap<String, Vec<i64>>,
+        violations: Vec<String>,
+        pushed: Vec<(usize, String)>,
+        added: usize,
+    }
+
+    fn work(con: &mut redis::Connection, client: usize) -> Replies {
+        let mut seen = Replies::default();
+        let mut random = 0x9e37_79b9_7f4a_7c15u64 ^ (client as u64 + 1);
+        let mut next = |n: usize| {
+            random ^= random << 13;
+            random ^= random >> 7;
+            random ^= random << 17;
+            (random % n as u64) as usize
+        };
+        for round in 0..PIPELINES {
+            let steps: Vec<Step> = (0..COMMANDS)
+                .map(|i| {
+                    let id = format!("{client}:{round}:{i}");
+                    match next(8) {
+                        0 => Step::Incr(next(COUNTERS)),
+                        1 => Step::Push(next(2), id),
+                        2 => Step::HashIncr(next(FIELDS)),
+                        3 => Step::ZsetIncr(next(FIELDS)),
+                        4 => Step::Add(id),
+                        5 => Step::GetCounter(next(COUNTERS)),
+                        6 => Step::ListLength(next(2)),
+                        _ => Step::HashGet(next(FIELDS)),
+                    }
+                })
+                .collect();
+            let mut pipe = redis::pipe();
+            for step in &steps {
+                pipe.add_command(cmd(&args(step)
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()));
+            }
+            let replies: Vec<Value> = pipe.query(con).expect("pipeline");
+            // The last value this connection's own writes gave each key.
+            let mut own: HashMap<String, i64> = HashMap::new();
+            for (step, reply) in steps.iter().zip(&replies) {
+                let key = args(step)[1..].join(" ");
+                let key = match step {
+                    Step::Push(..) | Step::ListLength(_) => args(step)[1].clone(),
+                    Step::GetCounter(k) => format!("counter{k}"),
+                    Step::HashGet(f) => format!("hash f{f}"),
+                    Step::HashIncr(f) => format!("hash f{f}"),
+                    Step::ZsetIncr(m) => format!("zset m{m}"),
+                    _ => key,
+                };
+                match step {
+                    Step::Incr(_) | Step::Push(..) | Step::HashIncr(_) | Step::ZsetIncr(_) => {
+                        let value = number(reply);
+                        if let Step::Push(l, id) = step {
+                            seen.pushed.push((*l, id.clone()));
+                        }
+                        own.insert(key.clone(), value);
+                        seen.by_key.entry(key).or_default().push(value);
+                    }
+                    Step::Add(_) => {
+                        seen.added += 1;
+                        if number(reply) != 1 {
+                            seen.violations
+                                .push(format!("SADD of a new member: {reply:?}"));
+                        }
+                    }
+                    Step::GetCounter(_) | Step::ListLength(_) | Step::HashGet(_) => {
+                        let value = match reply {
+                            Value::Nil => 0,
+                            other => number(other),
+                        };
+                        if let Some(&written) = own.get(&key) {
+                            if value < written {
+                                seen.violations.push(format!(
+                                    "{key} read {value} after this pipeline wrote {written}"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every write's reply is one step of its key's count: together they
+    /// are 1..=n exactly (nothing lost, nothing counted twice), each
+    /// connection reads its pipeline's own writes, and the keys hold what
+    /// the replies say.
+    #[test]
+    fn pipelined_writes_to_hot_keys_are_neither_lost_nor_doubled() {
+        let server = Server::start();
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for client in 0..CLIENTS {
+                let (server, results) = (&server, &results);
+                scope.spawn(move || {
+                    let mut con = server.client();
+                    // A server that stops answering fails the test.
+                    con.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                        .unwrap();
+                    let seen = work(&mut con, client);
+                    results.lock().unwrap().push(seen);
+                });
+            }
+        });
+        let results = results.into_inner().unwrap();
+        let violations: Vec<&String> = results.iter().flat_map(|r| &r.violations).collect();
+        assert!(
+            violations.is_empty(),
+            "{} violations: {:?}",
+            violations.len(),
+            &violations[..violations.len().min(10)]
+        );
+        let mut by_key: HashMap<&String, Vec<i64>> = HashMap::new();
+        for (key, values) in results.iter().flat_map(|r| &r.by_key) {
+            by_key.entry(key).or_default().extend(values);
+        }
+        let mut con = server.client();
+        for (key, mut values) in by_key {
+            values.sort_unstable();
+            let n = values.len() as i64;
+            assert_eq!(values, (1..=n).collect::<Vec<_>>(), "the replies of {key}");
+            let parts: Vec<&str> = key.split(' ').collect();
+            let stored: i64 = match parts[..] {
+                [k] if k.starts_with("list") => query(&mut con, &["LLEN", k]),
+                [k] => query(&mut con, &["GET", k]),
+                ["hash", f] => query(&mut con, &["HGET", "hash", f]),
+                ["zset", m] => query(&mut con, &["ZSCORE", "zset", m]),
+                _ => unreachable!(),
+            };
+            assert_eq!(stored, n, "{key} holds what its last write answered");
+        }
+        for list in 0..2 {
+            let stored: Vec<String> =
+                query(&mut con, &["LRANGE", &format!("list{list}"), "0", "-1"]);
+            let mut stored_sorted = stored.clone();
+            stored_sorted.sort();
+            let mut pushed: Vec<String> = results
+                .iter()
+                .flat_map(|r| &r.pushed)
+                .filter(|(l, _)| *l == list)
+                .map(|(_, id)| id.clone())
+                .collect();
+            pushed.sort();
+            assert_eq!(
+                stored_sorted, pushed,
+                "list{list} holds each pushed id once"
+            );
+        }
+        let members: usize = query(&mut con, &["SCARD", "set"]);
+        let added: usize = results.iter().map(|r| r.added).sum();
+        assert_eq!(members, added, "one member per SADD");
+    }
+}

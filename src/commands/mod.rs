@@ -121,12 +121,17 @@ pub struct Ctx<'a> {
     /// server's meanwhile).
     pub engine: &'a Engine,
     pub snapshot: Option<Snapshot<'a>>,
+    /// Inside EXEC (and scripts): the transaction's own writes.
     pub overlay: Option<&'a Overlay>,
+    /// A connection's pipelined writes not yet written, readable once the
+    /// write set says so (see [`WriteSet::read_pending`]).
+    pub pipeline: Option<&'a Overlay>,
 }
 
 impl<'a> Ctx<'a> {
     /// The client's current keyspace, read through the command's snapshot
-    /// if it has one, or the transaction's overlay inside EXEC.
+    /// if it has one, or the transaction's overlay inside EXEC, and with
+    /// the pipeline's pending writes in front when they are readable.
     pub fn db(&self) -> Db<'_> {
         let db = Db::new(
             &self.server.storage,
@@ -134,10 +139,19 @@ impl<'a> Ctx<'a> {
             &self.client.db,
             self.writes,
         );
-        match (&self.snapshot, self.overlay) {
-            (_, Some(overlay)) => db.reading(self.engine.live().with_overlay(overlay)),
-            (Some(snapshot), None) => db.reading(snapshot.view()),
-            (None, None) => db,
+        if let Some(overlay) = self.overlay {
+            return db.reading(self.engine.live().with_overlay(overlay));
+        }
+        let view = match &self.snapshot {
+            Some(snapshot) => snapshot.view(),
+            None => self.engine.live(),
+        };
+        match self.pipeline {
+            Some(pending) if self.writes.borrow().reads_pending() => {
+                db.reading(view.with_overlay(pending))
+            }
+            _ if self.snapshot.is_some() => db.reading(view),
+            _ => db,
         }
     }
 
@@ -304,10 +318,13 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return transaction::queue(ctx, argv);
     }
     let joins = joins_pipeline(spec);
+    // A command that uses a key the pipeline wrote reads the pending
+    // writes through the pipeline's overlay, or after they are written.
     let must_finish = !joins || {
-        let writes = ctx.writes.borrow();
+        let mut writes = ctx.writes.borrow_mut();
         let ks = ctx.client.db.keyspace.as_bytes();
         key_positions.iter().any(|&i| writes.touches(ks, &argv[i]))
+            && !(ctx.pipeline.is_some() && writes.read_pending())
     };
     if must_finish {
         if let Err(e) = ctx.finish_writes() {
@@ -338,8 +355,9 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     ctx.writes.borrow_mut().begin_command();
     let started = Instant::now();
     let engine = ctx.engine;
-    // Taken after the pipeline's pending writes are written: it sees them.
-    // Inside EXEC the keys are locked and the overlay has what is pending.
+    // Taken after the pipeline's pending writes are written, or with them
+    // readable in the pipeline's overlay (whose keys stay locked). Inside
+    // EXEC the keys are locked and the overlay has what is pending.
     ctx.snapshot = (reads_snapshot(spec) && !in_exec).then(|| engine.snapshot());
     let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))

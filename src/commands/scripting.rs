@@ -371,6 +371,7 @@ fn run_once(
         engine: ctx.engine,
         snapshot: None,
         overlay: Some(overlay),
+        pipeline: None,
     };
     let mut host = ScriptHost {
         ctx: &mut inner,

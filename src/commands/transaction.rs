@@ -222,6 +222,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
             engine: ctx.engine,
             snapshot: None,
             overlay: Some(&overlay),
+            pipeline: None,
         };
         for argv in &tx.queued {
             replies.push(super::execute(&mut inner, argv));

@@ -448,6 +448,7 @@ impl Connection {
     /// Runs one command.
     fn run(&mut self, argv: &[Bytes]) -> Reply {
         let engine = self.server.storage.engine();
+        let pipeline = self.writes.borrow().pipeline();
         let mut ctx = Ctx {
             server: &self.server,
             client: &mut self.state,
@@ -455,6 +456,7 @@ impl Connection {
             engine: &engine,
             snapshot: None,
             overlay: None,
+            pipeline: Some(&pipeline),
         };
         execute(&mut ctx, argv)
     }

@@ -177,7 +177,9 @@ fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache, gc_slot: &gc::DbSlo
         compression,
         compression,
     ]);
-    if cf == Cf::Metadata {
+    if matches!(cf, Cf::Metadata | Cf::Subkey) {
+        // Most point reads of members look for one not there yet (HSET,
+        // SADD, ZADD of new members): the filter spares the skip list.
         options.set_memtable_whole_key_filtering(true);
         options.set_memtable_prefix_bloom_ratio(0.1);
     }

@@ -1,4 +1,4 @@
-//! A transaction's own writes, readable before they are written.
+//! Writes not yet written, readable before they are.
 //!
 //! EXEC commits the batches of all its commands as ONE RocksDB write at
 //! the end, so a crash never leaves half a transaction and no other client
@@ -6,10 +6,11 @@
 //! wrote. The overlay holds those writes (puts, deletes, range deletes),
 //! indexed by column family and key, and a [`View`](super::View) with an
 //! overlay answers from it first and merges it into iteration. Values are
-//! copied in and out: an overlay lives for one EXEC.
+//! copied in and out: an overlay lives for one EXEC, or for one pipeline
+//! whose commands write the same key (see [`WriteSet`](super::WriteSet)).
 
 use super::{Cf, Entry, Result};
-use std::cell::RefCell;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::iter::Peekable;
 
@@ -30,7 +31,7 @@ type OwnEntry = (Vec<u8>, Written);
 /// The writes of a transaction so far.
 #[derive(Default)]
 pub struct Overlay {
-    state: RefCell<State>,
+    state: Mutex<State>,
 }
 
 #[derive(Default)]
@@ -54,7 +55,7 @@ pub(super) enum Lookup {
 
 impl Overlay {
     pub(super) fn apply(&self, ops: Vec<Op>) {
-        let mut state = self.state.borrow_mut();
+        let mut state = self.state.lock();
         for op in ops {
             match op {
                 Op::Put(cf, key, value) => {
@@ -81,8 +82,18 @@ impl Overlay {
         }
     }
 
+    /// Forgets every write: they were written.
+    pub(super) fn clear(&self) {
+        let mut state = self.state.lock();
+        state.entries.clear();
+        state.cleared.clear();
+    }
+
     pub(super) fn lookup(&self, cf: Cf, key: &[u8]) -> Lookup {
-        let state = self.state.borrow();
+        let state = self.state.lock();
+        if state.entries.is_empty() && state.cleared.is_empty() {
+            return Lookup::Untouched;
+        }
         // The map is keyed by owned vectors; one copy per lookup is the
         // price of a transaction's reads, not of ordinary commands.
         match state.entries.get(&(cf, key.to_vec())) {
@@ -99,7 +110,7 @@ impl Overlay {
         if lower >= upper {
             return false;
         }
-        let state = self.state.borrow();
+        let state = self.state.lock();
         state
             .entries
             .range((cf, lower.to_vec())..(cf, upper.to_vec()))
@@ -115,7 +126,7 @@ impl Overlay {
     /// (inclusive) to `end` (exclusive, `None` for the end of the family)
     /// merges in.
     pub(super) fn window(&self, cf: Cf, start: &[u8], end: Option<&[u8]>) -> Window {
-        let state = self.state.borrow();
+        let state = self.state.lock();
         let lower = (cf, start.to_vec());
         let entries: Vec<_> = match end {
             Some(end) if end <= start => Vec::new(),

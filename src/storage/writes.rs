@@ -11,9 +11,13 @@
 //! never blocking on a lock while holding others: a busy lock makes the set
 //! commit and release first.
 //!
-//! A command that locks a key an earlier command of the pipeline already
-//! locked (in any keyspace: COPY and MOVE write another database) first
-//! writes what is pending, so it reads its own pipeline's writes.
+//! A command that uses a key an earlier command of the pipeline already
+//! locked (in any keyspace: COPY and MOVE write another database) reads
+//! the pipeline's pending writes through an [`Overlay`]: from then on, the
+//! pipeline's batches are kept readable there, so a pipeline of LPUSHes to
+//! one list is still one write. Whenever the pending writes are written
+//! (and their locks let go) the overlay is emptied: what it held may then
+//! change under other clients.
 //!
 //! Inside EXEC the set is in transaction mode: nothing is written until
 //! the transaction ends (its commands read each other's writes through an
@@ -23,9 +27,10 @@
 //! The storage's [`WriteObserver`](super::WriteObserver) is told which keys
 //! the finished commands changed before their locks are released.
 
-use super::{Batch, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
+use super::overlay::{Op, Overlay};
+use super::{Batch, Cf, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
 use redrock_encoding::Keyspace;
-use rocksdb::WriteBatch;
+use rocksdb::{WriteBatch, WriteBatchIteratorCf};
 use std::sync::Arc;
 
 /// The bytes a WriteBatch's representation starts with: a sequence number
@@ -72,6 +77,14 @@ pub struct WriteSet {
     /// Set when a deferred write failed: replies already given for its
     /// commands must not reach the client.
     failed: bool,
+    /// The pending writes, readable, once a command of the pipeline used
+    /// a key an earlier one wrote (see [`WriteSet::read_pending`]).
+    pipeline: Arc<Overlay>,
+    /// Whether `pipeline` holds every pending write.
+    reads_pending: bool,
+    /// Whether a pending batch deletes a range: the overlay cannot be
+    /// built from the records then.
+    pending_range_delete: bool,
 }
 
 impl WriteSet {
@@ -95,7 +108,63 @@ impl WriteSet {
             missing: Vec::new(),
             written: 0,
             failed: false,
+            pipeline: Arc::default(),
+            reads_pending: false,
+            pending_range_delete: false,
         }
+    }
+
+    /// The overlay that holds the pending writes while
+    /// [`WriteSet::reads_pending`]; commands read through it then.
+    pub fn pipeline(&self) -> Arc<Overlay> {
+        self.pipeline.clone()
+    }
+
+    /// Whether the pending writes are readable through
+    /// [`WriteSet::pipeline`] (every batch committed must then be replayed
+    /// into it, as [`Batch::for_overlay`] does).
+    pub fn reads_pending(&self) -> bool {
+        self.reads_pending
+    }
+
+    /// Makes the pending writes readable through [`WriteSet::pipeline`],
+    /// instead of writing them, for a command that uses a key they wrote.
+    /// Returns false when they cannot be (inside a transaction, or when a
+    /// pending batch deletes a range): the caller writes them first.
+    pub fn read_pending(&mut self) -> bool {
+        if self.transaction || !self.deferred || self.pending_range_delete {
+            return false;
+        }
+        if self.reads_pending {
+            return true;
+        }
+        struct Replay(Vec<Op>);
+        impl WriteBatchIteratorCf for Replay {
+            fn put_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
+                if let Some(cf) = Cf::from_id(cf_id) {
+                    self.0.push(Op::Put(cf, key.to_vec(), value.to_vec()));
+                }
+            }
+            fn delete_cf(&mut self, cf_id: u32, key: &[u8]) {
+                if let Some(cf) = Cf::from_id(cf_id) {
+                    self.0.push(Op::Delete(cf, key.to_vec()));
+                }
+            }
+            // Merges update the key counts, which are kept in memory.
+            fn merge_cf(&mut self, _cf_id: u32, _key: &[u8], _value: &[u8]) {}
+        }
+        let mut replay = Replay(Vec::new());
+        if self.record_count > 0 {
+            let mut data = Vec::with_capacity(BATCH_HEADER + self.records.len());
+            data.extend_from_slice(&[0; 8]);
+            data.extend_from_slice(&self.record_count.to_le_bytes());
+            data.extend_from_slice(&self.records);
+            WriteBatch::from_data(&data).iterate_cf(&mut replay);
+        }
+        self.pipeline.clear();
+        self.pipeline.apply(replay.0);
+        self.reads_pending = true;
+        true
     }
 
     /// Whether a deferred write failed since the last call (see the
@@ -267,7 +336,7 @@ impl WriteSet {
             self.touched.push((ks.to_vec(), key.to_vec()));
             self.modified.push(false);
         }
-        if relocked && !self.transaction {
+        if relocked && !self.transaction && !self.reads_pending {
             self.write_pending()?;
         }
         if wanted.is_empty() {
@@ -358,6 +427,7 @@ impl WriteSet {
         if !self.deferred {
             return self.write(batch);
         }
+        self.pending_range_delete |= batch.deletes_range;
         self.records
             .extend_from_slice(&batch.inner.data()[BATCH_HEADER..]);
         self.record_count += batch.inner.len() as u32;
@@ -405,6 +475,12 @@ impl WriteSet {
     }
 
     fn write_pending(&mut self) -> Result<()> {
+        // Written, or failed: either way other clients may change those
+        // keys once their locks go. (A command that read through the
+        // overlay may have added its own writes since it was last built.)
+        self.pipeline.clear();
+        self.reads_pending = false;
+        self.pending_range_delete = false;
         if self.record_count == 0 {
             return Ok(());
         }
@@ -419,6 +495,8 @@ impl WriteSet {
             counts: std::mem::take(&mut self.counts),
             earliest_expiry: std::mem::replace(&mut self.earliest_expiry, u64::MAX),
             log: None,
+            // Written at once, never replayed into an overlay.
+            deletes_range: false,
         };
         let written = self.write(batch);
         self.written += 1;
@@ -497,7 +575,41 @@ impl Drop for WriteSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::overlay::Lookup;
     use crate::storage::tests::storage;
+
+    /// The pending writes, read through the pipeline's overlay, until they
+    /// are written; a pending range delete cannot be replayed there.
+    #[test]
+    fn pending_writes_are_read_through_the_overlay_until_written() {
+        let (_dir, storage) = storage();
+        let mut writes = WriteSet::new(storage.clone(), true);
+        writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
+        let mut batch = storage.batch();
+        batch.put(Cf::Default, b"a", b"pending");
+        writes.commit(batch).unwrap();
+        let engine = storage.engine();
+        let view = engine.live();
+        assert!(view.get(Cf::Default, b"a").unwrap().is_none());
+        assert!(writes.read_pending());
+        let pipeline = writes.pipeline();
+        let reading = view.with_overlay(&pipeline);
+        let read = reading.get(Cf::Default, b"a").unwrap().unwrap();
+        assert_eq!(&*read, b"pending");
+        writes.finish().unwrap();
+        assert!(!writes.reads_pending());
+        assert!(matches!(
+            pipeline.lookup(Cf::Default, b"a"),
+            Lookup::Untouched
+        ));
+
+        let mut batch = storage.batch();
+        batch.delete_range(Cf::Default, b"a", b"b");
+        writes.commit(batch).unwrap();
+        assert!(!writes.read_pending(), "a range delete is written first");
+        writes.finish().unwrap();
+        assert!(writes.read_pending(), "nothing pending any more");
+    }
 
     #[test]
     fn deferred_batches_become_one_write_at_finish() {

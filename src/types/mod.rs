@@ -338,7 +338,8 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// A new batch (which keeps its writes for the overlay inside EXEC).
+    /// A new batch (which keeps its writes for the overlay inside EXEC, or
+    /// while the pipeline's pending writes are read through one).
     pub fn batch(&self) -> Batch {
         let batch = self.storage.batch();
         match self.view.overlay() {
@@ -347,8 +348,9 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Commits a batch through the client's write set; inside EXEC the
-    /// transaction's next reads see it at once.
+    /// Commits a batch through the client's write set; with an overlay
+    /// (inside EXEC, or a pipeline reading its pending writes) the next
+    /// reads see it at once.
     pub fn commit(&self, mut batch: Batch) -> Result<()> {
         if let Some(overlay) = self.view.overlay() {
             batch.apply_to(overlay);
