@@ -2,7 +2,7 @@
 //! rebalance; a replica, which syncs), del-node (a master's keys move
 //! away first), the refusals, and runs cut short (a tool killed, a
 //! topology pushed to some nodes only, a source restarted after a
-//! hand-over) that the next run finishes.
+//! hand-over) that the next run finishes; a failover beside a migration.
 
 mod common;
 use common::*;
@@ -355,6 +355,14 @@ fn a_deleted_master_hands_its_keys_to_the_others_and_redirects() {
     let mut con = cluster_client(&[&a, &b]);
     assert_keys(&mut con, KEYS, 20);
     check(&a);
+
+    // Run again (as after an interruption): nothing to do.
+    let out = run(&["cluster", "del-node", &addr(&c), &id]);
+    assert!(
+        out.contains("is not in the cluster any more") && out.contains("nothing to do"),
+        "{out}"
+    );
+    check(&a);
 }
 
 #[test]
@@ -624,4 +632,136 @@ fn a_password_protected_cluster_scales_with_the_password() {
         .get_connection()
         .unwrap();
     assert_keys(&mut con, 2_000, 20);
+}
+
+/// A hash tag whose keys fall in `slots`.
+fn tag_in(server: &Server, slots: std::ops::RangeInclusive<u16>) -> String {
+    let mut con = server.client();
+    (0..)
+        .map(|i| format!("t{i}"))
+        .find(|tag| {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(tag)
+                .query(&mut con)
+                .unwrap();
+            slots.contains(&slot)
+        })
+        .unwrap()
+}
+
+/// Masters `a` and `b` (slots 0-8191 and 8192-16383) and a replica of
+/// `a`, synced.
+fn two_masters_and_a_replica(args: &[&str]) -> (Server, Server, Server) {
+    let (a, b, replica) = (
+        Server::start_with(args),
+        Server::start_with(args),
+        Server::start_with(args),
+    );
+    create(&[&a, &b]);
+    run(&[
+        "cluster",
+        "add-node",
+        &addr(&replica),
+        &addr(&a),
+        "--replica-of",
+        &id_of(&a),
+    ]);
+    (a, b, replica)
+}
+
+#[test]
+fn a_failover_first_finishes_a_hand_over_the_topology_lacks() {
+    const KEYS: usize = 2_000;
+    let (a, b, replica) = two_masters_and_a_replica(CLUSTER_ARGS);
+    let mut con = cluster_client(&[&a, &b]);
+    populate(&mut con, KEYS, 20);
+    let tag = tag_in(&a, 0..=99);
+    let tagged: Vec<String> = (0..50).map(|i| format!("{{{tag}}}{i}")).collect();
+    for key in &tagged {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("before")
+            .query(&mut con)
+            .unwrap();
+    }
+    let id_b = id_of(&b);
+
+    // Slots 0-99 handed over to b, which takes writes of them; no
+    // topology says so yet.
+    let migrated = q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-99", &id_b]);
+    assert_eq!(migrated, ok());
+    wait_for_hand_over(&a);
+    for key in &tagged {
+        assert_eq!(q(&mut b.client(), &["SET", key, "after"]), ok());
+    }
+
+    let out = run(&["cluster", "failover", &addr(&replica)]);
+    // b's writes are served: the failover's topology gives it the slots.
+    let mut con = cluster_client(&[&a, &b, &replica]);
+    for key in &tagged {
+        let value: Option<String> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
+        assert_eq!(value.as_deref(), Some("after"), "{key}: {out}");
+    }
+    assert_keys(&mut con, KEYS, 20);
+    for entry in [&a, &b, &replica] {
+        assert_eq!(slots_of(&b, entry)[0], (0, 99), "seen by {}", entry.port);
+        assert_eq!(slots_of(&replica, entry), vec![(100, 8191)]);
+        assert_eq!(slots_of(&a, entry), vec![]);
+    }
+    assert!(
+        out.contains(&format!(
+            "finishing the interrupted move of slots 0-99 to {id_b}"
+        )),
+        "{out}"
+    );
+    assert_counts(&b, &b);
+}
+
+#[test]
+fn a_failover_is_refused_while_a_migration_runs() {
+    const KEYS: usize = 16_000;
+    let args = [
+        "--cluster-enabled",
+        "yes",
+        "--migrate-batch-rate-limit-mb",
+        "1",
+    ];
+    let (a, b, replica) = two_masters_and_a_replica(&args);
+    let mut con = cluster_client(&[&a, &b]);
+    // About 4 MB in slots 0-4095: seconds at 1 MB/s.
+    populate(&mut con, KEYS, 1000);
+    let id_b = id_of(&b);
+    let before = version(&a);
+
+    let migrated = q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-4095", &id_b]);
+    assert_eq!(migrated, ok());
+    assert_eq!(
+        cluster_info(&a, "migrating_state").as_deref(),
+        Some("start")
+    );
+    let failover = ["cluster", "failover", &addr(&replica)];
+    refused(
+        &failover,
+        &format!(
+            "{} is moving slots 0-4095 to {id_b} (migrating_state:start",
+            addr(&a)
+        ),
+    );
+    for node in [&a, &b, &replica] {
+        assert_eq!(version(node), before, "port {}", node.port);
+        assert_eq!(slots_of(&a, node), vec![(0, 8191)]);
+        let member = topology(node).into_iter().find(|m| m.port == replica.port);
+        assert_eq!(member.unwrap().master, Some(id_of(&a)));
+    }
+
+    // Once the migration has ended, the failover goes through and gives
+    // the slots to their destination.
+    wait_for_hand_over(&a);
+    let out = run(&failover);
+    assert!(out.contains("done: "), "{out}");
+    assert_eq!(slots_of(&b, &a)[0], (0, 4095));
+    assert_eq!(slots_of(&replica, &a), vec![(4096, 8191)]);
+    let mut con = cluster_client(&[&a, &b, &replica]);
+    assert_keys(&mut con, KEYS, 1000);
 }

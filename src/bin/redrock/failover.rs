@@ -9,10 +9,16 @@
 //! pause ends and the writes it held are redirected. Every node must be
 //! reachable and at the same version before anything changes; if the
 //! replica does not catch up in time, writes resume and the topology stays.
+//!
+//! A new topology makes every node forget its slot hand-overs, so the
+//! failover's topology must already give slots a migration handed over to
+//! their destination: what a migration left is finished first
+//! (resume.rs), and a migration under way makes the failover refuse.
 
 use crate::client::Client;
 use crate::replication::replication_of;
-use crate::{addr_of, connect_nodes, layout, push_topology, topology_of};
+use crate::resume::settle_unless_moving;
+use crate::{addr_of, connect_nodes, layout, push_topology, Access};
 use std::time::{Duration, Instant};
 
 /// How much longer than the wait the pause lasts: time to push the
@@ -23,10 +29,13 @@ const PAUSE_MARGIN: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 
 pub fn failover(addr: &str, password: Option<&str>, timeout: Duration) -> Result<(), String> {
-    let mut entry = Client::connect(addr, password, timeout)?;
-    let topology = topology_of(&mut entry)?;
-    let id = entry.text(&["CLUSTER", "MYID"])?;
-    drop(entry);
+    let access = Access {
+        entry: addr,
+        password,
+        timeout,
+    };
+    let topology = settle_unless_moving(&access)?;
+    let id = access.connect(addr)?.text(&["CLUSTER", "MYID"])?;
     let replica = topology
         .node(&id)
         .ok_or_else(|| format!("{addr} (node {id}) is not in its own topology"))?;

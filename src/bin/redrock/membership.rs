@@ -146,9 +146,9 @@ fn wait_for_sync(replica: &mut Client, master: &Node, timeout: Duration) -> Resu
 
 pub fn del_node(access: &Access, id: &str) -> Result<(), String> {
     let mut topology = settle(access, false, Some(id))?;
-    let node = topology
-        .node(id)
-        .ok_or_else(|| format!("{id}: no such node in the cluster"))?;
+    let Some(node) = topology.node(id) else {
+        return already_deleted(access, &topology, id);
+    };
     if node.role == Role::Master {
         let masters = topology
             .nodes
@@ -208,6 +208,23 @@ pub fn del_node(access: &Access, id: &str) -> Result<(), String> {
         "removed {addr} ({id}) from the cluster: topology version {} on the {} other nodes",
         next.version,
         remaining.len()
+    );
+    Ok(())
+}
+
+/// del-node of a node the topology lacks: fine if the entry is that node
+/// (a resumed run: a node removed keeps its id and serves the topology
+/// without it), an error otherwise (the id may be mistyped).
+fn already_deleted(access: &Access, topology: &Topology, id: &str) -> Result<(), String> {
+    if access.connect(access.entry)?.text(&["CLUSTERX", "MYID"])? != id {
+        return Err(format!(
+            "{id}: no such node in the cluster (a node removed already says so when \
+             named as the entry node)"
+        ));
+    }
+    println!(
+        "{} ({id}) is not in the cluster any more (topology version {}): nothing to do",
+        access.entry, topology.version
     );
     Ok(())
 }

@@ -5,39 +5,64 @@
 //!
 //! 1. Every node gets the latest topology version any of them has (a run
 //!    stopped while it pushed a version).
-//! 2. A migration under way on a master is waited for.
+//! 2. A migration under way on a master is waited for (a failover refuses
+//!    to run beside it instead).
 //! 3. A migration the source handed over whose slots the topology still
 //!    gives to the source is finished: the slots go to its destination at
 //!    the next version on every node.
 
 use crate::client::Client;
-use crate::migrate::{migration_of, set_slot_everywhere, wait_for_migration};
+use crate::migrate::{migration_of, set_slot_everywhere, wait_for_migration, Migration};
 use crate::{addr_of, push_topology, topology_of, version_of, Access};
 use redrock_cluster::{slot_range_text, Role, Topology};
+
+/// How [`settle`] goes about it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Says what it would do and changes nothing.
+    DryRun,
+    /// Waits for a migration under way.
+    Wait,
+    /// Refuses while a migration is under way.
+    RefuseWhileMoving,
+}
 
 /// Brings the cluster to a settled state and returns its topology. With
 /// `dry_run`, says what it would do and changes nothing. `absent` names a
 /// node that may be unreachable (one being deleted).
 pub fn settle(access: &Access, dry_run: bool, absent: Option<&str>) -> Result<Topology, String> {
+    let mode = if dry_run { Mode::DryRun } else { Mode::Wait };
+    settle_as(access, mode, absent)
+}
+
+/// [`settle`] for a change that must not run beside a migration (a
+/// failover: the topology it pushes would make every node forget the
+/// hand-over the migration ends with): refuses while a master migrates,
+/// before it gives any slot away.
+pub fn settle_unless_moving(access: &Access) -> Result<Topology, String> {
+    settle_as(access, Mode::RefuseWhileMoving, None)
+}
+
+fn settle_as(access: &Access, mode: Mode, absent: Option<&str>) -> Result<Topology, String> {
+    let dry_run = mode == Mode::DryRun;
     let mut topology = catch_up(access, dry_run, absent)?;
-    let masters: Vec<String> = topology
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Master)
-        .map(|n| n.id.clone())
-        .collect();
-    for id in masters {
-        let Some(node) = topology.node(&id) else {
-            continue;
-        };
-        let mut source = match access.connect(&addr_of(node)) {
-            Ok(client) => client,
-            Err(_) if absent == Some(id.as_str()) => continue,
-            Err(e) => return Err(e),
-        };
-        let Some(mut migration) = migration_of(&mut source)? else {
-            continue;
-        };
+    let migrations = migrations(access, &topology, absent)?;
+    if mode == Mode::RefuseWhileMoving {
+        if let Some((_, source, migration)) = migrations.iter().find(|(_, _, m)| m.state == "start")
+        {
+            return Err(format!(
+                "{} is moving slots {} to {} (migrating_state:start, {} keys copied): \
+                 wait for the migration to end or fail, then run again; topology \
+                 unchanged at version {}",
+                source.addr,
+                slot_range_text(migration.slots),
+                migration.destination,
+                migration.keys,
+                topology.version
+            ));
+        }
+    }
+    for (id, mut source, mut migration) in migrations {
         let what = format!(
             "slots {} to {}",
             slot_range_text(migration.slots),
@@ -92,6 +117,27 @@ pub fn settle(access: &Access, dry_run: bool, absent: Option<&str>) -> Result<To
         topology = access.topology()?;
     }
     Ok(topology)
+}
+
+/// The last migration each master of `topology` started (id, client,
+/// migration), all read before any is acted on.
+fn migrations(
+    access: &Access,
+    topology: &Topology,
+    absent: Option<&str>,
+) -> Result<Vec<(String, Client, Migration)>, String> {
+    let mut found = Vec::new();
+    for node in topology.nodes.iter().filter(|n| n.role == Role::Master) {
+        let mut source = match access.connect(&addr_of(node)) {
+            Ok(client) => client,
+            Err(_) if absent == Some(node.id.as_str()) => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(migration) = migration_of(&mut source)? {
+            found.push((node.id.clone(), source, migration));
+        }
+    }
+    Ok(found)
 }
 
 /// One node met while looking for the latest topology.
