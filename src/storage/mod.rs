@@ -7,6 +7,7 @@
 //! iterator over a range (live or from a [`Snapshot`]), or commits a
 //! [`Batch`].
 
+mod batch_records;
 mod counts;
 mod engine;
 mod gate;
@@ -196,9 +197,6 @@ pub struct Batch {
     /// The writes again, for a transaction's [`Overlay`]; kept only for
     /// batches made inside EXEC.
     log: Option<Vec<overlay::Op>>,
-    /// Whether the batch deletes a range (which RocksDB's batch iteration
-    /// cannot replay into an overlay).
-    deletes_range: bool,
 }
 
 /// A change a batch makes to the key counts, applied in order.
@@ -339,7 +337,6 @@ impl Storage {
             counts: Vec::new(),
             earliest_expiry: u64::MAX,
             log: None,
-            deletes_range: false,
         }
     }
 
@@ -686,7 +683,6 @@ impl Batch {
 
     pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
         self.inner.delete_range_cf(self.engine.cf(cf), from, to);
-        self.deletes_range = true;
         if let Some(log) = &mut self.log {
             log.push(overlay::Op::DeleteRange(cf, from.to_vec(), to.to_vec()));
         }

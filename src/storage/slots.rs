@@ -7,25 +7,30 @@
 //! nodes need not agree on anything but the key layouts:
 //! `op u8 | cf u8 | key len u32 | key | (put only) value len u32 | value`.
 
+use super::batch_records::{batch_records, BatchRecord};
 use super::writes::WriteSet;
 use super::{Cf, Result, Storage, StorageError, View};
 use redrock_encoding::{
     parse_expire_key, parse_metadata_key, prefix_successor, slot_prefix, subkey_prefix, DataType,
     Keyspace, Metadata, MetadataHeader,
 };
-use rocksdb::{DBRawIterator, WriteBatch, WriteBatchIteratorCf};
+use rocksdb::DBRawIterator;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
+/// Its key and value are the range's bounds.
+const DELETE_RANGE: u8 = 3;
 
 /// One write of a moving slot range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Put(Cf, Vec<u8>, Vec<u8>),
     Delete(Cf, Vec<u8>),
+    /// Members removed (an LTRIM): a range within the span's members.
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
 }
 
 /// Appends a record to `out` in the transfer format.
@@ -64,6 +69,7 @@ pub fn decode_records(mut data: &[u8]) -> Result<Vec<Record>> {
         records.push(match head[0] {
             PUT => Record::Put(cf, key, take_bytes(&mut data)?),
             DELETE => Record::Delete(cf, key),
+            DELETE_RANGE => Record::DeleteRange(cf, key, take_bytes(&mut data)?),
             _ => {
                 return Err(StorageError(
                     "a slot transfer record has no known kind".into(),
@@ -101,6 +107,13 @@ impl SlotSpan {
     fn holds(&self, cf: Cf, key: &[u8]) -> bool {
         record_slot(cf, key)
             .is_some_and(|(ks, slot)| ks == self.keyspace && self.slots.contains(&slot))
+    }
+
+    /// Whether `from..to` in `cf` is a range of members of the span's keys
+    /// only.
+    fn holds_members(&self, cf: Cf, from: &[u8], to: &[u8]) -> bool {
+        let (start, end) = self.bounds();
+        matches!(cf, Cf::Subkey | Cf::ZsetScore) && start.as_slice() <= from && to <= end.as_slice()
     }
 
     /// The metadata keys of the span lie in `[start, end)`; so do the
@@ -243,9 +256,9 @@ impl Storage {
     /// returns how many keys it created.
     pub fn import_records(self: &Arc<Self>, span: &SlotSpan, data: &[u8]) -> Result<u64> {
         let records = decode_records(data)?;
-        if let Some(stray) = records.iter().find(|r| {
-            let (Record::Put(cf, key, _) | Record::Delete(cf, key)) = r;
-            !span.holds(*cf, key)
+        if let Some(stray) = records.iter().find(|r| match r {
+            Record::Put(cf, key, _) | Record::Delete(cf, key) => !span.holds(*cf, key),
+            Record::DeleteRange(cf, from, to) => !span.holds_members(*cf, from, to),
         }) {
             return Err(StorageError(format!(
                 "a slot transfer record lies outside the slots being imported: {stray:?}"
@@ -296,6 +309,7 @@ impl Storage {
                     }
                     batch.delete(cf, &key);
                 }
+                Record::DeleteRange(cf, from, to) => batch.delete_range(cf, &from, &to),
             }
         }
         writes.commit(batch)?;
@@ -372,43 +386,38 @@ fn count_change(
 
 /// Picks the records of `span` out of one WAL batch (RocksDB's format),
 /// in the transfer format. A batch that empties the span's keyspace (a
-/// FLUSHDB or FLUSHALL) cannot be followed record by record: it is an
-/// error, which fails the move.
+/// FLUSHDB or FLUSHALL), or removes a range of its keys, cannot be
+/// followed record by record: it is an error, which fails the move.
 pub fn filter_wal_batch(span: &SlotSpan, data: &[u8]) -> Result<Vec<u8>> {
-    struct Filter<'s> {
-        span: &'s SlotSpan,
-        out: Vec<u8>,
-        flushed: bool,
-    }
-    impl WriteBatchIteratorCf for Filter<'_> {
-        fn put_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
-            if let Some(cf) = Cf::from_id(cf_id).filter(|cf| self.span.holds(*cf, key)) {
-                encode(&mut self.out, PUT, cf, key, Some(value));
+    let cannot_follow = |what: &str| StorageError(format!("{what} while its slots were moving"));
+    let (start, end) = span.bounds();
+    let mut out = Vec::new();
+    for record in batch_records(data)? {
+        match record {
+            BatchRecord::Put { cf, key, value } if span.holds(cf, key) => {
+                encode(&mut out, PUT, cf, key, Some(value))
             }
-        }
-        fn delete_cf(&mut self, cf_id: u32, key: &[u8]) {
-            match Cf::from_id(cf_id) {
-                Some(Cf::Default) if key == super::counts::count_key(&self.span.keyspace) => {
-                    self.flushed = true
-                }
-                Some(cf) if self.span.holds(cf, key) => {
-                    encode(&mut self.out, DELETE, cf, key, None)
-                }
-                _ => {}
+            BatchRecord::Delete {
+                cf: Cf::Default,
+                key,
+            } if key == super::counts::count_key(&span.keyspace) => {
+                return Err(cannot_follow("the keyspace was flushed"));
             }
+            BatchRecord::Delete { cf, key } if span.holds(cf, key) => {
+                encode(&mut out, DELETE, cf, key, None)
+            }
+            BatchRecord::DeleteRange { cf, from, to }
+                if matches!(cf, Cf::Metadata | Cf::Subkey | Cf::ZsetScore)
+                    && from < end.as_slice()
+                    && to > start.as_slice() =>
+            {
+                if !span.holds_members(cf, from, to) {
+                    return Err(cannot_follow("a range of its keys was deleted"));
+                }
+                encode(&mut out, DELETE_RANGE, cf, from, Some(to));
+            }
+            _ => {}
         }
-        fn merge_cf(&mut self, _cf_id: u32, _key: &[u8], _value: &[u8]) {}
     }
-    let mut filter = Filter {
-        span,
-        out: Vec::new(),
-        flushed: false,
-    };
-    WriteBatch::from_data(data).iterate_cf(&mut filter);
-    if filter.flushed {
-        return Err(StorageError(
-            "the keyspace was flushed while its slots were moving".into(),
-        ));
-    }
-    Ok(filter.out)
+    Ok(out)
 }

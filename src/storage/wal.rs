@@ -4,11 +4,12 @@
 //! full sync instead ships a checkpoint, which replaces the replica's
 //! database whole.
 
+use super::batch_records::{batch_records, BatchRecord};
 use super::counts::COUNT_PREFIX;
 use super::engine::Engine;
 use super::{state_key, Cf, Result, Storage, StorageError, VERSION_CEILING};
 use redrock_encoding::Keyspace;
-use rocksdb::{WriteBatch, WriteBatchIteratorCf};
+use rocksdb::WriteBatch;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -189,12 +190,10 @@ impl Storage {
                 "a replicated batch starts at sequence {sequence}, but this replica is at {latest}"
             )));
         }
-        let batch = WriteBatch::from_data(data);
-        let mut changes = Changes::default();
-        batch.iterate_cf(&mut changes);
-        self.write(batch)?;
+        let changes = changes(&batch_records(data)?);
+        self.write(WriteBatch::from_data(data))?;
         let mut applied = Applied::default();
-        for change in changes.list {
+        for change in changes {
             match change {
                 Change::Key(key) => {
                     if let Some((ks, rest)) = Keyspace::split(&key) {
@@ -289,50 +288,45 @@ enum Change {
     Expiry(u64),
 }
 
-/// Collects, in order, what a replicated batch changes beyond the data.
-#[derive(Default)]
-struct Changes {
-    list: Vec<Change>,
-}
-
-impl Changes {
-    fn state_name(key: &[u8]) -> Option<String> {
+/// What a replicated batch changes beyond the data, in order.
+fn changes(records: &[BatchRecord<'_>]) -> Vec<Change> {
+    let state_name = |key: &[u8]| {
         let name = key.strip_prefix(&state_key("")[..])?;
         String::from_utf8(name.to_vec()).ok()
-    }
-}
-
-impl WriteBatchIteratorCf for Changes {
-    fn put_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
-        match Cf::from_id(cf_id) {
-            Some(Cf::Metadata) => self.list.push(Change::Key(key.to_vec())),
-            Some(Cf::Default) => {
-                if let Some(name) = Changes::state_name(key) {
-                    self.list.push(Change::State(name, value.to_vec()));
+    };
+    let mut list = Vec::new();
+    for record in records {
+        match *record {
+            BatchRecord::Put { cf, key, value } => match cf {
+                Cf::Metadata => list.push(Change::Key(key.to_vec())),
+                Cf::Default => {
+                    if let Some(name) = state_name(key) {
+                        list.push(Change::State(name, value.to_vec()));
+                    }
+                }
+                Cf::Expire => {
+                    if let Some(at) = key.get(..8).and_then(|t| t.try_into().ok()) {
+                        list.push(Change::Expiry(u64::from_be_bytes(at)));
+                    }
+                }
+                _ => {}
+            },
+            BatchRecord::Delete { cf, key } => match cf {
+                Cf::Metadata => list.push(Change::Key(key.to_vec())),
+                Cf::Default if key.first() == Some(&COUNT_PREFIX) => {
+                    list.push(Change::CountsReset(key.to_vec()))
+                }
+                _ => {}
+            },
+            BatchRecord::Merge { cf, key, value } => {
+                if cf == Cf::Default && key.first() == Some(&COUNT_PREFIX) {
+                    list.push(Change::Counts(key.to_vec(), value.to_vec()));
                 }
             }
-            Some(Cf::Expire) => {
-                if let Some(at) = key.get(..8).and_then(|t| t.try_into().ok()) {
-                    self.list.push(Change::Expiry(u64::from_be_bytes(at)));
-                }
-            }
-            _ => {}
+            // Range deletes drop members, or whole keyspaces and slots,
+            // whose count changes the batch carries as records of their own.
+            BatchRecord::DeleteRange { .. } => {}
         }
     }
-
-    fn delete_cf(&mut self, cf_id: u32, key: &[u8]) {
-        match Cf::from_id(cf_id) {
-            Some(Cf::Metadata) => self.list.push(Change::Key(key.to_vec())),
-            Some(Cf::Default) if key.first() == Some(&COUNT_PREFIX) => {
-                self.list.push(Change::CountsReset(key.to_vec()))
-            }
-            _ => {}
-        }
-    }
-
-    fn merge_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
-        if Cf::from_id(cf_id) == Some(Cf::Default) && key.first() == Some(&COUNT_PREFIX) {
-            self.list.push(Change::Counts(key.to_vec(), value.to_vec()));
-        }
-    }
+    list
 }

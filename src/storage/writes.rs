@@ -27,15 +27,12 @@
 //! The storage's [`WriteObserver`](super::WriteObserver) is told which keys
 //! the finished commands changed before their locks are released.
 
+use super::batch_records::{batch_records, BatchRecord, BATCH_HEADER};
 use super::overlay::{Op, Overlay};
 use super::{Batch, Cf, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
 use redrock_encoding::Keyspace;
-use rocksdb::{WriteBatch, WriteBatchIteratorCf};
+use rocksdb::WriteBatch;
 use std::sync::Arc;
-
-/// The bytes a WriteBatch's representation starts with: a sequence number
-/// (u64) and a record count (u32), both little-endian.
-const BATCH_HEADER: usize = 12;
 
 pub struct WriteSet {
     storage: Arc<Storage>,
@@ -82,9 +79,6 @@ pub struct WriteSet {
     pipeline: Arc<Overlay>,
     /// Whether `pipeline` holds every pending write.
     reads_pending: bool,
-    /// Whether a pending batch deletes a range: the overlay cannot be
-    /// built from the records then.
-    pending_range_delete: bool,
 }
 
 impl WriteSet {
@@ -110,7 +104,6 @@ impl WriteSet {
             failed: false,
             pipeline: Arc::default(),
             reads_pending: false,
-            pending_range_delete: false,
         }
     }
 
@@ -129,40 +122,36 @@ impl WriteSet {
 
     /// Makes the pending writes readable through [`WriteSet::pipeline`],
     /// instead of writing them, for a command that uses a key they wrote.
-    /// Returns false when they cannot be (inside a transaction, or when a
-    /// pending batch deletes a range): the caller writes them first.
+    /// Returns false when they cannot be (inside a transaction): the
+    /// caller writes them first.
     pub fn read_pending(&mut self) -> bool {
-        if self.transaction || !self.deferred || self.pending_range_delete {
+        if self.transaction || !self.deferred {
             return false;
         }
         if self.reads_pending {
             return true;
         }
-        struct Replay(Vec<Op>);
-        impl WriteBatchIteratorCf for Replay {
-            fn put_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
-                if let Some(cf) = Cf::from_id(cf_id) {
-                    self.0.push(Op::Put(cf, key.to_vec(), value.to_vec()));
+        let mut data = Vec::with_capacity(BATCH_HEADER + self.records.len());
+        data.extend_from_slice(&[0; 8]);
+        data.extend_from_slice(&self.record_count.to_le_bytes());
+        data.extend_from_slice(&self.records);
+        let Ok(records) = batch_records(&data) else {
+            return false;
+        };
+        let ops = records
+            .into_iter()
+            .filter_map(|record| match record {
+                BatchRecord::Put { cf, key, value } => Some(Op::Put(cf, key.into(), value.into())),
+                BatchRecord::Delete { cf, key } => Some(Op::Delete(cf, key.into())),
+                BatchRecord::DeleteRange { cf, from, to } => {
+                    Some(Op::DeleteRange(cf, from.into(), to.into()))
                 }
-            }
-            fn delete_cf(&mut self, cf_id: u32, key: &[u8]) {
-                if let Some(cf) = Cf::from_id(cf_id) {
-                    self.0.push(Op::Delete(cf, key.to_vec()));
-                }
-            }
-            // Merges update the key counts, which are kept in memory.
-            fn merge_cf(&mut self, _cf_id: u32, _key: &[u8], _value: &[u8]) {}
-        }
-        let mut replay = Replay(Vec::new());
-        if self.record_count > 0 {
-            let mut data = Vec::with_capacity(BATCH_HEADER + self.records.len());
-            data.extend_from_slice(&[0; 8]);
-            data.extend_from_slice(&self.record_count.to_le_bytes());
-            data.extend_from_slice(&self.records);
-            WriteBatch::from_data(&data).iterate_cf(&mut replay);
-        }
+                // Merges update the key counts, which are kept in memory.
+                BatchRecord::Merge { .. } => None,
+            })
+            .collect();
         self.pipeline.clear();
-        self.pipeline.apply(replay.0);
+        self.pipeline.apply(ops);
         self.reads_pending = true;
         true
     }
@@ -427,7 +416,6 @@ impl WriteSet {
         if !self.deferred {
             return self.write(batch);
         }
-        self.pending_range_delete |= batch.deletes_range;
         self.records
             .extend_from_slice(&batch.inner.data()[BATCH_HEADER..]);
         self.record_count += batch.inner.len() as u32;
@@ -480,7 +468,6 @@ impl WriteSet {
         // overlay may have added its own writes since it was last built.)
         self.pipeline.clear();
         self.reads_pending = false;
-        self.pending_range_delete = false;
         if self.record_count == 0 {
             return Ok(());
         }
@@ -495,8 +482,6 @@ impl WriteSet {
             counts: std::mem::take(&mut self.counts),
             earliest_expiry: std::mem::replace(&mut self.earliest_expiry, u64::MAX),
             log: None,
-            // Written at once, never replayed into an overlay.
-            deletes_range: false,
         };
         let written = self.write(batch);
         self.written += 1;
@@ -578,8 +563,8 @@ mod tests {
     use crate::storage::overlay::Lookup;
     use crate::storage::tests::storage;
 
-    /// The pending writes, read through the pipeline's overlay, until they
-    /// are written; a pending range delete cannot be replayed there.
+    /// The pending writes, range deletes too, read through the pipeline's
+    /// overlay until they are written.
     #[test]
     fn pending_writes_are_read_through_the_overlay_until_written() {
         let (_dir, storage) = storage();
@@ -606,9 +591,12 @@ mod tests {
         let mut batch = storage.batch();
         batch.delete_range(Cf::Default, b"a", b"b");
         writes.commit(batch).unwrap();
-        assert!(!writes.read_pending(), "a range delete is written first");
+        assert!(writes.read_pending(), "a range delete is read too");
+        assert!(matches!(
+            pipeline.lookup(Cf::Default, b"a"),
+            Lookup::Deleted
+        ));
         writes.finish().unwrap();
-        assert!(writes.read_pending(), "nothing pending any more");
     }
 
     #[test]
