@@ -144,6 +144,38 @@ impl<'v> View<'v> {
             .map(Value::Stored))
     }
 
+    /// Reads several values at once (one RocksDB MultiGet, which shares
+    /// its lookups' work across keys), in the order of `keys`.
+    pub fn get_many(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Value<'v>>>> {
+        let mut values: Vec<Option<Option<Value<'v>>>> = keys
+            .iter()
+            .map(|key| match self.overlay.map(|o| o.lookup(cf, key)) {
+                Some(Lookup::Value(value)) => Some(Some(Value::Own(value))),
+                Some(Lookup::Deleted) => Some(None),
+                Some(Lookup::Untouched) | None => None,
+            })
+            .collect();
+        let stored: Vec<&Vec<u8>> = keys
+            .iter()
+            .zip(&values)
+            .filter(|(_, known)| known.is_none())
+            .map(|(key, _)| key)
+            .collect();
+        let engine = self.engine;
+        let mut read = engine
+            .db
+            .batched_multi_get_cf_opt(engine.cf(cf), stored, false, &self.options())
+            .into_iter();
+        for value in values.iter_mut().filter(|v| v.is_none()) {
+            let slice = read.next().expect("one result per key")?;
+            *value = Some(slice.map(Value::Stored));
+        }
+        Ok(values
+            .into_iter()
+            .map(|v| v.expect("every key read"))
+            .collect())
+    }
+
     /// Iterates `cf` forward from `start` (inclusive) while keys are below
     /// `end` (exclusive).
     pub fn range(

@@ -29,7 +29,7 @@
 
 use super::batch_records::{batch_records, BatchRecord, BATCH_HEADER};
 use super::overlay::{Op, Overlay};
-use super::{Batch, Cf, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
+use super::{Batch, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
 use redrock_encoding::Keyspace;
 use rocksdb::WriteBatch;
 use std::sync::Arc;
@@ -562,6 +562,7 @@ mod tests {
     use super::*;
     use crate::storage::overlay::Lookup;
     use crate::storage::tests::storage;
+    use crate::storage::Cf;
 
     /// The pending writes, range deletes too, read through the pipeline's
     /// overlay until they are written.

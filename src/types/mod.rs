@@ -126,6 +126,28 @@ impl<'a> Db<'a> {
         Ok(Some(StoredKey { slot, header, raw }))
     }
 
+    /// The stored entries of `keys`, expired or not, read at once.
+    pub fn read_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<StoredKey<'a>>>> {
+        let slots: Vec<u16> = keys.iter().map(|k| key_slot(k.as_ref())).collect();
+        let metadata_keys: Vec<Vec<u8>> = keys
+            .iter()
+            .zip(&slots)
+            .map(|(key, &slot)| self.metadata_key(slot, key.as_ref()))
+            .collect();
+        let values = self.view.get_many(Cf::Metadata, &metadata_keys)?;
+        values
+            .into_iter()
+            .zip(slots)
+            .map(|(raw, slot)| {
+                raw.map(|raw| {
+                    let (header, _) = MetadataHeader::decode(&raw)?;
+                    Ok(StoredKey { slot, header, raw })
+                })
+                .transpose()
+            })
+            .collect()
+    }
+
     /// The entry of `key` if it logically exists at `now`. An expired entry
     /// found here is deleted on the spot (lazy expiry), as a Redis lookup
     /// does, so it leaves DBSIZE at once; while CLIENT PAUSE holds writes it

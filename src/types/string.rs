@@ -122,10 +122,19 @@ impl<'a> Db<'a> {
     /// MGET: values of strings, `None` for missing keys and other types.
     pub fn mget(&self, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
         let now = now_ms();
+        let stored = self.read_many(keys)?;
         keys.iter()
-            .map(|key| {
-                Ok(self
-                    .lookup_read(key, now)?
+            .zip(stored)
+            .map(|(key, stored)| {
+                let live = match stored {
+                    // Removed as a lookup removes it.
+                    Some(s) if s.header.is_expired(now) => self.lookup_read(key, now)?,
+                    found => {
+                        self.count_read(key, found.is_some());
+                        found
+                    }
+                };
+                Ok(live
                     .filter(|s| s.header.data_type == DataType::String)
                     .map(|s| Bytes::copy_from_slice(s.body())))
             })
@@ -363,11 +372,12 @@ impl<'a> Db<'a> {
         // A key given twice takes its last value, written once.
         let mut seen = std::collections::HashSet::with_capacity(pairs.len());
         let mut priors = std::collections::HashMap::with_capacity(pairs.len());
-        for (key, value) in pairs.iter().rev() {
+        let olds = self.read_many(&keys)?;
+        for ((key, value), old) in pairs.iter().zip(olds).rev() {
             if !seen.insert(key) {
                 continue;
             }
-            let old = self.read(key)?.map(|s| s.header);
+            let old = old.map(|s| s.header);
             self.write_string(&mut batch, key_slot(key), key, value, 0, old.as_ref());
             priors.insert(key, Prior::of(old.as_ref(), now));
         }
