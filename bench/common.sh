@@ -37,7 +37,8 @@ init_work() {
 
 stop_servers() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Not "Killed" on stderr: bash reports a child's death by signal.
+  { wait || true; } 2>/dev/null
   rm -rf "$work"
 }
 
