@@ -12,9 +12,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 python3 -c 'import redis' 2>/dev/null || python3 -m pip install --quiet redis
 
-work=$(mktemp -d)
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+init_work
 ports=()
 for i in 1 2 3; do
   port=$(free_port)

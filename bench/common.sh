@@ -1,7 +1,7 @@
 # Shared by the bench and script tests: installs what they need, builds
-# the release binaries, and can start redis-server (in memory, no
-# persistence) and RedRock on free loopback ports, and compares one
-# redis-benchmark workload on both. Sourced, not run.
+# the release binaries, starts redis-server and RedRock on free loopback
+# ports (stopping them on exit), and runs and compares redis-benchmark
+# workloads. Sourced, not run.
 
 REQUESTS="${REQUESTS:-500000}"
 CLIENTS="${CLIENTS:-50}"
@@ -27,28 +27,81 @@ wait_ready() {
   exit 1
 }
 
-start_servers() {
+# A work directory for the servers started below: on exit every one of
+# them is stopped and the directory removed.
+init_work() {
   work=$(mktemp -d)
-  redis_port=$(free_port)
-  redrock_port=$(free_port)
   pids=()
-  trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" --logfile "$work/redis.log" &
-  pids+=($!)
-  "$server" --port "$redrock_port" --dir "$work/redrock" --log-dir "$work" >/dev/null &
-  pids+=($!)
-  wait_ready "$redis_port"
-  wait_ready "$redrock_port"
+  trap stop_servers EXIT
 }
 
-# Requests per second of one redis-benchmark run: rps PORT PIPELINE ARGS...
-rps() {
+stop_servers() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Not "Killed" on stderr: bash reports a child's death by signal.
+  { wait || true; } 2>/dev/null
+  rm -rf "$work"
+}
+
+# launch_redis NAME PORT [ARGS...] / launch_redrock NAME PORT [ARGS...]:
+# a server in the background with its own directory under $work (the same
+# one again on a restart), its pid left in $pid. redis-server persists
+# nothing unless ARGS say otherwise (later directives win).
+launch_redis() {
+  local name=$1 port=$2
+  shift 2
+  mkdir -p "$work/$name"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work/$name" --logfile "$work/$name/log" "$@" >/dev/null &
+  pid=$!
+  pids+=("$pid")
+}
+
+launch_redrock() {
+  local name=$1 port=$2
+  shift 2
+  mkdir -p "$work/$name"
+  "$server" --port "$port" --dir "$work/$name/data" --log-dir "$work/$name" "$@" >/dev/null &
+  pid=$!
+  pids+=("$pid")
+}
+
+# start_redis NAME [ARGS...] / start_redrock NAME [ARGS...]: launched on a
+# free port, left in $port, and answering.
+start_redis() {
+  port=$(free_port)
+  launch_redis "$1" "$port" "${@:2}"
+  wait_ready "$port"
+}
+
+start_redrock() {
+  port=$(free_port)
+  launch_redrock "$1" "$port" "${@:2}"
+  wait_ready "$port"
+}
+
+# redis-server (in memory) and RedRock, on $redis_port and $redrock_port.
+start_servers() {
+  init_work
+  start_redis redis
+  redis_port=$port
+  start_redrock redrock
+  redrock_port=$port
+}
+
+# One redis-benchmark run, its CSV figures space-separated: requests per
+# second, then latency avg min p50 p95 p99 max in ms.
+# bench_row PORT PIPELINE ARGS...
+bench_row() {
   local port=$1 pipeline=$2
   shift 2
   redis-benchmark -h 127.0.0.1 -p "$port" -n "$REQUESTS" -c "$CLIENTS" \
     -d "$DATA_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv "$@" 2>/dev/null \
-    | awk -F'"' 'NR > 1 { print $4; exit }'
+    | awk -F'"' 'NR > 1 { print $4, $6, $8, $10, $12, $14, $16; exit }'
+}
+
+# Requests per second of one redis-benchmark run: rps PORT PIPELINE ARGS...
+rps() {
+  bench_row "$@" | cut -d' ' -f1
 }
 
 # Runs a workload on redis-server then RedRock and prints both and the ratio.

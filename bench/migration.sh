@@ -25,9 +25,7 @@ cd "$(dirname "$0")/.."
 KEYS="${KEYS:-1000000}"
 source bench/common.sh
 
-work=$(mktemp -d)
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+init_work
 
 helper() { python3 bench/migration.py "$@"; }
 

@@ -19,35 +19,11 @@ REQUESTS="${REQUESTS:-1000000}"
 SYNC_KEYS="${SYNC_KEYS:-5000000}"
 source bench/common.sh
 
-work=$(mktemp -d)
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+init_work
 
-# start_redis NAME [ARGS...] / start_redrock NAME [ARGS...]: a server with
-# its own directory, on the port left in $port.
-start_redis() {
-  local name=$1
-  shift
-  port=$(free_port)
-  mkdir -p "$work/$name"
-  # No delay before a diskless full sync: Redis would wait 5 s for more
-  # replicas by default.
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --repl-diskless-sync-delay 0 --dir "$work/$name" --logfile "$work/$name/log" "$@" \
-    >/dev/null &
-  pids+=($!)
-  wait_ready "$port"
-}
-
-start_redrock() {
-  local name=$1
-  shift
-  port=$(free_port)
-  mkdir -p "$work/$name"
-  "$server" --port "$port" --dir "$work/$name/data" --log-dir "$work/$name" "$@" >/dev/null &
-  pids+=($!)
-  wait_ready "$port"
-}
+# No delay before a diskless full sync: Redis would wait 5 s for more
+# replicas by default.
+no_sync_delay=(--repl-diskless-sync-delay 0)
 
 helper() { python3 bench/replication.py "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
@@ -55,7 +31,7 @@ field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2
 csv_join() { local IFS=,; echo "$*"; }
 
 # Throughput and lag, with 0, 1 and 2 replicas.
-start_redis redis-master
+start_redis redis-master "${no_sync_delay[@]}"
 redis_master=$port
 start_redrock redrock-master
 redrock_master=$port
@@ -113,7 +89,7 @@ done
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
-start_redis redis-sync-master
+start_redis redis-sync-master "${no_sync_delay[@]}"
 redis_master=$port
 start_redrock redrock-sync-master
 redrock_master=$port

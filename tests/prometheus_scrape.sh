@@ -13,9 +13,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 deploy/install-deps.sh --prometheus
 
-work=$(mktemp -d)
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+init_work
 
 port=$(free_port)
 "$server" --port "$port" --dir "$work/redrock" --log-dir "$work" >/dev/null &
