@@ -355,13 +355,14 @@ def run(source, destination, out, reshard):
         "tryagain": sum(1 for _, _, flags in during if flags & TRYAGAIN),
         "errors": probed["errors"],
     }
-    # RedRock's tool prints what CLUSTER INFO's migrating_keys and
-    # migrating_bytes said at the hand-over.
+    # RedRock's tool ends with what CLUSTER INFO's migrating_keys and
+    # migrating_bytes said at the hand-overs: "done: N slots moved
+    # (K keys, X.Y MB) in T s".
     for line in resharded.stdout.splitlines():
-        if ": moved (" in line:
-            words = line.split(": moved (", 1)[1].split()
-            figures["tool_keys"] = figures.get("tool_keys", 0) + int(words[0])
-            figures["tool_bytes"] = figures.get("tool_bytes", 0) + int(words[2])
+        if line.startswith("done: ") and " moved (" in line:
+            words = line.split(" moved (", 1)[1].split()
+            figures["tool_keys"] = int(words[0])
+            figures["tool_bytes"] = int(float(words[2]) * 1e6)
     with open(out, "w") as f:
         json.dump(figures, f)
 
