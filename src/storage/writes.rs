@@ -29,7 +29,7 @@
 
 use super::batch_records::{batch_records, BatchRecord, BATCH_HEADER};
 use super::overlay::{Op, Overlay};
-use super::{Batch, Cf, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
+use super::{Batch, CountChange, KeyspaceCounts, Notice, Result, Storage, StorageError};
 use redrock_encoding::Keyspace;
 use rocksdb::WriteBatch;
 use std::sync::Arc;
@@ -562,6 +562,7 @@ mod tests {
     use super::*;
     use crate::storage::overlay::Lookup;
     use crate::storage::tests::storage;
+    use crate::storage::Cf;
 
     /// The pending writes, range deletes too, read through the pipeline's
     /// overlay until they are written.
@@ -606,13 +607,13 @@ mod tests {
         writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
         for key in [b"a", b"b"] {
             let mut batch = storage.batch();
-            batch.put(super::super::Cf::Default, key, b"v");
+            batch.put(Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
         }
         assert!(storage
             .engine()
             .live()
-            .get(super::super::Cf::Default, b"a")
+            .get(Cf::Default, b"a")
             .unwrap()
             .is_none());
         assert!(writes.touches(b"ks", b"a") && !writes.touches(b"ks", b"b"));
@@ -620,13 +621,13 @@ mod tests {
         assert!(storage
             .engine()
             .live()
-            .get(super::super::Cf::Default, b"a")
+            .get(Cf::Default, b"a")
             .unwrap()
             .is_some());
         assert!(storage
             .engine()
             .live()
-            .get(super::super::Cf::Default, b"b")
+            .get(Cf::Default, b"b")
             .unwrap()
             .is_some());
         assert!(!writes.touches(b"ks", b"a"));
@@ -638,14 +639,14 @@ mod tests {
         let mut writes = WriteSet::new(storage.clone(), true);
         let put = |writes: &mut WriteSet, key: &[u8]| {
             let mut batch = storage.batch();
-            batch.put(super::super::Cf::Default, key, b"v");
+            batch.put(Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
         };
         let written = |key: &[u8]| {
             storage
                 .engine()
                 .live()
-                .get(super::super::Cf::Default, key)
+                .get(Cf::Default, key)
                 .unwrap()
                 .is_some()
         };
@@ -685,7 +686,7 @@ mod tests {
             writes.begin_command();
             writes.lock([(&b"ks"[..], key)]).unwrap();
             let mut batch = storage.batch();
-            batch.put(super::super::Cf::Default, key, b"v");
+            batch.put(Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
             // Relocking an earlier command's key writes nothing either.
             writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
@@ -695,7 +696,7 @@ mod tests {
             storage
                 .engine()
                 .live()
-                .get(super::super::Cf::Default, key)
+                .get(Cf::Default, key)
                 .unwrap()
                 .is_some()
         };
