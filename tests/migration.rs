@@ -915,11 +915,11 @@ fn a_range_delete_and_the_writes_after_it_move_and_the_drop_reaches_the_replica(
     pair.set_slots_to_b();
 
     let mut b = pair.b.client();
+    assert_eq!(q(&mut b, &["LLEN", &list]), int(10));
     assert_eq!(
         q(&mut b, &["LRANGE", &list, "0", "-1"]),
         array(elements[..10].iter().map(|e| bulk(e)).collect())
     );
-    assert_eq!(q(&mut b, &["LLEN", &list]), int(10));
     let fields: std::collections::BTreeMap<String, String> =
         redis::cmd("HGETALL").arg(&hash).query(&mut b).unwrap();
     assert_eq!(
