@@ -5,6 +5,7 @@
 
 mod common;
 use common::metrics::{move_metrics, MoveMetrics};
+use common::replication::{scan_keys, wait_caught_up, wait_until};
 use common::*;
 use redis::cluster::ClusterClient;
 use std::collections::BTreeMap;
@@ -14,13 +15,15 @@ use std::time::{Duration, Instant};
 
 const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const ID_REPLICA: &str = "cccccccccccccccccccccccccccccccccccccccc";
 /// The slots that move from A to B.
 const MOVING: (u16, u16) = (0, 8191);
 
-/// Two masters: A serves every slot, B none.
+/// Two masters: A serves every slot, B none; A may have a replica.
 struct Pair {
     a: Server,
     b: Server,
+    replica: Option<Server>,
     version: u64,
 }
 
@@ -31,6 +34,7 @@ impl Pair {
         let mut pair = Pair {
             a: Server::start_with(&args),
             b: Server::start_with(&args),
+            replica: None,
             version: 0,
         };
         for (server, id) in [(&pair.a, ID_A), (&pair.b, ID_B)] {
@@ -43,9 +47,30 @@ impl Pair {
         pair
     }
 
+    /// Every node, which each topology reaches.
+    fn nodes(&self) -> impl Iterator<Item = &Server> {
+        [&self.a, &self.b].into_iter().chain(&self.replica)
+    }
+
+    /// Starts a replica of A and tells every node.
+    fn add_replica_of_a(&mut self) {
+        let replica = Server::start_with(&["--cluster-enabled", "yes"]);
+        q(
+            &mut replica.client(),
+            &["CLUSTERX", "SETNODEID", ID_REPLICA],
+        );
+        let topology = format!(
+            "{ID_A} 127.0.0.1 {} master - 0-16383\n{ID_B} 127.0.0.1 {} master -\n\
+             {ID_REPLICA} 127.0.0.1 {} slave {ID_A}",
+            self.a.port, self.b.port, replica.port
+        );
+        self.replica = Some(replica);
+        self.push_topology(&topology);
+    }
+
     fn push_topology(&mut self, text: &str) {
         self.version += 1;
-        for server in [&self.a, &self.b] {
+        for server in self.nodes() {
             let reply = q(
                 &mut server.client(),
                 &["CLUSTERX", "SETNODES", text, &self.version.to_string()],
@@ -58,7 +83,7 @@ impl Pair {
     fn set_slots_to_b(&mut self) {
         self.version += 1;
         let range = format!("{}-{}", MOVING.0, MOVING.1);
-        for server in [&self.a, &self.b] {
+        for server in self.nodes() {
             let reply = q(
                 &mut server.client(),
                 &[
@@ -183,7 +208,8 @@ fn dump_all(con: &mut redis::cluster::ClusterConnection, count: usize) -> BTreeM
 }
 
 /// Every node's keys add up: CLUSTER COUNTKEYSINSLOT over the slots it
-/// serves is its DBSIZE, and it holds no key of a slot it does not serve.
+/// serves (a replica: its master's) is its DBSIZE, SCAN finds as many
+/// keys, and it holds no key of a slot it does not serve.
 fn assert_counts(server: &Server, served: (u16, u16)) {
     let mut con = server.client();
     let mut served_keys = 0;
@@ -201,6 +227,12 @@ fn assert_counts(server: &Server, served: (u16, u16)) {
     }
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(served_keys, size, "port {}", server.port);
+    let scanned = scan_keys(&mut con).len();
+    assert_eq!(
+        scanned as i64, size,
+        "port {}: SCAN and DBSIZE",
+        server.port
+    );
 }
 
 /// What writers had acknowledged: each key's last SET value, and how many
@@ -813,4 +845,108 @@ fn redrock_cluster_reshard_moves_slots_and_resumes_a_handed_over_run() {
     ]);
     assert!(!success);
     assert!(out.contains("the source serves 7192 slots"), "{out}");
+}
+
+/// One write that deletes a range of a moving key's members (an LTRIM of
+/// more than 64 elements) followed, in the same transaction, by writes of
+/// other keys, made once the snapshot is taken: the WAL catch-up sends
+/// the trim and every write after it. The source then drops the moved
+/// slots with range deletes, and its replica counts only what is left.
+#[test]
+fn a_range_delete_and_the_writes_after_it_move_and_the_drop_reaches_the_replica() {
+    const KEYS: usize = 20_000;
+    // Slow enough (1 MB/s) that the transaction comes while the slots move.
+    let mut pair = Pair::start(&["--migrate-batch-rate-limit-mb", "1"]);
+    pair.add_replica_of_a();
+    populate(&pair.a, KEYS);
+    let tag = key_in(&pair.a, |slot| slot <= MOVING.1);
+    let [list, hash, zset, created] =
+        ["list", "hash", "zset", "created"].map(|name| format!("{{{tag}}}{name}"));
+    let elements: Vec<String> = (0..1000).map(|i| format!("e{i}")).collect();
+    let mut a = pair.a.client();
+    redis::pipe()
+        .cmd("RPUSH")
+        .arg(&list)
+        .arg(&elements)
+        .cmd("HSET")
+        .arg(&hash)
+        .arg("f1")
+        .arg("old")
+        .cmd("ZADD")
+        .arg(&zset)
+        .arg(1)
+        .arg("m1")
+        .query::<()>(&mut a)
+        .unwrap();
+
+    assert_eq!(pair.migrate(), ok());
+    // Keys reach the destination once the snapshot is taken: later writes
+    // go through the WAL.
+    wait_until("the snapshot copy started", Duration::from_secs(30), || {
+        dbsize(&pair.b) > 0
+    });
+    let replies: Vec<redis::Value> = redis::pipe()
+        .atomic()
+        .cmd("LTRIM")
+        .arg(&list)
+        .arg(0)
+        .arg(9)
+        .cmd("HSET")
+        .arg(&hash)
+        .arg("f1")
+        .arg("new")
+        .arg("f2")
+        .arg("added")
+        .cmd("ZADD")
+        .arg(&zset)
+        .arg(2)
+        .arg("m1")
+        .arg(3)
+        .arg("m2")
+        .cmd("SET")
+        .arg(&created)
+        .arg("after the trim")
+        .query(&mut a)
+        .unwrap();
+    // Taken by the source: it came before the hand-over (writes of the
+    // moving slots are held for it, then sent to the destination).
+    assert_eq!(replies, vec![ok(), int(1), int(1), ok()]);
+    assert_eq!(migration_outcome(&pair.a), "success");
+    pair.set_slots_to_b();
+
+    let mut b = pair.b.client();
+    assert_eq!(q(&mut b, &["LLEN", &list]), int(10));
+    assert_eq!(
+        q(&mut b, &["LRANGE", &list, "0", "-1"]),
+        array(elements[..10].iter().map(|e| bulk(e)).collect())
+    );
+    let fields: std::collections::BTreeMap<String, String> =
+        redis::cmd("HGETALL").arg(&hash).query(&mut b).unwrap();
+    assert_eq!(
+        fields,
+        [("f1", "new"), ("f2", "added")]
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .into()
+    );
+    assert_eq!(
+        q(&mut b, &["ZRANGE", &zset, "0", "-1", "WITHSCORES"]),
+        array(["m1", "2", "m2", "3"].map(bulk).to_vec())
+    );
+    assert_eq!(q(&mut b, &["GET", &created]), bulk("after the trim"));
+    assert_counts(&pair.b, MOVING);
+    assert_counts(&pair.a, (MOVING.1 + 1, 16383));
+    assert_eq!(
+        dbsize(&pair.a) + dbsize(&pair.b),
+        KEYS as i64 + 4,
+        "every key is on one node"
+    );
+
+    let replica = pair.replica.as_ref().expect("a replica of A");
+    wait_caught_up(pair.a.port, &[replica.port]);
+    assert_eq!(dbsize(replica), dbsize(&pair.a));
+    assert_counts(replica, (MOVING.1 + 1, 16383));
+}
+
+fn dbsize(server: &Server) -> i64 {
+    redis::cmd("DBSIZE").query(&mut server.client()).unwrap()
 }

@@ -17,7 +17,7 @@ mod common;
 
 use common::replication::{
     assert_replicas_equal, connect, differences, dump, freeze, info_field, info_number,
-    keyspace_keys, thaw, wait_caught_up, wait_until, Dump,
+    keyspace_keys, scan_keys, thaw, wait_caught_up, wait_until, Dump,
 };
 use common::{show, RawClient, RedisServer, Server};
 use rand::rngs::StdRng;
@@ -920,6 +920,151 @@ fn info_and_role_describe_both_sides(kind: Kind) {
     }
 }
 
+/// RPUSH of 1,000 elements: trimming the list to a few removes more than
+/// 64, which RedRock does with one range delete.
+fn long_list(name: &str) -> Vec<String> {
+    let mut command = words(&format!("RPUSH {name}"));
+    command.extend((0..1000).map(|i| format!("e{i}")));
+    command
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(' ').map(String::from).collect()
+}
+
+/// Sends commands in one pipeline; each must succeed.
+fn pipeline(node: &Node, commands: &[Vec<String>]) {
+    let mut raw = node.raw();
+    let requests: Vec<u8> = commands
+        .iter()
+        .flat_map(|command| RawClient::encode(command))
+        .collect();
+    raw.send(&requests);
+    for command in commands {
+        let reply = raw.read_reply();
+        assert!(
+            !reply.starts_with(b"-"),
+            "{} ...: {}",
+            command[..command.len().min(2)].join(" "),
+            show(&reply)
+        );
+    }
+}
+
+/// Keys of each type in database `db`, then long lists, two of them
+/// trimmed: `4 * per_type + 3` keys.
+fn fill(db: u32, prefix: &str, per_type: u32) -> Vec<Vec<String>> {
+    let mut commands = vec![words(&format!("SELECT {db}"))];
+    for i in 0..per_type {
+        commands.push(words(&format!("SET {prefix}:s{i} v{i}")));
+        commands.push(words(&format!("HSET {prefix}:h{i} f1 a f2 b")));
+        commands.push(words(&format!("ZADD {prefix}:z{i} 1 m1 2 m2")));
+        commands.push(words(&format!("SADD {prefix}:set{i} a b c")));
+    }
+    for i in 0..3 {
+        commands.push(long_list(&format!("{prefix}:list{i}")));
+    }
+    commands.push(words(&format!("LTRIM {prefix}:list0 0 9")));
+    commands.push(words(&format!("LTRIM {prefix}:list1 500 -1")));
+    commands
+}
+
+/// The keys of database `db`: as DBSIZE counts them, and as SCAN finds
+/// them.
+fn key_counts(port: u16, db: u32) -> (u64, u64) {
+    let mut con = connect(port);
+    redis::cmd("SELECT")
+        .arg(db)
+        .query::<()>(&mut con)
+        .expect("SELECT");
+    let size: u64 = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
+    (size, scan_keys(&mut con).len() as u64)
+}
+
+/// 9. FLUSHALL (in RedRock a range delete of each database's keys) on a
+///    master with long lists, some trimmed, in two databases, then new
+///    keys in the same pipeline: in each database the replica counts
+///    exactly the master's keys, and SCAN finds as many.
+fn a_flushall_then_new_keys_leave_the_replica_counting_what_it_holds(kind: Kind) {
+    let master = Node::master(kind, History::Long);
+    let replica = Node::replica_of(&master);
+    wait_caught_up(master.port(), &[replica.port()]);
+    pipeline(&master, &[fill(0, "old", 50), fill(1, "old", 50)].concat());
+    wait_caught_up(master.port(), &[replica.port()]);
+    assert_eq!(key_counts(replica.port(), 1), (203, 203));
+
+    pipeline(
+        &master,
+        &[
+            vec![words("FLUSHALL")],
+            fill(0, "new", 30),
+            fill(1, "new", 5),
+        ]
+        .concat(),
+    );
+    wait_caught_up(master.port(), &[replica.port()]);
+    for (db, keys) in [(0, 123), (1, 23)] {
+        let on_master = key_counts(master.port(), db);
+        assert_eq!(on_master, (keys, keys), "master, db {db}");
+        assert_eq!(
+            key_counts(replica.port(), db),
+            on_master,
+            "replica, db {db}"
+        );
+    }
+    assert_replicas_equal(master.port(), &[replica.port()]);
+}
+
+/// 10. A transaction that trims a long list (in RedRock one write whose
+///     range delete comes before the list's new head and every later
+///     write) and then writes other keys, two of them new: the replica
+///     holds the trimmed list and the writes after it, counts the new
+///     keys, and a transaction on the replica watching a key written
+///     after the trim is aborted.
+fn writes_after_a_long_trim_in_a_transaction_reach_the_replica(kind: Kind) {
+    let master = Node::master(kind, History::Long);
+    let replica = Node::replica_of(&master);
+    pipeline(&master, &[long_list("list"), words("HSET hash f old")]);
+    wait_caught_up(master.port(), &[replica.port()]);
+    let mut watcher = replica.raw();
+    assert_eq!(show(&watcher.command(&["WATCH", "hash"])), "+OK\\r\\n");
+
+    let mut raw = master.raw();
+    assert_eq!(show(&raw.command(&["MULTI"])), "+OK\\r\\n");
+    for command in [
+        "LTRIM list 0 9",
+        "HSET hash f new g added",
+        "ZADD zset 1 m",
+        "SET created x",
+    ] {
+        assert_eq!(show(&raw.command(&words(command))), "+QUEUED\\r\\n");
+    }
+    assert_eq!(
+        show(&raw.command(&["EXEC"])),
+        "*4\\r\\n+OK\\r\\n:1\\r\\n:1\\r\\n+OK\\r\\n"
+    );
+    wait_caught_up(master.port(), &[replica.port()]);
+    let first_ten: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
+    assert_eq!(
+        show(&replica.command(&["LRANGE", "list", "0", "-1"])),
+        show(&RawClient::encode(&first_ten))
+    );
+    assert_eq!(
+        show(&replica.command(&["HMGET", "hash", "f", "g"])),
+        "*2\\r\\n$3\\r\\nnew\\r\\n$5\\r\\nadded\\r\\n"
+    );
+    assert_eq!(key_counts(replica.port(), 0), (4, 4));
+    assert_replicas_equal(master.port(), &[replica.port()]);
+
+    assert_eq!(show(&watcher.command(&["MULTI"])), "+OK\\r\\n");
+    assert_eq!(show(&watcher.command(&["GET", "created"])), "+QUEUED\\r\\n");
+    assert_eq!(
+        show(&watcher.command(&["EXEC"])),
+        "*-1\\r\\n",
+        "the master's write of the watched key aborts the transaction"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Every scenario on both kinds.
 
@@ -949,4 +1094,6 @@ on_both_kinds!(
     writes_on_a_replica_are_refused_like_redis,
     wait_counts_the_replicas_that_acknowledged,
     info_and_role_describe_both_sides,
+    a_flushall_then_new_keys_leave_the_replica_counting_what_it_holds,
+    writes_after_a_long_trim_in_a_transaction_reach_the_replica,
 );

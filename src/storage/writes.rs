@@ -607,13 +607,13 @@ mod tests {
         writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
         for key in [b"a", b"b"] {
             let mut batch = storage.batch();
-            batch.put(super::super::Cf::Default, key, b"v");
+            batch.put(Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
         }
         assert!(storage
             .engine()
             .live()
-            .get(super::super::Cf::Default, b"a")
+            .get(Cf::Default, b"a")
             .unwrap()
             .is_none());
         assert!(writes.touches(b"ks", b"a") && !writes.touches(b"ks", b"b"));
@@ -621,13 +621,13 @@ mod tests {
         assert!(storage
             .engine()
             .live()
-            .get(super::super::Cf::Default, b"a")
+            .get(Cf::Default, b"a")
             .unwrap()
             .is_some());
         assert!(storage
             .engine()
             .live()
-            .get(super::super::Cf::Default, b"b")
+            .get(Cf::Default, b"b")
             .unwrap()
             .is_some());
         assert!(!writes.touches(b"ks", b"a"));
@@ -639,14 +639,14 @@ mod tests {
         let mut writes = WriteSet::new(storage.clone(), true);
         let put = |writes: &mut WriteSet, key: &[u8]| {
             let mut batch = storage.batch();
-            batch.put(super::super::Cf::Default, key, b"v");
+            batch.put(Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
         };
         let written = |key: &[u8]| {
             storage
                 .engine()
                 .live()
-                .get(super::super::Cf::Default, key)
+                .get(Cf::Default, key)
                 .unwrap()
                 .is_some()
         };
@@ -686,7 +686,7 @@ mod tests {
             writes.begin_command();
             writes.lock([(&b"ks"[..], key)]).unwrap();
             let mut batch = storage.batch();
-            batch.put(super::super::Cf::Default, key, b"v");
+            batch.put(Cf::Default, key, b"v");
             writes.commit(batch).unwrap();
             // Relocking an earlier command's key writes nothing either.
             writes.lock([(&b"ks"[..], &b"a"[..])]).unwrap();
@@ -696,7 +696,7 @@ mod tests {
             storage
                 .engine()
                 .live()
-                .get(super::super::Cf::Default, key)
+                .get(Cf::Default, key)
                 .unwrap()
                 .is_some()
         };

@@ -128,10 +128,9 @@ pub type Dump = BTreeMap<Vec<u8>, Entry>;
 /// How many keys one pipeline reads.
 const DUMP_CHUNK: usize = 500;
 
-/// Reads every key of db 0 (found with SCAN, which on a master also
-/// removes the keys that expired) with its type, value and expiry.
-pub fn dump(port: u16) -> Dump {
-    let mut con = connect(port);
+/// Every key of the connection's database, found with SCAN (which on a
+/// master also removes the keys that expired).
+pub fn scan_keys(con: &mut redis::Connection) -> BTreeSet<Vec<u8>> {
     let mut keys = BTreeSet::new();
     let mut cursor = 0u64;
     loop {
@@ -139,15 +138,21 @@ pub fn dump(port: u16) -> Dump {
             .arg(cursor)
             .arg("COUNT")
             .arg(1000)
-            .query(&mut con)
+            .query(con)
             .expect("SCAN");
         keys.extend(batch);
         cursor = next;
         if cursor == 0 {
-            break;
+            return keys;
         }
     }
-    let keys: Vec<Vec<u8>> = keys.into_iter().collect();
+}
+
+/// Reads every key of db 0 (found with [`scan_keys`]) with its type,
+/// value and expiry.
+pub fn dump(port: u16) -> Dump {
+    let mut con = connect(port);
+    let keys: Vec<Vec<u8>> = scan_keys(&mut con).into_iter().collect();
     let mut dump = Dump::new();
     for chunk in keys.chunks(DUMP_CHUNK) {
         let mut pipe = redis::pipe();
