@@ -657,12 +657,9 @@ fn moved_to(server: &Server, key: &str, port: u16) -> String {
     format!("-MOVED {slot} 127.0.0.1:{port}\\r\\n")
 }
 
-/// When the answer to the hand-over is lost, the destination may serve
-/// the slots already: the source holds their writes, and asks, until the
-/// destination says how the import ended. Serving them again at once
-/// would let two nodes take writes for them.
-#[test]
-fn a_lost_hand_over_answer_holds_writes_until_the_destination_says_it_took_them() {
+/// A source whose migration of slots 0-100 (holding `moving`, set to
+/// "before") reached the hand-over, whose answer the destination keeps.
+fn hand_over_without_answer() -> (LostAnswer, Server, String) {
     let destination = LostAnswer::start();
     let a = source_facing(destination.port);
     let moving = key_in(&a, |slot| slot <= 100);
@@ -672,6 +669,16 @@ fn a_lost_hand_over_answer_holds_writes_until_the_destination_says_it_took_them(
         ok()
     );
     destination.wait_hand_over();
+    (destination, a, moving)
+}
+
+/// When the answer to the hand-over is lost, the destination may serve
+/// the slots already: the source holds their writes, and asks, until the
+/// destination says how the import ended. Serving them again at once
+/// would let two nodes take writes for them.
+#[test]
+fn a_lost_hand_over_answer_holds_writes_until_the_destination_says_it_took_them() {
+    let (destination, a, moving) = hand_over_without_answer();
     let mut held = a.raw();
     held.send(&RawClient::encode(&["SET", &moving, "after"]));
     wait_blocked(&mut a.client(), 1);
@@ -698,15 +705,7 @@ fn a_lost_hand_over_answer_holds_writes_until_the_destination_says_it_took_them(
 /// again only once it says it did not take them.
 #[test]
 fn a_hand_over_cut_short_by_a_restart_is_settled_by_asking_the_destination() {
-    let destination = LostAnswer::start();
-    let mut a = source_facing(destination.port);
-    let moving = key_in(&a, |slot| slot <= 100);
-    q(&mut a.client(), &["SET", &moving, "before"]);
-    assert_eq!(
-        q(&mut a.client(), &["CLUSTERX", "MIGRATE", "0-100", ID_B]),
-        ok()
-    );
-    destination.wait_hand_over();
+    let (destination, mut a, moving) = hand_over_without_answer();
     a.kill9();
     a.restart(&["--cluster-enabled", "yes"]);
     assert_eq!(
