@@ -1065,6 +1065,41 @@ fn writes_after_a_long_trim_in_a_transaction_reach_the_replica(kind: Kind) {
     );
 }
 
+/// The master changes only members of watched keys (an existing hash
+/// field, a list element, a sorted set member's score): a transaction on
+/// the replica watching each of them is aborted, as in Redis.
+fn member_writes_on_the_master_break_watches_on_the_replica(kind: Kind) {
+    let master = Node::master(kind, History::Long);
+    let replica = Node::replica_of(&master);
+    pipeline(
+        &master,
+        &[
+            words("HSET hash f old"),
+            words("RPUSH list a b"),
+            words("ZADD zset 1 m"),
+        ],
+    );
+    wait_caught_up(master.port(), &[replica.port()]);
+    for (key, write) in [
+        ("hash", "HSET hash f new"),
+        ("list", "LSET list 0 z"),
+        ("zset", "ZADD zset 2 m"),
+    ] {
+        let mut watcher = replica.raw();
+        assert_eq!(show(&watcher.command(&["WATCH", key])), "+OK\\r\\n");
+        let args: Vec<&str> = write.split(' ').collect();
+        master.command(&args);
+        wait_caught_up(master.port(), &[replica.port()]);
+        assert_eq!(show(&watcher.command(&["MULTI"])), "+OK\\r\\n");
+        assert_eq!(show(&watcher.command(&["PING"])), "+QUEUED\\r\\n");
+        assert_eq!(
+            show(&watcher.command(&["EXEC"])),
+            "*-1\\r\\n",
+            "`{write}` on the master aborts a transaction watching {key}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Every scenario on both kinds.
 
@@ -1096,4 +1131,5 @@ on_both_kinds!(
     info_and_role_describe_both_sides,
     a_flushall_then_new_keys_leave_the_replica_counting_what_it_holds,
     writes_after_a_long_trim_in_a_transaction_reach_the_replica,
+    member_writes_on_the_master_break_watches_on_the_replica,
 );

@@ -125,6 +125,20 @@ pub fn parse_metadata_key(bytes: &[u8]) -> Option<MetadataKey<'_>> {
     })
 }
 
+/// The key a member entry (sub-key or score-index key, which both start
+/// like [`subkey_prefix`]) belongs to.
+pub fn parse_member_owner(bytes: &[u8]) -> Option<MetadataKey<'_>> {
+    let (keyspace, rest) = Keyspace::split(bytes)?;
+    let slot = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?);
+    let length = u32::from_be_bytes(rest.get(2..6)?.try_into().ok()?) as usize;
+    let user_key = rest.get(6..6usize.checked_add(length)?)?;
+    Some(MetadataKey {
+        keyspace,
+        slot,
+        user_key,
+    })
+}
+
 /// The prefix of every sub-key of one incarnation (`version`) of a key.
 pub fn subkey_prefix(ks: &Keyspace, slot: u16, user_key: &[u8], version: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(ks.as_bytes().len() + 14 + user_key.len());
@@ -202,6 +216,21 @@ mod tests {
             proptest::collection::vec(1u8..=255, 1..20)
                 .prop_map(|name| Keyspace::namespace(&name).unwrap()),
         ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_member_names_its_owner(
+            ks in any_keyspace(),
+            slot: u16,
+            key in proptest::collection::vec(any::<u8>(), 0..40),
+            version: u64,
+            member in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let member_key = subkey(&ks, slot, &key, version, &member);
+            let owner = parse_member_owner(&member_key).unwrap();
+            prop_assert_eq!(owner, MetadataKey { keyspace: ks, slot, user_key: &key[..] });
+        }
     }
 
     #[test]

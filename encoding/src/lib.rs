@@ -13,8 +13,8 @@ mod score;
 
 pub use keys::{
     expire_key, keyspace_prefix, metadata_key, metadata_key_prefix, parse_expire_key,
-    parse_metadata_key, prefix_successor, slot_prefix, subkey, subkey_prefix, ExpireKey, Keyspace,
-    MetadataKey,
+    parse_member_owner, parse_metadata_key, prefix_successor, slot_prefix, subkey, subkey_prefix,
+    ExpireKey, Keyspace, MetadataKey,
 };
 pub use metadata::{DataType, DecodeError, Metadata, MetadataHeader, FORMAT_VERSION};
 pub use score::{decode_score, encode_score};

@@ -8,7 +8,7 @@ use super::batch_records::{batch_records, BatchRecord};
 use super::counts::COUNT_PREFIX;
 use super::engine::Engine;
 use super::{state_key, Cf, Result, Storage, StorageError, VERSION_CEILING};
-use redrock_encoding::Keyspace;
+use redrock_encoding::{metadata_key, parse_member_owner, Keyspace};
 use rocksdb::WriteBatch;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -297,6 +297,24 @@ fn changes(records: &[BatchRecord<'_>]) -> Vec<Change> {
     let mut list = Vec::new();
     for record in records {
         match *record {
+            // A member written changes its key (WATCH), as its metadata
+            // does; one change per run of the same key's members.
+            BatchRecord::Put {
+                cf: Cf::Subkey | Cf::ZsetScore,
+                key,
+                ..
+            }
+            | BatchRecord::Delete {
+                cf: Cf::Subkey | Cf::ZsetScore,
+                key,
+            } => {
+                if let Some(owner) = parse_member_owner(key) {
+                    let key = metadata_key(&owner.keyspace, owner.slot, owner.user_key);
+                    if !matches!(list.last(), Some(Change::Key(last)) if *last == key) {
+                        list.push(Change::Key(key));
+                    }
+                }
+            }
             BatchRecord::Put { cf, key, value } => match cf {
                 Cf::Metadata => list.push(Change::Key(key.to_vec())),
                 Cf::Default => {
