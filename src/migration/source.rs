@@ -161,7 +161,8 @@ pub fn resume_hand_over(server: &Arc<Server>) {
 fn import_outcome(server: &Server, address: &str, password: &str, slots: SlotRange) -> bool {
     let range = slot_range_text(slots);
     let version_then = server.cluster.as_ref().map_or(0, |c| c.version());
-    for attempt in 0u64.. {
+    let mut attempt = 0u64;
+    loop {
         match ask_import_outcome(address, password, &range) {
             Ok(ImportOutcome::Took) => return true,
             Ok(ImportOutcome::Refused) => return false,
@@ -174,14 +175,14 @@ fn import_outcome(server: &Server, address: &str, password: &str, slots: SlotRan
                 }
             }
             Ok(ImportOutcome::Running) => {}
-            Err(e) if attempt % 30 == 0 => {
+            Err(e) if attempt.is_multiple_of(30) => {
                 tracing::warn!("cannot ask {address} how the import of slots {range} ended: {e}")
             }
             Err(_) => {}
         }
+        attempt += 1;
         std::thread::sleep(OUTCOME_POLL);
     }
-    unreachable!("the loop ends only by returning")
 }
 
 /// How the destination says an import ended.

@@ -131,10 +131,7 @@ impl WriteSet {
         if self.reads_pending {
             return true;
         }
-        let mut data = Vec::with_capacity(BATCH_HEADER + self.records.len());
-        data.extend_from_slice(&[0; 8]);
-        data.extend_from_slice(&self.record_count.to_le_bytes());
-        data.extend_from_slice(&self.records);
+        let data = self.pending_batch();
         let Ok(records) = batch_records(&data) else {
             return false;
         };
@@ -456,6 +453,15 @@ impl WriteSet {
         self.write_pending()
     }
 
+    /// The pending records as one batch's representation.
+    fn pending_batch(&self) -> Vec<u8> {
+        let mut data = Vec::with_capacity(BATCH_HEADER + self.records.len());
+        data.extend_from_slice(&[0; 8]);
+        data.extend_from_slice(&self.record_count.to_le_bytes());
+        data.extend_from_slice(&self.records);
+        data
+    }
+
     fn write(&mut self, batch: Batch) -> Result<()> {
         self.storage.commit(batch)?;
         self.wrote = true;
@@ -471,10 +477,8 @@ impl WriteSet {
         if self.record_count == 0 {
             return Ok(());
         }
-        let mut data = Vec::with_capacity(BATCH_HEADER + self.records.len());
-        data.extend_from_slice(&[0; 8]);
-        data.extend_from_slice(&self.record_count.to_le_bytes());
-        data.append(&mut self.records);
+        let data = self.pending_batch();
+        self.records.clear();
         self.record_count = 0;
         let batch = Batch {
             engine: self.storage.engine(),
