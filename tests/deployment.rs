@@ -75,12 +75,47 @@ fn kvrocks_conf_example_documents_every_directive_and_its_default() {
 }
 
 #[test]
+fn rocksdb_directives_reach_the_database_options() {
+    let mut server = Server::start_with(&[
+        "--rocksdb.block_size",
+        "8192",
+        "--rocksdb.max_total_wal_size",
+        "100",
+    ]);
+    let options_file = std::fs::read_dir(server.dir.join("db"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("OPTIONS-")
+        })
+        .max()
+        .expect("RocksDB writes an OPTIONS file");
+    let options = std::fs::read_to_string(options_file).unwrap();
+    let lines: Vec<&str> = options.lines().map(str::trim).collect();
+    assert!(lines.contains(&"max_total_wal_size=104857600"), "{options}");
+    let block_sizes: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("block_size="))
+        .collect();
+    // One table per column family, each with the configured block.
+    assert!(block_sizes.len() >= 5, "{options}");
+    assert!(
+        block_sizes.iter().all(|l| **l == "block_size=8192"),
+        "{options}"
+    );
+    server.terminate();
+}
+
+#[test]
 fn a_kvrocks_conf_with_unimplemented_directives_starts_with_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("kvrocks.conf");
     std::fs::write(
         &conf,
-        "port 6666\nmax-io-mb 10\nnamespace.tenant token\nrocksdb.block_size 16384\n\
+        "port 6666\nmax-io-mb 10\nnamespace.tenant token\nrocksdb.max_subcompactions 2\n\
          master-use-repl-port no\nworkers 2\n",
     )
     .unwrap();
@@ -101,7 +136,7 @@ fn a_kvrocks_conf_with_unimplemented_directives_starts_with_warnings() {
     for name in [
         "max-io-mb",
         "namespace.tenant",
-        "rocksdb.block_size",
+        "rocksdb.max_subcompactions",
         "master-use-repl-port",
     ] {
         assert!(

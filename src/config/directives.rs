@@ -45,6 +45,12 @@ pub struct Config {
     pub protected_mode: bool,
     pub block_cache_size_mb: u64,
     pub write_buffer_size_mb: u64,
+    /// Past this many MB of live WAL, the column families holding its
+    /// oldest part are flushed: it bounds what a crash makes replay.
+    pub max_total_wal_size_mb: u64,
+    /// Bytes of an SST data block: what a point read that misses the
+    /// block cache reads, checks and decompresses.
+    pub block_size: u64,
     pub max_open_files: i32,
     pub compression: String,
     pub sync: bool,
@@ -431,6 +437,20 @@ pub static DIRECTIVES: &[Directive] = &[
         |c| c.write_buffer_size_mb.to_string()
     ),
     directive!(
+        "rocksdb.max_total_wal_size",
+        "256",
+        false,
+        |c, v| c.max_total_wal_size_mb = parse_int(v, 1, 1 << 30)?,
+        |c| c.max_total_wal_size_mb.to_string()
+    ),
+    directive!(
+        "rocksdb.block_size",
+        "4096",
+        false,
+        |c, v| c.block_size = parse_int(v, 1024, 1 << 24)?,
+        |c| c.block_size.to_string()
+    ),
+    directive!(
         "rocksdb.max_open_files",
         "8096",
         false,
@@ -722,8 +742,6 @@ pub const KVROCKS_ONLY: &[&str] = &[
     "rocksdb.compression_level",
     "rocksdb.compression_start_level",
     "rocksdb.wal_compression",
-    "rocksdb.max_total_wal_size",
-    "rocksdb.block_size",
     "rocksdb.cache_index_and_filter_blocks",
     "rocksdb.metadata_block_cache_size",
     "rocksdb.subkey_block_cache_size",
@@ -799,6 +817,8 @@ impl Default for Config {
             protected_mode: false,
             block_cache_size_mb: 0,
             write_buffer_size_mb: 0,
+            max_total_wal_size_mb: 0,
+            block_size: 0,
             max_open_files: 0,
             compression: String::new(),
             sync: false,

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 pub struct StorageConfig {
     pub block_cache_bytes: usize,
     pub write_buffer_bytes: usize,
+    pub max_total_wal_bytes: u64,
+    pub block_size: usize,
     pub max_open_files: i32,
     pub compression: rocksdb::DBCompressionType,
     pub sync: bool,
@@ -68,6 +70,8 @@ impl Config {
         StorageConfig {
             block_cache_bytes: (self.block_cache_size_mb as usize) << 20,
             write_buffer_bytes: (self.write_buffer_size_mb as usize) << 20,
+            max_total_wal_bytes: self.max_total_wal_size_mb << 20,
+            block_size: self.block_size as usize,
             max_open_files: self.max_open_files,
             compression: match self.compression.as_str() {
                 "snappy" => rocksdb::DBCompressionType::Snappy,

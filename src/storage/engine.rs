@@ -73,6 +73,10 @@ impl Engine {
         // partial resync reaches.
         db_options.set_wal_ttl_seconds(config.wal_ttl_seconds);
         db_options.set_wal_size_limit_mb(config.wal_size_limit_mb);
+        // A crash replays the live WAL: keep it short. A column family
+        // written rarely (the counters, the expire index) would otherwise
+        // keep every WAL file since its last flush alive.
+        db_options.set_max_total_wal_size(config.max_total_wal_bytes);
         // Tickers only (block cache hits, stalls): no per-operation timers.
         db_options.enable_statistics();
         db_options.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
@@ -154,7 +158,7 @@ impl Drop for Engine {
 fn cf_options(cf: Cf, config: &StorageConfig, cache: &Cache, gc_slot: &gc::DbSlot) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    table.set_block_size(16 * 1024);
+    table.set_block_size(config.block_size);
     table.set_cache_index_and_filter_blocks(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if matches!(cf, Cf::Metadata | Cf::Subkey) {
