@@ -438,7 +438,7 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     directive!(
         "rocksdb.max_total_wal_size",
-        "256",
+        "128",
         false,
         |c, v| c.max_total_wal_size_mb = parse_int(v, 1, 1 << 30)?,
         |c| c.max_total_wal_size_mb.to_string()
