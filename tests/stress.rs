@@ -481,3 +481,78 @@ mod pipelines {
         assert_eq!(members, added, "one member per SADD");
     }
 }
+
+/// Pipelined GETs are read in one batch when the first of them runs.
+/// While writers increment counters, every GET still answers at least the
+/// value acknowledged to a writer before its pipeline was sent, and what
+/// one reader sees of a counter never goes back.
+#[test]
+fn pipelined_gets_read_in_one_batch_see_every_acknowledged_write() {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    const COUNTERS: usize = 4;
+    const READERS: usize = 6;
+    const WRITERS: usize = 3;
+    const PIPELINES: usize = 150;
+    const GETS: usize = 32;
+    let server = Server::start();
+    let acked: Vec<AtomicI64> = (0..COUNTERS).map(|_| AtomicI64::new(0)).collect();
+    let done = AtomicBool::new(false);
+    let violations = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let (server, acked, done) = (&server, &acked, &done);
+            scope.spawn(move || {
+                let mut con = server.client();
+                let mut k = writer;
+                while !done.load(Ordering::Acquire) {
+                    k = (k + 1) % COUNTERS;
+                    let value: i64 = query(&mut con, &["INCR", &format!("counter{k}")]);
+                    acked[k].fetch_max(value, Ordering::AcqRel);
+                }
+            });
+        }
+        let readers: Vec<_> = (0..READERS)
+            .map(|reader| {
+                let (server, acked, violations) = (&server, &acked, &violations);
+                scope.spawn(move || {
+                    let mut con = server.client();
+                    let mut last = [0i64; COUNTERS];
+                    for round in 0..PIPELINES {
+                        let floors: Vec<i64> =
+                            acked.iter().map(|a| a.load(Ordering::Acquire)).collect();
+                        let keys: Vec<usize> = (0..GETS)
+                            .map(|i| (reader + round + i * 7) % COUNTERS)
+                            .collect();
+                        let mut pipe = redis::pipe();
+                        for k in &keys {
+                            pipe.cmd("GET").arg(format!("counter{k}"));
+                        }
+                        let values: Vec<Option<i64>> = pipe.query(&mut con).expect("pipeline");
+                        for (k, value) in keys.iter().zip(values) {
+                            let value = value.unwrap_or(0);
+                            if value < floors[*k] || value < last[*k] {
+                                violations.lock().unwrap().push(format!(
+                                    "counter{k}: read {value}, acknowledged before {}, \
+                                     read before {}",
+                                    floors[*k], last[*k]
+                                ));
+                            }
+                            last[*k] = value;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+    });
+    let violations = violations.into_inner().unwrap();
+    assert!(violations.is_empty(), "{violations:#?}");
+    let mut con = server.client();
+    for (k, acked) in acked.iter().enumerate() {
+        let value: i64 = query(&mut con, &["GET", &format!("counter{k}")]);
+        assert_eq!(value, acked.load(std::sync::atomic::Ordering::Acquire));
+    }
+}

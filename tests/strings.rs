@@ -334,3 +334,81 @@ fn lcs_all_options() {
     q(&mut con, &["SET", "long2", &"x".repeat(400)]);
     assert_eq!(q(&mut con, &["LCS", "long1", "long2", "LEN"]), int(400));
 }
+
+/// A run of pipelined GETs is read in one batch: each GET still answers
+/// as it would alone, with the client's own writes, expiry, other types,
+/// another database and the keyspace hit and miss counts.
+#[test]
+fn pipelined_gets_answer_as_single_gets() {
+    let server = Server::start();
+    let mut con = server.client();
+    for (k, v) in [("a", "1"), ("b", "2")] {
+        assert_eq!(q(&mut con, &["SET", k, v]), ok());
+    }
+    assert_eq!(q(&mut con, &["RPUSH", "list", "x"]), int(1));
+    assert_eq!(q(&mut con, &["SET", "short", "v", "PX", "1"]), ok());
+    assert_eq!(q(&mut con, &["SELECT", "1"]), ok());
+    assert_eq!(q(&mut con, &["SET", "a", "db1"]), ok());
+    assert_eq!(q(&mut con, &["SELECT", "0"]), ok());
+    assert_eq!(q(&mut con, &["CONFIG", "RESETSTAT"]), ok());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut raw = server.raw();
+    let commands: &[&[&str]] = &[
+        &["GET", "a"],
+        &["GET", "b"],
+        &["GET", "missing"],
+        &["GET", "list"],
+        &["GET", "short"],
+        &["GET", "a"],
+        &["SET", "a", "changed"],
+        &["GET", "a"],
+        &["GET", "b"],
+        &["SELECT", "1"],
+        &["GET", "a"],
+        &["GET", "b"],
+        &["SELECT", "0"],
+        &["GET", "a"],
+    ];
+    let mut batch = Vec::new();
+    for c in commands {
+        batch.extend(RawClient::encode(c));
+    }
+    raw.send(&batch);
+    let replies: Vec<String> = commands
+        .iter()
+        .map(|_| String::from_utf8(raw.read_reply()).unwrap())
+        .collect();
+    let wrong_type =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n".to_string();
+    let expected = [
+        "$1\r\n1\r\n".to_string(),
+        "$1\r\n2\r\n".into(),
+        "$-1\r\n".into(),
+        wrong_type,
+        "$-1\r\n".into(),
+        "$1\r\n1\r\n".into(),
+        "+OK\r\n".into(),
+        "$7\r\nchanged\r\n".into(),
+        "$1\r\n2\r\n".into(),
+        "+OK\r\n".into(),
+        "$3\r\ndb1\r\n".into(),
+        "$-1\r\n".into(),
+        "+OK\r\n".into(),
+        "$7\r\nchanged\r\n".into(),
+    ];
+    assert_eq!(replies, expected);
+    // The expired key was removed by its lookup, as a single GET does.
+    assert_eq!(q(&mut con, &["DBSIZE"]), int(3));
+    let stats: String = redis::cmd("INFO").arg("stats").query(&mut con).unwrap();
+    let field = |name: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {stats}"))
+            .trim()
+            .to_string()
+    };
+    // Hits: a, b, list, a, a, b, a(db1), a; misses: missing, short, b(db1).
+    assert_eq!(field("keyspace_hits"), "8");
+    assert_eq!(field("keyspace_misses"), "3");
+}

@@ -126,6 +126,9 @@ pub struct Ctx<'a> {
     /// A connection's pipelined writes not yet written, readable once the
     /// write set says so (see [`WriteSet::read_pending`]).
     pub pipeline: Option<&'a Overlay>,
+    /// Entries read ahead for the GETs of a pipeline (see
+    /// [`crate::types::string::Prefetched`]).
+    pub prefetched: Option<&'a mut crate::types::string::Prefetched>,
 }
 
 impl<'a> Ctx<'a> {

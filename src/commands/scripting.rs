@@ -372,6 +372,7 @@ fn run_once(
         snapshot: None,
         overlay: Some(overlay),
         pipeline: None,
+        prefetched: None,
     };
     let mut host = ScriptHost {
         ctx: &mut inner,

@@ -117,6 +117,11 @@ impl StringOptions<'_> {
 }
 
 pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    if let Some(prefetched) = ctx.prefetched.take() {
+        if let Some(value) = ctx.db().get_prefetched(&argv[1], prefetched) {
+            return Ok(Reply::optional(value?));
+        }
+    }
     Ok(Reply::optional(ctx.db().get(&argv[1])?))
 }
 

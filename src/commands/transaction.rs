@@ -223,6 +223,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
             snapshot: None,
             overlay: Some(&overlay),
             pipeline: None,
+            prefetched: None,
         };
         for argv in &tx.queued {
             replies.push(super::execute(&mut inner, argv));

@@ -5,4 +5,4 @@ mod reply;
 mod request;
 
 pub use reply::{encode_push_of_bulks, encode_reply, format_double, Reply};
-pub use request::{ProtocolError, RequestLimits, RequestParser};
+pub use request::{peek_gets, ProtocolError, RequestLimits, RequestParser};

@@ -235,6 +235,39 @@ impl RequestParser {
     }
 }
 
+/// The keys of the complete `GET key` requests (RESP multibulk, as clients
+/// send them) at the start of `buf`, at most `max`: what a pipeline of GETs
+/// will ask next, so their entries can be read in one batch. Stops at the
+/// first request of another form, which is then parsed as usual.
+pub fn peek_gets(buf: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut keys = Vec::new();
+    let mut rest = buf;
+    while keys.len() < max {
+        let Some(after) = rest
+            .strip_prefix(b"*2\r\n$3\r\n")
+            .filter(|r| r.len() >= 5 && r[..3].eq_ignore_ascii_case(b"get") && &r[3..5] == b"\r\n")
+        else {
+            break;
+        };
+        let Some(header) = after[5..].strip_prefix(b"$") else {
+            break;
+        };
+        let Some(end) = header.iter().position(|&b| b == b'\r') else {
+            break;
+        };
+        let Some(len) = parse_len(&header[..end]).and_then(|n| usize::try_from(n).ok()) else {
+            break;
+        };
+        let body = &header[end..];
+        if body.len() < len + 4 || &body[..2] != b"\r\n" || &body[2 + len..4 + len] != b"\r\n" {
+            break;
+        }
+        keys.push(&body[2..2 + len]);
+        rest = &body[4 + len..];
+    }
+    keys
+}
+
 /// A length as Redis's `string2ll` reads it: an optional `-` and digits,
 /// no sign, spaces or leading zeros otherwise.
 fn parse_len(digits: &[u8]) -> Option<i64> {
@@ -379,6 +412,33 @@ mod tests {
         }
         assert!(buf.is_empty());
         (out, parser.examined)
+    }
+
+    #[test]
+    fn peeked_gets_are_exactly_the_gets_the_parser_finds_next() {
+        let input = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nget\r\n$0\r\n\r\n\
+                      *2\r\n$3\r\nGET\r\n$4\r\nb\r\nc\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+                      *2\r\n$3\r\nGET\r\n$1\r\nz\r\n";
+        let expected: Vec<&[u8]> = vec![b"a", b"", b"b\r\nc"];
+        assert_eq!(peek_gets(input, 10), expected);
+        assert_eq!(peek_gets(input, 2), expected[..2].to_vec());
+        let parsed = parse_all(input).unwrap();
+        for (request, key) in parsed.iter().zip(&expected) {
+            assert!(request[0].eq_ignore_ascii_case(b"get"));
+            assert_eq!(&request[1][..], *key);
+        }
+        // Incomplete, inline, other shapes and bad lengths end the run.
+        for input in [
+            &b"*2\r\n$3\r\nGET\r\n$5\r\nab"[..],
+            b"*2\r\n$3\r\nGET\r\n$2\r\nabc\r\n",
+            b"*2\r\n$3\r\nGET\r\n$-1\r\n",
+            b"*2\r\n$3\r\nGET\r\n$01\r\na\r\n",
+            b"GET a\r\n",
+            b"*2\r\n$4\r\nGETS\r\n$1\r\na\r\n",
+            b"*3\r\n$3\r\nGET\r\n$1\r\na\r\n$1\r\nb\r\n",
+        ] {
+            assert!(peek_gets(input, 10).is_empty(), "{input:?}");
+        }
     }
 
     #[test]

@@ -7,9 +7,10 @@ use super::{BlockRequest, ClientHandle, ClientWatch, Server, Unblock};
 use crate::commands::Transaction;
 use crate::commands::{execute, Ctx};
 use crate::config::BufferLimit;
-use crate::protocol::{encode_reply, Reply, RequestLimits, RequestParser};
-use crate::storage::{WriteAdmission, WriteSet};
-use crate::types::KeyspaceHandle;
+use crate::protocol::{encode_reply, peek_gets, Reply, RequestLimits, RequestParser};
+use crate::storage::{Engine, WriteAdmission, WriteSet};
+use crate::types::string::Prefetched;
+use crate::types::{Db, KeyspaceHandle};
 use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +26,8 @@ use tokio::time::Instant;
 /// middle of a pipeline, so that one read of 600 `GET big` does not hold
 /// 600 values in memory.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
+/// The most GETs of a pipeline read in one batch.
+const PREFETCH_MAX: usize = 64;
 
 /// A connection's buffers start at this size, and go back to it once
 /// empty if a big request or reply grew them, so an idle client does not
@@ -248,6 +251,9 @@ struct Connection {
     /// the first starts, and how many replies there are from there on. If
     /// the write fails, they are replaced by errors.
     unwritten: Option<(usize, usize)>,
+    /// The entries of a run of pipelined GETs, read in one batch; dropped
+    /// before any other command runs and before more requests are read.
+    prefetched: Option<Prefetched>,
 }
 
 impl Connection {
@@ -286,6 +292,7 @@ impl Connection {
             parser: RequestParser::default(),
             output: BytesMut::with_capacity(BUFFER_SIZE),
             unwritten: None,
+            prefetched: None,
         }
     }
 
@@ -368,6 +375,8 @@ impl Connection {
                     }
                 }
             }
+            // Requests read from now on come after the batch read.
+            self.prefetched = None;
             self.send().await?;
             if closing || *shutdown.borrow() {
                 return Ok(());
@@ -436,6 +445,7 @@ impl Connection {
             // Held by a pause (at once, or when a blocked command ran
             // again): wait for the pause, then run it from the start.
             if let Some(postponed) = self.state.postponed.take() {
+                self.prefetched = None;
                 if !self.wait_unpaused(postponed).await? {
                     return Ok(None);
                 }
@@ -448,6 +458,7 @@ impl Connection {
     /// Runs one command.
     fn run(&mut self, argv: &[Bytes]) -> Reply {
         let engine = self.server.storage.engine();
+        self.prefetch_gets(&engine, argv);
         let pipeline = self.writes.borrow().pipeline();
         let mut ctx = Ctx {
             server: &self.server,
@@ -457,8 +468,45 @@ impl Connection {
             snapshot: None,
             overlay: None,
             pipeline: Some(&pipeline),
+            prefetched: self.prefetched.as_mut(),
         };
         execute(&mut ctx, argv)
+    }
+
+    /// Before a GET that starts a run of pipelined GETs, reads the entries
+    /// of all of them in one batch (one RocksDB MultiGet instead of one
+    /// lookup each); any other command drops what was read.
+    fn prefetch_gets(&mut self, engine: &Engine, argv: &[Bytes]) {
+        if !(argv.len() == 2 && argv[0].eq_ignore_ascii_case(b"get")) {
+            self.prefetched = None;
+            return;
+        }
+        let db = self.state.db.index;
+        if self
+            .prefetched
+            .as_ref()
+            .is_some_and(|p| p.holds(db, &argv[1]))
+        {
+            return;
+        }
+        self.prefetched = None;
+        // Only GETs that run at once, after every write of this client.
+        if self.state.multi.is_some()
+            || !self.state.authenticated
+            || self.writes.borrow().has_pending()
+        {
+            return;
+        }
+        let following = peek_gets(&self.input, PREFETCH_MAX - 1);
+        if following.is_empty() {
+            return;
+        }
+        let mut keys = Vec::with_capacity(following.len() + 1);
+        keys.push(&argv[1][..]);
+        keys.extend(following);
+        let db = Db::new(&self.server.storage, engine, &self.state.db, &self.writes);
+        // A failed read leaves each GET to read by itself.
+        self.prefetched = db.prefetch(&keys).ok();
     }
 
     /// After a command, before its reply is added to the output: notes

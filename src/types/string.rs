@@ -3,8 +3,10 @@
 use super::{now_ms, Db, Expiry, Prior, StoredKey};
 use crate::error::{Error, Result};
 use crate::keyspace_events as events;
+use crate::storage::Value;
 use bytes::Bytes;
 use redrock_encoding::{DataType, Metadata, MetadataHeader};
+use std::collections::HashMap;
 
 /// SET's NX / XX condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +14,24 @@ pub enum SetCondition {
     Always,
     IfMissing,
     IfExists,
+}
+
+/// The entries of the keys a run of pipelined GETs asks for, read in one
+/// batch ([`Db::prefetch`]) when the first of them runs. Each entry serves
+/// one GET ([`Db::get_prefetched`]) and the connection drops them all
+/// before it runs any other command or reads more requests: every GET so
+/// answered was received before the batch read and is answered after it,
+/// and no write of its own client came in between.
+pub struct Prefetched {
+    db: u32,
+    entries: HashMap<Bytes, Option<Box<[u8]>>>,
+}
+
+impl Prefetched {
+    /// Whether a GET of `key` in database `db` would be answered from here.
+    pub fn holds(&self, db: u32, key: &[u8]) -> bool {
+        self.db == db && self.entries.contains_key(key)
+    }
 }
 
 /// What SET did.
@@ -117,6 +137,53 @@ impl<'a> Db<'a> {
         self.lookup_read(key, now_ms())?
             .map(|stored| Self::string_value(&stored))
             .transpose()
+    }
+
+    /// Reads the entries of `keys` at once, for the GETs that will ask for
+    /// them (see [`Prefetched`]).
+    pub fn prefetch(&self, keys: &[&[u8]]) -> Result<Prefetched> {
+        let stored = self.read_many(keys)?;
+        let entries = keys
+            .iter()
+            .zip(stored)
+            .map(|(key, found)| {
+                let raw = found.map(|s| Box::<[u8]>::from(&*s.raw));
+                (Bytes::copy_from_slice(key), raw)
+            })
+            .collect();
+        Ok(Prefetched {
+            db: self.ks.index,
+            entries,
+        })
+    }
+
+    /// GET from `prefetched`, taking the entry of `key`; `None` when it
+    /// has none, or when the entry has expired (a lookup then removes it).
+    pub fn get_prefetched(
+        &self,
+        key: &[u8],
+        prefetched: &mut Prefetched,
+    ) -> Option<Result<Option<Bytes>>> {
+        if prefetched.db != self.ks.index {
+            return None;
+        }
+        let Some(raw) = prefetched.entries.remove(key)? else {
+            self.count_read(key, false);
+            return Some(Ok(None));
+        };
+        let stored = match MetadataHeader::decode(&raw) {
+            Ok((header, _)) => StoredKey {
+                slot: redrock_cluster::key_slot(key),
+                header,
+                raw: Value::Own(raw),
+            },
+            Err(e) => return Some(Err(e.into())),
+        };
+        if stored.header.is_expired(now_ms()) {
+            return None;
+        }
+        self.count_read(key, true);
+        Some(Self::string_value(&stored).map(Some))
     }
 
     /// MGET: values of strings, `None` for missing keys and other types.
