@@ -411,4 +411,19 @@ fn pipelined_gets_answer_as_single_gets() {
     // Hits: a, b, list, a, a, b, a(db1), a; misses: missing, short, b(db1).
     assert_eq!(field("keyspace_hits"), "8");
     assert_eq!(field("keyspace_misses"), "3");
+    // Values past the read-ahead budget (1 MB) are read one GET at a time,
+    // with the same replies.
+    let big: Vec<String> = (0..4).map(|i| i.to_string().repeat(600_000)).collect();
+    for (i, value) in big.iter().enumerate() {
+        assert_eq!(q(&mut con, &["SET", &format!("big{i}"), value]), ok());
+    }
+    let mut pipe = redis::pipe();
+    for i in 0..4 {
+        pipe.cmd("GET").arg(format!("big{i}"));
+    }
+    pipe.cmd("GET").arg("b").cmd("GET").arg("missing");
+    let values: Vec<Option<String>> = pipe.query(&mut con).unwrap();
+    let mut expected: Vec<Option<String>> = big.into_iter().map(Some).collect();
+    expected.extend([Some("2".to_string()), None]);
+    assert!(values == expected, "pipelined GETs of big values differ");
 }

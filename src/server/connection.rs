@@ -26,8 +26,10 @@ use tokio::time::Instant;
 /// middle of a pipeline, so that one read of 600 `GET big` does not hold
 /// 600 values in memory.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
-/// The most GETs of a pipeline read in one batch.
+/// The most GETs of a pipeline read in one batch, and the most bytes of
+/// values kept from it (big values are read one GET at a time).
 const PREFETCH_MAX: usize = 64;
+const PREFETCH_BYTES: usize = 1 << 20;
 
 /// A connection's buffers start at this size, and go back to it once
 /// empty if a big request or reply grew them, so an idle client does not
@@ -506,7 +508,7 @@ impl Connection {
         keys.extend(following);
         let db = Db::new(&self.server.storage, engine, &self.state.db, &self.writes);
         // A failed read leaves each GET to read by itself.
-        self.prefetched = db.prefetch(&keys).ok();
+        self.prefetched = db.prefetch(&keys, PREFETCH_BYTES).ok();
     }
 
     /// After a command, before its reply is added to the output: notes

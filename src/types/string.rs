@@ -24,7 +24,15 @@ pub enum SetCondition {
 /// and no write of its own client came in between.
 pub struct Prefetched {
     db: u32,
-    entries: HashMap<Bytes, Option<Box<[u8]>>>,
+    entries: HashMap<Bytes, Prefetch>,
+}
+
+/// What was read ahead for one GET.
+enum Prefetch {
+    Missing,
+    Found(Box<[u8]>),
+    /// Past the byte budget: the GET reads by itself.
+    ReadAlone,
 }
 
 impl Prefetched {
@@ -141,16 +149,21 @@ impl<'a> Db<'a> {
 
     /// Reads the entries of `keys` at once, for the GETs that will ask for
     /// them (see [`Prefetched`]).
-    pub fn prefetch(&self, keys: &[&[u8]]) -> Result<Prefetched> {
+    /// Entries past `max_bytes` in all are not kept: their GETs read by
+    /// themselves, one value at a time.
+    pub fn prefetch(&self, keys: &[&[u8]], max_bytes: usize) -> Result<Prefetched> {
         let stored = self.read_many(keys)?;
-        let entries = keys
-            .iter()
-            .zip(stored)
-            .map(|(key, found)| {
-                let raw = found.map(|s| Box::<[u8]>::from(&*s.raw));
-                (Bytes::copy_from_slice(key), raw)
-            })
-            .collect();
+        let mut kept_bytes = 0;
+        let mut entries = HashMap::with_capacity(keys.len());
+        for (key, found) in keys.iter().zip(stored) {
+            kept_bytes += key.len() + found.as_ref().map_or(0, |s| s.raw.len());
+            let entry = match found {
+                _ if kept_bytes > max_bytes => Prefetch::ReadAlone,
+                Some(s) => Prefetch::Found(Box::from(&*s.raw)),
+                None => Prefetch::Missing,
+            };
+            entries.insert(Bytes::copy_from_slice(key), entry);
+        }
         Ok(Prefetched {
             db: self.ks.index,
             entries,
@@ -167,9 +180,13 @@ impl<'a> Db<'a> {
         if prefetched.db != self.ks.index {
             return None;
         }
-        let Some(raw) = prefetched.entries.remove(key)? else {
-            self.count_read(key, false);
-            return Some(Ok(None));
+        let raw = match prefetched.entries.remove(key)? {
+            Prefetch::Found(raw) => raw,
+            Prefetch::Missing => {
+                self.count_read(key, false);
+                return Some(Ok(None));
+            }
+            Prefetch::ReadAlone => return None,
         };
         let stored = match MetadataHeader::decode(&raw) {
             Ok((header, _)) => StoredKey {
