@@ -30,7 +30,7 @@ pub struct Prefetched {
 /// What was read ahead for one GET.
 enum Prefetch {
     Missing,
-    Found(Box<[u8]>),
+    Found(StoredKey<'static>),
     /// Past the byte budget: the GET reads by itself.
     ReadAlone,
 }
@@ -159,7 +159,10 @@ impl<'a> Db<'a> {
             kept_bytes += key.len() + found.as_ref().map_or(0, |s| s.raw.len());
             let entry = match found {
                 _ if kept_bytes > max_bytes => Prefetch::ReadAlone,
-                Some(s) => Prefetch::Found(Box::from(&*s.raw)),
+                Some(s) => Prefetch::Found(StoredKey {
+                    raw: Value::Own(Box::from(&*s.raw)),
+                    ..s
+                }),
                 None => Prefetch::Missing,
             };
             entries.insert(Bytes::copy_from_slice(key), entry);
@@ -180,21 +183,13 @@ impl<'a> Db<'a> {
         if prefetched.db != self.ks.index {
             return None;
         }
-        let raw = match prefetched.entries.remove(key)? {
-            Prefetch::Found(raw) => raw,
+        let stored = match prefetched.entries.remove(key)? {
+            Prefetch::Found(stored) => stored,
             Prefetch::Missing => {
                 self.count_read(key, false);
                 return Some(Ok(None));
             }
             Prefetch::ReadAlone => return None,
-        };
-        let stored = match MetadataHeader::decode(&raw) {
-            Ok((header, _)) => StoredKey {
-                slot: redrock_cluster::key_slot(key),
-                header,
-                raw: Value::Own(raw),
-            },
-            Err(e) => return Some(Err(e.into())),
         };
         if stored.header.is_expired(now_ms()) {
             return None;
