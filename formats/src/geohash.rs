@@ -1,0 +1,1 @@
+//! Redis geohash (geohash.c, geohash_helper.c).

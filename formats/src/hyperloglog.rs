@@ -1,0 +1,1 @@
+//! Redis HyperLogLog (hyperloglog.c).
