@@ -16,5 +16,7 @@ pub use keys::{
     parse_member_owner, parse_metadata_key, prefix_successor, slot_prefix, subkey, subkey_prefix,
     ExpireKey, Keyspace, MetadataKey,
 };
-pub use metadata::{DataType, DecodeError, Metadata, MetadataHeader, FORMAT_VERSION};
+pub use metadata::{
+    DataType, DecodeError, Metadata, MetadataHeader, BITMAP_FRAGMENT_BYTES, FORMAT_VERSION,
+};
 pub use score::{decode_score, encode_score};

@@ -4,6 +4,7 @@
 //! flags u8 (low 4 bits: type, high 4 bits: format version) | expire-at ms u64 (0 = none)
 //! string:      | raw value bytes
 //! collections: | version u64 | size u64 [| list head u64 | list tail u64]
+//! bitmap:      | version u64 | length in bytes u64 (the fragments are sub-keys)
 //! ```
 
 use std::fmt;
@@ -21,7 +22,14 @@ pub enum DataType {
     List = 3,
     Set = 4,
     ZSet = 5,
+    /// A string kept in fragments of [`BITMAP_FRAGMENT_BYTES`], one sub-key
+    /// each, so that bit commands on a big string read and write one
+    /// fragment. Redis sees a string: see [`DataType::redis_type`].
+    Bitmap = 6,
 }
+
+/// The bytes of a bitmap each fragment sub-key covers.
+pub const BITMAP_FRAGMENT_BYTES: u64 = 1024;
 
 impl DataType {
     fn from_bits(bits: u8) -> Option<DataType> {
@@ -31,14 +39,28 @@ impl DataType {
             3 => DataType::List,
             4 => DataType::Set,
             5 => DataType::ZSet,
+            6 => DataType::Bitmap,
             _ => return None,
         })
+    }
+
+    /// The type Redis knows the key as: a bitmap is a string.
+    pub fn redis_type(self) -> DataType {
+        match self {
+            DataType::Bitmap => DataType::String,
+            other => other,
+        }
+    }
+
+    /// Whether string commands accept the key.
+    pub fn is_string(self) -> bool {
+        self.redis_type() == DataType::String
     }
 
     /// The name TYPE replies with.
     pub fn name(self) -> &'static str {
         match self {
-            DataType::String => "string",
+            DataType::String | DataType::Bitmap => "string",
             DataType::Hash => "hash",
             DataType::List => "list",
             DataType::Set => "set",
@@ -46,7 +68,8 @@ impl DataType {
         }
     }
 
-    /// Whether keys of this type keep their members as sub-keys.
+    /// Whether keys of this type keep their members (a bitmap: its
+    /// fragments) as sub-keys under a version.
     pub fn is_collection(self) -> bool {
         self != DataType::String
     }
@@ -216,6 +239,7 @@ mod tests {
             Just(DataType::List),
             Just(DataType::Set),
             Just(DataType::ZSet),
+            Just(DataType::Bitmap),
         ]
     }
 

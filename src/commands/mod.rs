@@ -6,6 +6,7 @@
 //! reply.
 
 mod args;
+mod bitmap;
 mod blocking;
 mod client;
 mod cluster;

@@ -4,6 +4,7 @@ use super::args::{int, is, Args};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
+use crate::types::fragments::string_len;
 use crate::types::string::SetCondition;
 use crate::types::{now_ms, Expiry};
 use bytes::Bytes;
@@ -236,17 +237,35 @@ pub fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let len = ctx.db().get(&argv[1])?.map_or(0, |v| v.len());
+    let len = ctx
+        .db()
+        .read_string(&argv[1], |_, stored| stored.map_or(Ok(0), string_len))?;
     Ok(Reply::Integer(len as i64))
 }
 
 pub fn getrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
-    let mut start = int(&argv[2])?;
-    let mut end = int(&argv[3])?;
-    let value = ctx.db().get(&argv[1])?.unwrap_or_default();
-    let len = value.len() as i64;
+    let start = int(&argv[2])?;
+    let end = int(&argv[3])?;
+    let key = &argv[1];
+    let value = ctx.db().read_string(key, |db, stored| {
+        let Some(stored) = stored else {
+            return Ok(Vec::new());
+        };
+        let len = string_len(stored)?;
+        Ok(match byte_window(start, end, len) {
+            Some((first, last)) => db.string_range(key, stored, first, last + 1)?,
+            None => Vec::new(),
+        })
+    })?;
+    Ok(Reply::Bulk(value.into()))
+}
+
+/// GETRANGE's inclusive byte window over a string of `len` bytes, with
+/// negative indexes from the end; `None` when it is empty.
+fn byte_window(mut start: i64, mut end: i64, len: u64) -> Option<(u64, u64)> {
+    let len = len as i64;
     if start < 0 && end < 0 && start > end {
-        return Ok(Reply::Bulk(Bytes::new()));
+        return None;
     }
     if start < 0 {
         start += len;
@@ -255,14 +274,8 @@ pub fn getrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         end += len;
     }
     start = start.max(0);
-    end = end.max(0);
-    if end >= len {
-        end = len - 1;
-    }
-    if start > end || len == 0 {
-        return Ok(Reply::Bulk(Bytes::new()));
-    }
-    Ok(Reply::Bulk(value.slice(start as usize..=end as usize)))
+    end = end.max(0).min(len - 1);
+    (start <= end && len > 0).then_some((start as u64, end as u64))
 }
 
 pub fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
@@ -306,10 +319,10 @@ pub fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut strings = Vec::with_capacity(2);
     for key in &argv[1..3] {
         match db.lookup(key, now)? {
-            Some(stored) if stored.header.data_type != redrock_encoding::DataType::String => {
+            Some(stored) if !stored.header.data_type.is_string() => {
                 return Err(Error::err("The specified keys must contain string values"))
             }
-            Some(stored) => strings.push(stored.body().to_vec()),
+            Some(stored) => strings.push(db.string_bytes(key, &stored)?.to_vec()),
             None => strings.push(Vec::new()),
         }
     }

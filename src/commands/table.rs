@@ -2,8 +2,9 @@
 
 use super::flags::*;
 use super::{
-    blocking, client, cluster, config, connection, function, hash, info, introspection, keyspace,
-    list, pubsub, replication, scripting, server, set, slowlog, string, transaction, zset, Ctx,
+    bitmap, blocking, client, cluster, config, connection, function, hash, info, introspection,
+    keyspace, list, pubsub, replication, scripting, server, set, slowlog, string, transaction,
+    zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -871,7 +872,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 188] = [
+pub static COMMANDS: [CommandSpec; 195] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1273,6 +1274,42 @@ pub static COMMANDS: [CommandSpec; 188] = [
         string::incrbyfloat
     ),
     cmd!("lcs", -3, READONLY, "string", keys(1, 2, 1), string::lcs),
+    // bitmap
+    cmd!("setbit", 4, W, "bitmap", keys(1, 1, 1), bitmap::setbit),
+    cmd!(
+        "getbit",
+        3,
+        RO_POINT,
+        "bitmap",
+        keys(1, 1, 1),
+        bitmap::getbit
+    ),
+    cmd!(
+        "bitcount",
+        -2,
+        READONLY,
+        "bitmap",
+        keys(1, 1, 1),
+        bitmap::bitcount
+    ),
+    cmd!(
+        "bitpos",
+        -3,
+        READONLY,
+        "bitmap",
+        keys(1, 1, 1),
+        bitmap::bitpos
+    ),
+    cmd!("bitop", -4, W, "bitmap", keys(2, -1, 1), bitmap::bitop),
+    cmd!("bitfield", -2, W, "bitmap", keys(1, 1, 1), bitmap::bitfield),
+    cmd!(
+        "bitfield_ro",
+        -2,
+        RO_FAST,
+        "bitmap",
+        keys(1, 1, 1),
+        bitmap::bitfield_ro
+    ),
     // keyspace
     cmd!("del", -2, WRITE, "keyspace", keys(1, -1, 1), keyspace::del),
     cmd!(

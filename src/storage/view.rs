@@ -86,6 +86,11 @@ impl Engine {
 }
 
 impl<'v> View<'v> {
+    /// The database this view reads.
+    pub fn engine(&self) -> &'v Engine {
+        self.engine
+    }
+
     /// Whether reads come from a snapshot rather than the live database.
     pub fn is_snapshot(&self) -> bool {
         self.snapshot.is_some()

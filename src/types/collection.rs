@@ -463,7 +463,7 @@ impl<'a> Db<'a> {
                     "quicklist"
                 }
             }
-            DataType::String => "raw",
+            DataType::String | DataType::Bitmap => "raw",
         })
     }
 }

@@ -292,7 +292,7 @@ impl<'a> Db<'a> {
             let (header, _) = MetadataHeader::decode(&value)?;
             if header.is_expired(now) {
                 expired.push(parsed.user_key.to_vec());
-            } else if data_type.is_none_or(|t| t == header.data_type)
+            } else if data_type.is_none_or(|t| t == header.data_type.redis_type())
                 && pattern.is_none_or(|p| glob_match(p, parsed.user_key, false))
             {
                 keys.push(Bytes::copy_from_slice(parsed.user_key));

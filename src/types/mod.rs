@@ -2,8 +2,10 @@
 //! out: no RESP here. A [`Db`] is one keyspace (a database or namespace) of
 //! the store; every type's operations are methods on it.
 
+pub mod bitmap;
 pub mod collection;
 pub mod expiry;
+pub mod fragments;
 pub mod hash;
 pub use expiry::spawn_active_expiry;
 pub mod keyspace;

@@ -1,5 +1,6 @@
 //! Strings: the whole value lives in the metadata entry.
 
+use super::fragments::StringEdit;
 use super::{now_ms, Db, Expiry, Prior, StoredKey};
 use crate::error::{Error, Result};
 use crate::keyspace_events as events;
@@ -117,13 +118,6 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
 }
 
 impl<'a> Db<'a> {
-    fn string_value(stored: &StoredKey<'_>) -> Result<Bytes> {
-        if stored.header.data_type != DataType::String {
-            return Err(Error::WrongType);
-        }
-        Ok(Bytes::copy_from_slice(stored.body()))
-    }
-
     /// Writes a string value. An expiry already past is stored as it is
     /// (the key is then expired and reclaimed like any other), as Redis does
     /// for SET ... PXAT in the past.
@@ -142,9 +136,9 @@ impl<'a> Db<'a> {
 
     /// GET: the value, `None` if missing, WRONGTYPE for another type.
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        self.lookup_read(key, now_ms())?
-            .map(|stored| Self::string_value(&stored))
-            .transpose()
+        self.read_string(key, |db, stored| {
+            stored.map(|s| db.string_bytes(key, s)).transpose()
+        })
     }
 
     /// Reads the entries of `keys` at once, for the GETs that will ask for
@@ -191,11 +185,12 @@ impl<'a> Db<'a> {
             }
             Prefetch::ReadAlone => return None,
         };
-        if stored.header.is_expired(now_ms()) {
+        // A bitmap's fragments are read by the normal lookup.
+        if stored.header.is_expired(now_ms()) || stored.header.data_type == DataType::Bitmap {
             return None;
         }
         self.count_read(key, true);
-        Some(Self::string_value(&stored).map(Some))
+        Some(self.string_bytes(key, &stored).map(Some))
     }
 
     /// MGET: values of strings, `None` for missing keys and other types.
@@ -213,9 +208,9 @@ impl<'a> Db<'a> {
                         found
                     }
                 };
-                Ok(live
-                    .filter(|s| s.header.data_type == DataType::String)
-                    .map(|s| Bytes::copy_from_slice(s.body())))
+                live.filter(|s| s.header.data_type.is_string())
+                    .map(|s| self.string_bytes(key, &s))
+                    .transpose()
             })
             .collect()
     }
@@ -238,7 +233,7 @@ impl<'a> Db<'a> {
             self.count_read(key, live.is_some());
         }
         let old = match (want_old, live) {
-            (true, Some(s)) => Some(Self::string_value(s)?),
+            (true, Some(s)) => Some(self.string_bytes(key, s)?),
             _ => None,
         };
         let allowed = match condition {
@@ -283,7 +278,7 @@ impl<'a> Db<'a> {
         let Some(stored) = found else {
             return Ok(None);
         };
-        let value = Self::string_value(&stored)?;
+        let value = self.string_bytes(key, &stored)?;
         let mut batch = self.batch();
         self.remove(&mut batch, stored.slot, key, &stored.header);
         drop(stored);
@@ -308,7 +303,7 @@ impl<'a> Db<'a> {
         let Some(stored) = found else {
             return Ok(None);
         };
-        let value = Self::string_value(&stored)?;
+        let value = self.string_bytes(key, &stored)?;
         let expiry = expiry()?;
         let Some(expiry) = expiry else {
             return Ok(Some(value));
@@ -320,12 +315,15 @@ impl<'a> Db<'a> {
         if expire_at != header.expire_at_ms {
             let mut batch = self.batch();
             let slot = stored.slot;
-            drop(stored);
             if deleted {
                 self.remove(&mut batch, slot, key, &header);
             } else {
-                self.write_string(&mut batch, slot, key, &value, expire_at, Some(&header));
+                // Either form keeps its value; only the expiry changes.
+                let mut raw = stored.raw.to_vec();
+                MetadataHeader::rewrite_expire(&mut raw, expire_at);
+                self.put_metadata(&mut batch, slot, key, &raw, expire_at, Some(&header));
             }
+            drop(stored);
             self.commit(batch)?;
         }
         // As in Redis: `expire` even when the time is unchanged, `persist`
@@ -354,12 +352,8 @@ impl<'a> Db<'a> {
         let now = now_ms();
         let stored = self.read(key)?;
         let live = stored.as_ref().filter(|s| !s.header.is_expired(now));
-        if let Some(s) = live {
-            if s.header.data_type != DataType::String {
-                return Err(Error::WrongType);
-            }
-        }
-        let (new_value, result) = f(live.map(|s| s.body()))?;
+        let old_value = live.map(|s| self.string_bytes(key, s)).transpose()?;
+        let (new_value, result) = f(old_value.as_deref())?;
         if let Some(new_value) = new_value {
             let expire_at = live.map_or(0, |s| s.header.expire_at_ms);
             let old_header = stored.as_ref().map(|s| s.header);
@@ -381,35 +375,42 @@ impl<'a> Db<'a> {
     }
 
     /// APPEND: the new length.
-    pub fn append(&self, key: &[u8], suffix: &[u8], max_len: u64) -> Result<usize> {
-        self.update_string(key, "append", |old| {
-            let old = old.unwrap_or_default();
-            let len = old.len() + suffix.len();
-            check_length(len as u64, max_len)?;
-            let mut value = Vec::with_capacity(len);
-            value.extend_from_slice(old);
-            value.extend_from_slice(suffix);
-            Ok((Some(value), len))
-        })
+    pub fn append(&self, key: &[u8], suffix: &[u8], max_len: u64) -> Result<u64> {
+        self.lock(&[key])?;
+        let edit = self.edit_string(key, false)?;
+        let len = edit.len() + suffix.len() as u64;
+        check_length(len, max_len)?;
+        self.write_at(key, edit, StringEdit::len, suffix, "append")
     }
 
     /// SETRANGE: the new length. An empty `data` changes nothing.
-    pub fn setrange(&self, key: &[u8], offset: u64, data: &[u8], max_len: u64) -> Result<usize> {
-        self.update_string(key, "setrange", |old| {
-            let old = old.unwrap_or_default();
-            if data.is_empty() {
-                return Ok((None, old.len()));
-            }
-            let end = offset + data.len() as u64;
-            check_length(end, max_len)?;
-            let mut value = old.to_vec();
-            if value.len() < end as usize {
-                value.resize(end as usize, 0);
-            }
-            value[offset as usize..end as usize].copy_from_slice(data);
-            let len = value.len();
-            Ok((Some(value), len))
-        })
+    pub fn setrange(&self, key: &[u8], offset: u64, data: &[u8], max_len: u64) -> Result<u64> {
+        self.lock(&[key])?;
+        let edit = self.edit_string(key, false)?;
+        if data.is_empty() {
+            return Ok(edit.len());
+        }
+        check_length(offset + data.len() as u64, max_len)?;
+        self.write_at(key, edit, |_| offset, data, "setrange")
+    }
+
+    /// Writes `data` at `offset(&edit)` of the string being edited, in its
+    /// form, and raises `event`: the new length.
+    fn write_at(
+        &self,
+        key: &[u8],
+        mut edit: StringEdit,
+        offset: impl FnOnce(&StringEdit) -> u64,
+        data: &[u8],
+        event: &'static str,
+    ) -> Result<u64> {
+        let offset = offset(&edit);
+        edit.write(self, key, offset, data)?;
+        let mut batch = self.batch();
+        edit.save(self, &mut batch, key);
+        self.commit(batch)?;
+        self.notify_write(key, edit.prior, events::STRING, event, true);
+        Ok(edit.len())
     }
 
     /// INCRBY and friends: the new value.
