@@ -647,6 +647,9 @@ mod tests {
     const DIST: &str = include_str!("../tests/fixtures/geo/dist.txt");
     const SEARCH: &str = include_str!("../tests/fixtures/geo/search.txt");
     const ERRORS: &str = include_str!("../tests/fixtures/geo/errors.txt");
+    // Cells that Redis's own C code (geohash.c, geohash_helper.c and
+    // membersOfAllNeighbors) scans for random shapes.
+    const AREAS: &str = include_str!("../tests/fixtures/geo/areas.txt");
 
     fn records(text: &str) -> impl Iterator<Item = Vec<&str>> {
         text.lines()
@@ -870,6 +873,50 @@ mod tests {
             searches += 1;
         }
         assert!(searches > 300);
+    }
+
+    #[test]
+    fn areas_match_redis() {
+        let unit = |text: &str| Unit::parse(text.as_bytes()).unwrap();
+        for line in AREAS.lines().filter(|line| !line.starts_with('#')) {
+            let (args, cells) = line.split_once(" | ").unwrap();
+            let (lon, lat, shape) = match args.split(' ').collect::<Vec<_>>()[..] {
+                ["R", lon, lat, r, u] => (
+                    lon,
+                    lat,
+                    Shape::Radius {
+                        radius: num(r),
+                        unit: unit(u),
+                    },
+                ),
+                ["B", lon, lat, w, h, u] => (
+                    lon,
+                    lat,
+                    Shape::Box {
+                        width: num(w),
+                        height: num(h),
+                        unit: unit(u),
+                    },
+                ),
+                _ => panic!("bad record {line}"),
+            };
+            let mut cells = cells.split(' ');
+            let step: u8 = cells.next().unwrap().parse().unwrap();
+            let expected: Vec<ScoreRange> = cells
+                .map(|hex| {
+                    let bits = u64::from_str_radix(hex, 16).unwrap();
+                    ScoreRange {
+                        min: align_52_bits(HashBits { bits, step }) as f64,
+                        max: align_52_bits(HashBits {
+                            bits: bits + 1,
+                            step,
+                        }) as f64,
+                    }
+                })
+                .collect();
+            let areas = areas_for(&shape, num(lon), num(lat)).unwrap();
+            assert_eq!(areas.ranges(), expected, "{line}");
+        }
     }
 
     #[test]
