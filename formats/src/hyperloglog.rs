@@ -727,6 +727,7 @@ fn tau(mut x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
 
     /// What a redis-server answered to the scenarios of `redis_fixture`.
@@ -748,6 +749,13 @@ mod tests {
 
     fn sparse(card: [u8; 8], opcodes: &[u8]) -> Vec<u8> {
         value(SPARSE, card, opcodes)
+    }
+
+    /// The registers of `hll`, one byte each.
+    fn registers_of(hll: &Hll) -> [u8; REGISTERS] {
+        let mut registers = [0; REGISTERS];
+        hll.merge_into(&mut registers).unwrap();
+        registers
     }
 
     fn fnv(bytes: &[u8]) -> String {
@@ -913,6 +921,20 @@ mod tests {
         value(DENSE, [0, 0, 0, 0, 0, 0, 0, STALE_BIT], &packed)
     }
 
+    fn element(n: u32) -> Vec<u8> {
+        format!("e:{n}").into_bytes()
+    }
+
+    /// Each register's maximum over `elements`, the model of an HLL.
+    fn model(elements: &[u32]) -> [u8; REGISTERS] {
+        let mut registers = [0; REGISTERS];
+        for &n in elements {
+            let (index, count) = pattern(&element(n));
+            registers[index] = registers[index].max(count);
+        }
+        registers
+    }
+
     #[test]
     fn new_is_redis_empty_hll() {
         let mut hll = Hll::new();
@@ -961,6 +983,92 @@ mod tests {
         assert_eq!(hll.add(C33, DEFAULT_SPARSE_MAX_BYTES), Ok(true));
         assert!(hll.is_dense());
         assert_eq!(get_register(hll.registers(), 1908), 33);
+    }
+
+    proptest! {
+        /// Sparse or promoted, the value holds the registers' maxima, adds
+        /// report exactly the registers that grew, and its estimate is the
+        /// dense one's.
+        #[test]
+        fn add_matches_register_model(
+            elements in prop::collection::vec(any::<u32>(), 0..2500),
+            max_bytes in prop_oneof![Just(0usize), 16..400usize, Just(3000), Just(20_000)],
+        ) {
+            let (mut hll, mut dense) = (Hll::new(), Hll::new());
+            let mut registers = [0; REGISTERS];
+            for &n in &elements {
+                let (index, count) = pattern(&element(n));
+                let grew = count > registers[index];
+                registers[index] = registers[index].max(count);
+                prop_assert_eq!(hll.add(&element(n), max_bytes), Ok(grew));
+                dense.add(&element(n), 0).unwrap();
+            }
+            prop_assert!(registers == registers_of(&hll));
+            prop_assert!(hll.is_dense() || hll.as_bytes().len() <= max_bytes.max(18));
+            prop_assert_eq!(hll.count().unwrap().cardinality, dense.count().unwrap().cardinality);
+        }
+
+        /// PFMERGE into a new key holds the union's registers and count.
+        #[test]
+        fn union_store_holds_the_union(
+            a in prop::collection::vec(any::<u32>(), 0..800),
+            b in prop::collection::vec(any::<u32>(), 0..800),
+        ) {
+            let mut union = Union::new();
+            for elements in [&a, &b] {
+                let mut hll = Hll::new();
+                for &n in elements {
+                    hll.add(&element(n), DEFAULT_SPARSE_MAX_BYTES).unwrap();
+                }
+                union.merge(&hll).unwrap();
+            }
+            let mut dest = Hll::new();
+            union.store(&mut dest, DEFAULT_SPARSE_MAX_BYTES).unwrap();
+            let (ma, mb) = (model(&a), model(&b));
+            let expected: Vec<u8> = ma.iter().zip(&mb).map(|(x, y)| *x.max(y)).collect();
+            prop_assert!(registers_of(&dest)[..] == expected[..]);
+            prop_assert_eq!(dest.count().unwrap().cardinality, union.count());
+        }
+
+        /// Arbitrary sparse opcodes (and cached cardinality) fail cleanly.
+        #[test]
+        fn corrupt_sparse_never_panics(
+            card in any::<[u8; 8]>(),
+            opcodes in prop::collection::vec(any::<u8>(), 0..48),
+            elements in prop::collection::vec(any::<u32>(), 0..40),
+            max_bytes in 0..120usize,
+        ) {
+            let mut hll = Hll::from_bytes(sparse(card, &opcodes)).unwrap();
+            let _ = hll.clone().count();
+            let mut union = Union::new();
+            let merged = union.merge(&hll);
+            let _ = union.count();
+            let mut dest = hll.clone();
+            let stored = union.store(&mut dest, max_bytes);
+            prop_assert!(merged.is_err() || stored.is_ok());
+            for &n in &elements {
+                if hll.add(&element(n), max_bytes).is_err() {
+                    break;
+                }
+            }
+            let _ = hll.count();
+        }
+
+        /// Any dense registers, values above 51 included, are usable.
+        #[test]
+        fn any_dense_registers_are_usable(
+            registers in prop::collection::vec(any::<u8>(), REGISTERS * 6 / 8),
+            elements in prop::collection::vec(any::<u32>(), 0..20),
+        ) {
+            let mut hll = Hll::from_bytes(value(DENSE, [0; 8], &registers)).unwrap();
+            let mut union = Union::new();
+            union.merge(&hll).unwrap();
+            for &n in &elements {
+                hll.add(&element(n), DEFAULT_SPARSE_MAX_BYTES).unwrap();
+            }
+            hll.count().unwrap();
+            union.count();
+        }
     }
 
     /// Replays the scenarios the fixture was recorded from and checks every
