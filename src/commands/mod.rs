@@ -15,6 +15,7 @@ mod connection;
 mod faults;
 mod function;
 mod hash;
+mod hyperloglog;
 mod info;
 mod introspection;
 mod keyspace;

@@ -2,9 +2,9 @@
 
 use super::flags::*;
 use super::{
-    bitmap, blocking, client, cluster, config, connection, function, hash, info, introspection,
-    keyspace, list, pubsub, replication, scripting, server, set, slowlog, string, transaction,
-    zset, Ctx,
+    bitmap, blocking, client, cluster, config, connection, function, hash, hyperloglog, info,
+    introspection, keyspace, list, pubsub, replication, scripting, server, set, slowlog, string,
+    transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -872,7 +872,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 195] = [
+pub static COMMANDS: [CommandSpec; 198] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1274,6 +1274,31 @@ pub static COMMANDS: [CommandSpec; 195] = [
         string::incrbyfloat
     ),
     cmd!("lcs", -3, READONLY, "string", keys(1, 2, 1), string::lcs),
+    // hyperloglog
+    cmd!(
+        "pfadd",
+        -2,
+        W_FAST,
+        "hyperloglog",
+        keys(1, 1, 1),
+        hyperloglog::pfadd
+    ),
+    cmd!(
+        "pfcount",
+        -2,
+        READONLY | MAY_REPLICATE,
+        "hyperloglog",
+        keys(1, -1, 1),
+        hyperloglog::pfcount
+    ),
+    cmd!(
+        "pfmerge",
+        -2,
+        W,
+        "hyperloglog",
+        keys(1, -1, 1),
+        hyperloglog::pfmerge
+    ),
     // bitmap
     cmd!("setbit", 4, W, "bitmap", keys(1, 1, 1), bitmap::setbit),
     cmd!(

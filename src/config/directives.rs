@@ -36,6 +36,9 @@ pub struct Config {
     pub log_level: String,
     pub log_dir: String,
     pub proto_max_bulk_len: u64,
+    /// Past this many bytes a sparse HyperLogLog turns dense (Redis's
+    /// `hll-sparse-max-bytes`).
+    pub hll_sparse_max_bytes: u64,
     /// A client whose unparsed input passes this many bytes is closed.
     pub client_query_buffer_limit: u64,
     /// When a client's unsent replies close it, per client class.
@@ -407,6 +410,13 @@ pub static DIRECTIVES: &[Directive] = &[
         true,
         |c, v| c.proto_max_bulk_len = parse_bytes(v, 1024 * 1024, 1 << 40)?,
         |c| c.proto_max_bulk_len.to_string()
+    ),
+    directive!(
+        "hll-sparse-max-bytes",
+        "3000",
+        true,
+        |c, v| c.hll_sparse_max_bytes = parse_bytes(v, 0, i64::MAX as u64)?,
+        |c| c.hll_sparse_max_bytes.to_string()
     ),
     directive!(
         "client-query-buffer-limit",
@@ -812,6 +822,7 @@ impl Default for Config {
             log_level: String::new(),
             log_dir: String::new(),
             proto_max_bulk_len: 0,
+            hll_sparse_max_bytes: 0,
             client_query_buffer_limit: 0,
             client_output_buffer_limit: OutputBufferLimits::default(),
             protected_mode: false,

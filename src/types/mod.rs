@@ -7,6 +7,7 @@ pub mod collection;
 pub mod expiry;
 pub mod fragments;
 pub mod hash;
+pub mod hyperloglog;
 pub use expiry::spawn_active_expiry;
 pub mod keyspace;
 pub mod list;

@@ -121,7 +121,7 @@ impl<'a> Db<'a> {
     /// Writes a string value. An expiry already past is stored as it is
     /// (the key is then expired and reclaimed like any other), as Redis does
     /// for SET ... PXAT in the past.
-    fn write_string(
+    pub(super) fn write_string(
         &self,
         batch: &mut crate::storage::Batch,
         slot: u16,
