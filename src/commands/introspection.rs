@@ -62,7 +62,7 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         .filter(|(bit, _)| spec.flags & bit != 0)
         .map(|(_, name)| Reply::status(name))
         .collect();
-    if matches!(spec.keys, KeySpec::NumKeys { .. }) {
+    if matches!(spec.keys, KeySpec::NumKeys { .. } | KeySpec::Sort) {
         flag_names.push(Reply::status("movablekeys"));
     }
     let (first, last, step) = match spec.keys {
@@ -71,6 +71,7 @@ fn info_entry(spec: &CommandSpec) -> Reply {
             fixed: &[first, ..],
             ..
         } => (first as i32, first as i32, 1),
+        KeySpec::Sort => (1, 1, 1),
         KeySpec::None | KeySpec::NumKeys { .. } => (0, 0, 0),
         KeySpec::Range { first, last, step } => (first, last, step),
     };

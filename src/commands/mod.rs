@@ -26,6 +26,7 @@ mod scripting;
 mod server;
 mod set;
 mod slowlog;
+mod sort;
 mod string;
 mod table;
 mod transaction;
@@ -163,6 +164,11 @@ impl<'a> Ctx<'a> {
     /// Whether the command runs inside EXEC.
     pub fn in_transaction(&self) -> bool {
         self.overlay.is_some()
+    }
+
+    /// Whether a script (EVAL, FCALL) runs the command.
+    pub fn in_script(&self) -> bool {
+        self.client.script_publishes.is_some()
     }
 
     /// Writes what the client's earlier commands left pending and releases

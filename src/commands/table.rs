@@ -3,8 +3,8 @@
 use super::flags::*;
 use super::{
     bitmap, blocking, client, cluster, config, connection, function, hash, hyperloglog, info,
-    introspection, keyspace, list, pubsub, replication, scripting, server, set, slowlog, string,
-    transaction, zset, Ctx,
+    introspection, keyspace, list, pubsub, replication, scripting, server, set, slowlog, sort,
+    string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -35,6 +35,9 @@ pub enum KeySpec {
         fixed: &'static [usize],
         count_at: usize,
     },
+    /// SORT's: the key at 1 and the destination of its last STORE (LIMIT's
+    /// and BY's and GET's arguments skipped, as Redis's sortGetKeys).
+    Sort,
 }
 
 /// Per-command counters for INFO commandstats and latencystats, and the
@@ -150,6 +153,28 @@ impl CommandSpec {
                     .filter(|&i| i < argc)
                     .chain(keys)
                     .collect()
+            }
+            KeySpec::Sort => {
+                let mut keys = vec![1];
+                let mut store = None;
+                let mut at = 2;
+                while at < argc {
+                    let word = &argv[at];
+                    let skip = if word.eq_ignore_ascii_case(b"limit") {
+                        2
+                    } else if word.eq_ignore_ascii_case(b"get") || word.eq_ignore_ascii_case(b"by")
+                    {
+                        1
+                    } else if word.eq_ignore_ascii_case(b"store") {
+                        store = Some(at + 1).filter(|&i| i < argc);
+                        1
+                    } else {
+                        0
+                    };
+                    at += 1 + skip;
+                }
+                keys.extend(store);
+                keys
             }
             KeySpec::Range { first, last, step } => {
                 let argc = argc as i32;
@@ -872,7 +897,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 198] = [
+pub static COMMANDS: [CommandSpec; 200] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1274,6 +1299,16 @@ pub static COMMANDS: [CommandSpec; 198] = [
         string::incrbyfloat
     ),
     cmd!("lcs", -3, READONLY, "string", keys(1, 2, 1), string::lcs),
+    // sort
+    cmd!("sort", -2, W, "list", KeySpec::Sort, sort::sort),
+    cmd!(
+        "sort_ro",
+        -2,
+        READONLY,
+        "list",
+        keys(1, 1, 1),
+        sort::sort_ro
+    ),
     // hyperloglog
     cmd!(
         "pfadd",

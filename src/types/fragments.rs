@@ -58,19 +58,10 @@ impl<'a> Db<'a> {
                 if stored.header.data_type == DataType::Bitmap && !self.view.is_snapshot() =>
             {
                 drop(stored);
-                let snapshot = self.view.engine().snapshot();
-                let mut view = snapshot.view();
-                if let Some(overlay) = self.view.overlay() {
-                    view = view.with_overlay(overlay);
-                }
-                let db = Db {
-                    storage: self.storage,
-                    view,
-                    ks: self.ks,
-                    writes: self.writes,
-                };
-                let again = db.read(key)?.filter(|s| !s.header.is_expired(now));
-                read(&db, checked_string(again.as_ref())?)
+                self.in_snapshot(|db| {
+                    let again = db.read(key)?.filter(|s| !s.header.is_expired(now));
+                    read(db, checked_string(again.as_ref())?)
+                })
             }
             other => read(self, checked_string(other.as_ref())?),
         }

@@ -71,7 +71,7 @@ impl<'a> Db<'a> {
     }
 
     /// The elements at absolute indexes `from..to`, in order.
-    fn elements(
+    pub(super) fn elements(
         &self,
         slot: u16,
         key: &[u8],
@@ -277,6 +277,39 @@ impl<'a> Db<'a> {
             return Ok(Vec::new());
         };
         self.elements(slot, key, &meta, meta.head + from, meta.head + to)
+    }
+
+    /// Replaces `dst`, whatever it holds, with a list of `elements`
+    /// (removing it when there are none), raising `event`: its length.
+    pub(super) fn store_list(
+        &self,
+        dst: &[u8],
+        elements: &[Bytes],
+        event: &'static str,
+    ) -> Result<u64> {
+        let mut batch = self.batch();
+        let stored = self.read(dst)?.map(|s| s.header);
+        let prior = Prior::of(stored.as_ref(), super::now_ms());
+        let slot = redrock_cluster::key_slot(dst);
+        if elements.is_empty() {
+            if let Some(old) = stored {
+                self.remove(&mut batch, slot, dst, &old);
+            }
+            self.commit(batch)?;
+            self.notify_emptied_store(dst, prior);
+            return Ok(0);
+        }
+        let mut list = Collection {
+            slot,
+            meta: Metadata::new(DataType::List, self.storage.next_version()?),
+            stored,
+            prior,
+        };
+        self.push_into(&mut batch, &mut list, dst, End::Right, elements);
+        self.save_collection(&mut batch, dst, &list);
+        self.commit(batch)?;
+        self.notify_collection(dst, &list, events::LIST, event);
+        Ok(list.meta.size)
     }
 
     /// LSET. `index` is parsed once the key is known to be a list, so its

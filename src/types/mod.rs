@@ -12,6 +12,7 @@ pub use expiry::spawn_active_expiry;
 pub mod keyspace;
 pub mod list;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod zset;
 
@@ -186,6 +187,27 @@ impl<'a> Db<'a> {
             }
             other => Ok(other),
         }
+    }
+
+    /// Runs `read` on this keyspace read through one snapshot, taken here
+    /// unless the command already reads one (with the transaction's or
+    /// pipeline's own writes in front), so that entries read one after
+    /// another agree.
+    pub fn in_snapshot<T>(&self, read: impl FnOnce(&Db<'_>) -> Result<T>) -> Result<T> {
+        if self.view.is_snapshot() {
+            return read(self);
+        }
+        let snapshot = self.view.engine().snapshot();
+        let mut view = snapshot.view();
+        if let Some(overlay) = self.view.overlay() {
+            view = view.with_overlay(overlay);
+        }
+        read(&Db {
+            storage: self.storage,
+            view,
+            ks: self.ks,
+            writes: self.writes,
+        })
     }
 
     /// This keyspace read live (with the transaction's own writes): what a

@@ -542,7 +542,7 @@ impl<'a> Db<'a> {
         self.range_of(&z, key, spec)
     }
 
-    fn range_of(&self, z: &Opened, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
+    pub(super) fn range_of(&self, z: &Opened, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
         let size = z.1.size as i64;
         let (mut skip, mut take) = match &spec.by {
             RangeBy::Rank(start, stop) => match super::index_window(*start, *stop, z.1.size) {
