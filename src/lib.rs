@@ -10,6 +10,7 @@
 /// `redis.REDIS_VERSION`).
 pub const REDIS_VERSION: &str = "7.2.0";
 
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -5,7 +5,6 @@
 //! an interrupted run left first (resume.rs). `redrock ping` is the
 //! container health check.
 
-mod client;
 mod failover;
 mod membership;
 mod migrate;
@@ -18,6 +17,7 @@ mod resume;
 use clap::{Parser, Subcommand};
 use client::{Client, DEFAULT_TIMEOUT};
 use redis_protocol::resp2::types::BytesFrame;
+use redrock::client;
 use redrock_cluster::{slot_range_text, Node, Role, Topology, SLOT_COUNT};
 use replication::Replication;
 use std::process::ExitCode;

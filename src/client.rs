@@ -1,4 +1,5 @@
-//! A small blocking RESP2 client for the tool: one connection per node.
+//! A small blocking RESP2 client: the `redrock` tool's connection to each
+//! node, and MIGRATE's to its target.
 
 use bytes::BytesMut;
 use redis_protocol::resp2::decode::decode_bytes_mut;
@@ -83,11 +84,21 @@ impl Client {
     }
 
     fn send(&mut self, commands: &[&[&str]]) -> Result<(), String> {
+        let commands: Vec<Vec<&[u8]>> = commands
+            .iter()
+            .map(|args| args.iter().map(|a| a.as_bytes()).collect())
+            .collect();
+        self.send_binary(&commands)
+    }
+
+    /// Sends commands whose arguments may be any bytes, at once; read
+    /// their replies with [`Client::read_reply`].
+    pub fn send_binary(&mut self, commands: &[Vec<&[u8]>]) -> Result<(), String> {
         let mut out = BytesMut::new();
         for args in commands {
             let frame = BytesFrame::Array(
                 args.iter()
-                    .map(|a| BytesFrame::BulkString(a.as_bytes().to_vec().into()))
+                    .map(|a| BytesFrame::BulkString(a.to_vec().into()))
                     .collect(),
             );
             extend_encode(&mut out, &frame, false).map_err(|e| e.to_string())?;
@@ -97,13 +108,22 @@ impl Client {
             .map_err(|e| format!("{}: {e}", self.addr))
     }
 
-    /// Reads the reply to the command `name`.
+    /// Reads the reply to the command `name`; an error reply is `Err`.
     fn reply(&mut self, name: &str) -> Result<BytesFrame, String> {
+        match self.read_frame(name)? {
+            BytesFrame::Error(e) => Err(format!("{} answered {name}: {e}", self.addr)),
+            frame => Ok(frame),
+        }
+    }
+
+    /// Reads the next reply, an error reply as a frame like any other.
+    pub fn read_reply(&mut self) -> Result<BytesFrame, String> {
+        self.read_frame("the command")
+    }
+
+    fn read_frame(&mut self, name: &str) -> Result<BytesFrame, String> {
         loop {
             match decode_bytes_mut(&mut self.buffer) {
-                Ok(Some((BytesFrame::Error(e), _, _))) => {
-                    return Err(format!("{} answered {name}: {e}", self.addr))
-                }
                 Ok(Some((frame, _, _))) => return Ok(frame),
                 Ok(None) => {}
                 Err(e) => return Err(format!("{}: bad reply: {e}", self.addr)),
