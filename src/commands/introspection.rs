@@ -62,7 +62,10 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         .filter(|(bit, _)| spec.flags & bit != 0)
         .map(|(_, name)| Reply::status(name))
         .collect();
-    if matches!(spec.keys, KeySpec::NumKeys { .. } | KeySpec::Sort) {
+    if matches!(
+        spec.keys,
+        KeySpec::NumKeys { .. } | KeySpec::Sort | KeySpec::Migrate
+    ) {
         flag_names.push(Reply::status("movablekeys"));
     }
     let (first, last, step) = match spec.keys {
@@ -72,6 +75,7 @@ fn info_entry(spec: &CommandSpec) -> Reply {
             ..
         } => (first as i32, first as i32, 1),
         KeySpec::Sort => (1, 1, 1),
+        KeySpec::Migrate => (3, 3, 1),
         KeySpec::None | KeySpec::NumKeys { .. } => (0, 0, 0),
         KeySpec::Range { first, last, step } => (first, last, step),
     };

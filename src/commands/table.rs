@@ -2,9 +2,9 @@
 
 use super::flags::*;
 use super::{
-    bitmap, blocking, client, cluster, config, connection, function, hash, hyperloglog, info,
-    introspection, keyspace, list, pubsub, replication, scripting, server, set, slowlog, sort,
-    string, transaction, zset, Ctx,
+    bitmap, blocking, client, cluster, config, connection, dump, function, hash, hyperloglog, info,
+    introspection, keyspace, list, migrate, pubsub, replication, scripting, server, set, slowlog,
+    sort, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -38,6 +38,9 @@ pub enum KeySpec {
     /// SORT's: the key at 1 and the destination of its last STORE (LIMIT's
     /// and BY's and GET's arguments skipped, as Redis's sortGetKeys).
     Sort,
+    /// MIGRATE's: the key at 3, or when it is empty every argument after
+    /// KEYS.
+    Migrate,
 }
 
 /// Per-command counters for INFO commandstats and latencystats, and the
@@ -153,6 +156,15 @@ impl CommandSpec {
                     .filter(|&i| i < argc)
                     .chain(keys)
                     .collect()
+            }
+            KeySpec::Migrate => {
+                if argv.get(3).is_some_and(|k| !k.is_empty()) {
+                    return vec![3];
+                }
+                argv.iter()
+                    .skip(6)
+                    .position(|a| a.eq_ignore_ascii_case(b"keys"))
+                    .map_or_else(Vec::new, |at| (at + 7..argc).collect())
             }
             KeySpec::Sort => {
                 let mut keys = vec![1];
@@ -897,7 +909,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 200] = [
+pub static COMMANDS: [CommandSpec; 203] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1299,6 +1311,17 @@ pub static COMMANDS: [CommandSpec; 200] = [
         string::incrbyfloat
     ),
     cmd!("lcs", -3, READONLY, "string", keys(1, 2, 1), string::lcs),
+    // dump / restore
+    cmd!("dump", 2, READONLY, "keyspace", keys(1, 1, 1), dump::dump),
+    cmd!("restore", -4, W, "keyspace", keys(1, 1, 1), dump::restore),
+    cmd!(
+        "migrate",
+        -6,
+        WRITE | SLOW,
+        "keyspace",
+        KeySpec::Migrate,
+        migrate::migrate
+    ),
     // sort
     cmd!("sort", -2, W, "list", KeySpec::Sort, sort::sort),
     cmd!(

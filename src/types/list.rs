@@ -127,7 +127,7 @@ impl<'a> Db<'a> {
         }
     }
 
-    fn push_into(
+    pub(super) fn push_into(
         &self,
         batch: &mut Batch,
         c: &mut Collection,

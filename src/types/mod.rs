@@ -4,6 +4,7 @@
 
 pub mod bitmap;
 pub mod collection;
+pub mod dump;
 pub mod expiry;
 pub mod fragments;
 pub mod hash;

@@ -278,7 +278,7 @@ impl<'a> Db<'a> {
     }
 
     /// Writes `member` at `score`, replacing its entry at `old` if any.
-    fn put_scored(
+    pub(super) fn put_scored(
         &self,
         batch: &mut Batch,
         z: &Collection,

@@ -2,10 +2,12 @@
 //! the way a controller does, through CLUSTERX: create, info, check and
 //! failover; add-node, del-node, reshard and rebalance scale it, moving
 //! slots with their keys while clients run (migrate.rs), and finish what
-//! an interrupted run left first (resume.rs). `redrock ping` is the
-//! container health check.
+//! an interrupted run left first (resume.rs). `redrock import` copies a
+//! live Redis database in (import.rs). `redrock ping` is the container
+//! health check.
 
 mod failover;
+mod import;
 mod membership;
 mod migrate;
 mod plan;
@@ -35,6 +37,37 @@ enum Command {
     /// Create, show, verify and fail over clusters of RedRock nodes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Copy a live Redis (or RedRock) database into RedRock: SCAN, DUMP
+    /// and PTTL on the source, RESTORE ... REPLACE on the target, with a
+    /// progress line. Stopped, it resumes from its saved SCAN cursor when
+    /// run again; at the end it compares the key counts.
+    Import {
+        /// The source, as HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        from: String,
+        /// The source's password.
+        #[arg(long)]
+        password: Option<String>,
+        /// The RedRock server to fill.
+        #[arg(long, default_value = "127.0.0.1:6666", value_name = "HOST:PORT")]
+        to: String,
+        /// The target's password.
+        #[arg(long)]
+        to_password: Option<String>,
+        /// Copy only the keys matching this glob pattern.
+        #[arg(long = "match", value_name = "PATTERN")]
+        pattern: Option<String>,
+        /// The database number, on both sides.
+        #[arg(long, default_value_t = 0)]
+        db: u32,
+        /// Keys asked for per SCAN step (and restored per round trip).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Where the SCAN cursor is saved between batches (default:
+        /// redrock-import-HOST-PORT.cursor in the current directory).
+        #[arg(long, value_name = "FILE")]
+        state: Option<std::path::PathBuf>,
+    },
     /// Check that a node answers PING (exit status 0 if it does); the
     /// password comes from --password or the REDROCK_PASSWORD variable.
     Ping {
@@ -209,6 +242,30 @@ impl Access<'_> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Import {
+            from,
+            password,
+            to,
+            to_password,
+            pattern,
+            db,
+            batch,
+            state,
+        } => {
+            let state = state.unwrap_or_else(|| {
+                format!("redrock-import-{}.cursor", from.replace(':', "-")).into()
+            });
+            import::import(&import::Import {
+                from,
+                from_password: password,
+                to,
+                to_password,
+                pattern,
+                db,
+                batch,
+                state,
+            })
+        }
         Command::Cluster(ClusterCommand::Create {
             replicas,
             password,
