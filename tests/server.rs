@@ -374,7 +374,10 @@ fn command_introspection() {
         .unwrap();
     let mut list = list;
     list.sort();
-    assert_eq!(list, ["get", "getdel", "getex", "getrange", "getset"]);
+    assert_eq!(
+        list,
+        ["get", "getbit", "getdel", "getex", "getrange", "getset"]
+    );
     let all = q(&mut con, &["COMMAND"]);
     assert!(matches!(all, redis::Value::Array(ref v) if v.len() as i64 == count));
     let docs = q(&mut con, &["COMMAND", "DOCS", "get"]);

@@ -167,7 +167,7 @@ impl CommandSpec {
                     .map_or_else(Vec::new, |at| (at + 7..argc).collect())
             }
             KeySpec::Sort => {
-                let mut keys = vec![1];
+                let mut keys: Vec<usize> = (argc > 1).then_some(1).into_iter().collect();
                 let mut store = None;
                 let mut at = 2;
                 while at < argc {
