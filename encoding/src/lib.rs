@@ -17,6 +17,7 @@ pub use keys::{
     ExpireKey, Keyspace, MetadataKey,
 };
 pub use metadata::{
-    DataType, DecodeError, Metadata, MetadataHeader, BITMAP_FRAGMENT_BYTES, FORMAT_VERSION,
+    expiry_times, DataType, DecodeError, Metadata, MetadataHeader, BITMAP_FRAGMENT_BYTES,
+    FORMAT_VERSION,
 };
 pub use score::{decode_score, encode_score};

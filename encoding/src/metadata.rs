@@ -4,6 +4,7 @@
 //! flags u8 (low 4 bits: type, high 4 bits: format version) | expire-at ms u64 (0 = none)
 //! string:      | raw value bytes
 //! collections: | version u64 | size u64 [| list head u64 | list tail u64]
+//!                [| hash: earliest field expiry ms u64, when not 0]
 //! bitmap:      | version u64 | length in bytes u64 (the fragments are sub-keys)
 //! ```
 
@@ -102,6 +103,10 @@ pub struct MetadataHeader {
     pub data_type: DataType,
     /// Absolute expiry in Unix milliseconds; 0 means no expiry.
     pub expire_at_ms: u64,
+    /// Hashes only: no later than the earliest expiry of a field, 0 when no
+    /// field has one (stored after the size). A key is indexed in the
+    /// expire CF at both times.
+    pub field_expiry_ms: u64,
 }
 
 impl MetadataHeader {
@@ -119,13 +124,26 @@ impl MetadataHeader {
         let data_type =
             DataType::from_bits(flags & 0x0f).ok_or(DecodeError::UnknownType(flags & 0x0f))?;
         let expire_at_ms = u64::from_be_bytes(value[1..9].try_into().expect("8 bytes"));
+        let rest = &value[HEADER_LEN..];
+        let field_expiry_ms = match (data_type, rest.get(16..24)) {
+            (DataType::Hash, Some(at)) => u64::from_be_bytes(at.try_into().expect("8 bytes")),
+            _ => 0,
+        };
         Ok((
             MetadataHeader {
                 data_type,
                 expire_at_ms,
+                field_expiry_ms,
             },
-            &value[HEADER_LEN..],
+            rest,
         ))
+    }
+
+    /// The times at which something in the key expires: the key itself,
+    /// and for a hash its earliest field. Each has an entry in the expire
+    /// CF.
+    pub fn expiry_times(&self) -> impl Iterator<Item = u64> {
+        expiry_times(self.expire_at_ms, self.field_expiry_ms)
     }
 
     /// Whether the key is logically gone at `now_ms`.
@@ -137,6 +155,15 @@ impl MetadataHeader {
         out.push((FORMAT_VERSION << 4) | self.data_type as u8);
         out.extend_from_slice(&self.expire_at_ms.to_be_bytes());
     }
+}
+
+/// The distinct non-zero times of a key's expiry and its earliest field's.
+pub fn expiry_times(expire_at_ms: u64, field_expiry_ms: u64) -> impl Iterator<Item = u64> {
+    let field = (field_expiry_ms != expire_at_ms).then_some(field_expiry_ms);
+    [Some(expire_at_ms), field]
+        .into_iter()
+        .flatten()
+        .filter(|&at| at != 0)
 }
 
 /// The decoded metadata of a collection key (hash, set, zset, list).
@@ -163,6 +190,7 @@ impl Metadata {
             header: MetadataHeader {
                 data_type,
                 expire_at_ms: 0,
+                field_expiry_ms: 0,
             },
             version,
             size: 0,
@@ -177,6 +205,7 @@ impl Metadata {
         MetadataHeader {
             data_type: DataType::String,
             expire_at_ms,
+            field_expiry_ms: 0,
         }
         .encode_into(&mut out);
         out.extend_from_slice(value);
@@ -214,6 +243,9 @@ impl Metadata {
         if self.header.data_type == DataType::List {
             out.extend_from_slice(&self.head.to_be_bytes());
             out.extend_from_slice(&self.tail.to_be_bytes());
+        }
+        if self.header.data_type == DataType::Hash && self.header.field_expiry_ms != 0 {
+            out.extend_from_slice(&self.header.field_expiry_ms.to_be_bytes());
         }
         out
     }
@@ -254,9 +286,12 @@ mod tests {
         }
 
         #[test]
-        fn collection_metadata_round_trips(t in any_collection_type(), expire in any::<u64>(), version in any::<u64>(), size in any::<u64>(), head in any::<u64>(), tail in any::<u64>()) {
+        fn collection_metadata_round_trips(t in any_collection_type(), expire in any::<u64>(), field_expiry in any::<u64>(), version in any::<u64>(), size in any::<u64>(), head in any::<u64>(), tail in any::<u64>()) {
             let mut meta = Metadata::new(t, version);
             meta.header.expire_at_ms = expire;
+            if t == DataType::Hash {
+                meta.header.field_expiry_ms = field_expiry;
+            }
             meta.size = size;
             if t == DataType::List {
                 meta.head = head;
@@ -289,5 +324,19 @@ mod tests {
         );
         let hash = Metadata::new(DataType::Hash, 7).encode();
         assert_eq!(Metadata::decode(&hash[..12]), Err(DecodeError::TooShort));
+    }
+
+    #[test]
+    fn a_hash_is_indexed_at_its_expiry_and_its_earliest_field() {
+        let mut meta = Metadata::new(DataType::Hash, 7);
+        assert_eq!(meta.header.expiry_times().count(), 0);
+        meta.header.field_expiry_ms = 5;
+        let (header, _) = MetadataHeader::decode(&meta.encode()).unwrap();
+        assert_eq!(header.expiry_times().collect::<Vec<_>>(), [5]);
+        meta.header.expire_at_ms = 9;
+        let (header, _) = MetadataHeader::decode(&meta.encode()).unwrap();
+        assert_eq!(header.expiry_times().collect::<Vec<_>>(), [9, 5]);
+        meta.header.expire_at_ms = 5;
+        assert_eq!(meta.header.expiry_times().collect::<Vec<_>>(), [5]);
     }
 }

@@ -5,6 +5,9 @@ use super::keyspace::{scan_collection, scan_reply};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
+use crate::types::field_expiry::{ExpireAt, ExpireCondition, MAX_FIELD_EXPIRY_MS};
+use crate::types::now_ms;
+use crate::types::string::parse_i64;
 use bytes::Bytes;
 use redrock_encoding::DataType;
 
@@ -153,13 +156,162 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 /// The reply of a scan over a missing key.
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut no_values = false;
-    let (next, entries) = scan_collection(ctx, argv, DataType::Hash, |word| {
+    let (next, mut entries) = scan_collection(ctx, argv, DataType::Hash, |word| {
         let novalues = is(word, "novalues");
         no_values |= novalues;
         novalues
     })?;
+    ctx.db().drop_due_fields(&argv[1], &mut entries)?;
     let items = entries
         .into_iter()
         .flat_map(|(f, v)| if no_values { vec![f] } else { vec![f, v] });
     Ok(scan_reply(next, items))
+}
+
+/// The `FIELDS numfields field ...` block that ends the field-expiry
+/// commands, at `at`; `count_error` is the command's text for a bad count.
+fn fields_block<'a>(
+    argv: &'a [Bytes],
+    at: usize,
+    count_error: &'static str,
+) -> Result<&'a [Bytes]> {
+    if !is(&argv[at], "fields") {
+        return Err(Error::err(
+            "Mandatory argument FIELDS is missing or not at the right position",
+        ));
+    }
+    let count = argv
+        .get(at + 1)
+        .and_then(|n| parse_i64(n))
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| Error::err(count_error))?;
+    let fields = &argv[at + 2..];
+    if count as u64 != fields.len() as u64 {
+        return Err(Error::err(
+            "The `numfields` parameter must match the number of arguments",
+        ));
+    }
+    Ok(fields)
+}
+
+/// HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT key time [NX|XX|GT|LT]
+/// FIELDS numfields field ...: `unit_ms` per unit of time, relative to
+/// now or not.
+fn hexpire_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    unit_ms: u64,
+    relative: bool,
+) -> Result<Reply> {
+    // As Redis: the type first, then the time, then the fields.
+    ctx.db()
+        .read_collection_to_write(&argv[1], DataType::Hash)?;
+    let name = String::from_utf8_lossy(&argv[0]).to_lowercase();
+    let invalid = || Error::err(format!("invalid expire time in '{name}' command"));
+    let time = int(&argv[2])?;
+    if time < 0 {
+        return Err(Error::err("invalid expire time, must be >= 0"));
+    }
+    let mut at = time as u64;
+    if unit_ms == 1000 {
+        if at > MAX_FIELD_EXPIRY_MS / 1000 {
+            return Err(invalid());
+        }
+        at *= 1000;
+    }
+    let base = if relative { now_ms() } else { 0 };
+    if at > MAX_FIELD_EXPIRY_MS.saturating_sub(base) {
+        return Err(invalid());
+    }
+    let when = if relative {
+        ExpireAt::Relative(at)
+    } else {
+        ExpireAt::Absolute(at)
+    };
+    let condition = match argv[3].to_ascii_lowercase().as_slice() {
+        b"nx" => ExpireCondition::Nx,
+        b"xx" => ExpireCondition::Xx,
+        b"gt" => ExpireCondition::Gt,
+        b"lt" => ExpireCondition::Lt,
+        _ => ExpireCondition::Always,
+    };
+    let fields_at = if condition == ExpireCondition::Always {
+        3
+    } else {
+        4
+    };
+    let fields = fields_block(
+        argv,
+        fields_at,
+        "Parameter `numFields` should be greater than 0",
+    )?;
+    let answers = ctx.db().hexpire(&argv[1], when, condition, fields)?;
+    Ok(Reply::Array(
+        answers.into_iter().map(Reply::Integer).collect(),
+    ))
+}
+
+pub fn hexpire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    hexpire_generic(ctx, argv, 1000, true)
+}
+
+pub fn hpexpire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    hexpire_generic(ctx, argv, 1, true)
+}
+
+pub fn hexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    hexpire_generic(ctx, argv, 1000, false)
+}
+
+pub fn hpexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    hexpire_generic(ctx, argv, 1, false)
+}
+
+/// The fields of HTTL, HPTTL, HEXPIRETIME, HPEXPIRETIME and HPERSIST,
+/// after the key's type is checked.
+fn ttl_fields<'a>(ctx: &Ctx<'_>, argv: &'a [Bytes]) -> Result<&'a [Bytes]> {
+    ctx.db()
+        .read_collection_to_write(&argv[1], DataType::Hash)?;
+    fields_block(argv, 2, "Number of fields must be a positive integer")
+}
+
+/// HTTL and friends: each field's expiry shown by `show(expire_at, now)`,
+/// or -2 (no such field) / -1 (no expiry).
+fn httl_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], show: fn(u64, u64) -> i64) -> Result<Reply> {
+    let fields = ttl_fields(ctx, argv)?;
+    let times = ctx.db().hexpiry_times(&argv[1], fields)?;
+    let now = now_ms();
+    Ok(Reply::Array(
+        times
+            .into_iter()
+            .map(|t| Reply::Integer(if t < 0 { t } else { show(t as u64, now) }))
+            .collect(),
+    ))
+}
+
+pub fn httl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    // Seconds left, rounded up.
+    httl_generic(ctx, argv, |at, now| {
+        (at.saturating_sub(now).div_ceil(1000)) as i64
+    })
+}
+
+pub fn hpttl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    httl_generic(ctx, argv, |at, now| at.saturating_sub(now) as i64)
+}
+
+pub fn hexpiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    httl_generic(ctx, argv, |at, _| at.div_ceil(1000) as i64)
+}
+
+pub fn hpexpiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    httl_generic(ctx, argv, |at, _| at as i64)
+}
+
+pub fn hpersist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
+    let fields = ttl_fields(ctx, argv)?;
+    let answers = ctx.db().hpersist(&argv[1], fields)?;
+    Ok(Reply::Array(
+        answers.into_iter().map(Reply::Integer).collect(),
+    ))
 }

@@ -909,7 +909,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 203] = [
+pub static COMMANDS: [CommandSpec; 212] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1566,6 +1566,65 @@ pub static COMMANDS: [CommandSpec; 203] = [
         hash::hrandfield
     ),
     cmd!("hscan", -3, READONLY, "hash", keys(1, 1, 1), hash::hscan),
+    // hash field expiry (Redis 7.4)
+    cmd!(
+        "hexpire",
+        -6,
+        WRITE | FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hexpire
+    ),
+    cmd!(
+        "hpexpire",
+        -6,
+        WRITE | FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hpexpire
+    ),
+    cmd!(
+        "hexpireat",
+        -6,
+        WRITE | FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hexpireat
+    ),
+    cmd!(
+        "hpexpireat",
+        -6,
+        WRITE | FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hpexpireat
+    ),
+    cmd!("httl", -5, RO_FAST, "hash", keys(1, 1, 1), hash::httl),
+    cmd!("hpttl", -5, RO_FAST, "hash", keys(1, 1, 1), hash::hpttl),
+    cmd!(
+        "hexpiretime",
+        -5,
+        RO_FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hexpiretime
+    ),
+    cmd!(
+        "hpexpiretime",
+        -5,
+        RO_FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hpexpiretime
+    ),
+    cmd!(
+        "hpersist",
+        -5,
+        WRITE | FAST,
+        "hash",
+        keys(1, 1, 1),
+        hash::hpersist
+    ),
     // sets
     cmd!("sadd", -3, W_FAST, "set", keys(1, 1, 1), set::sadd),
     cmd!("srem", -3, WRITE | FAST, "set", keys(1, 1, 1), set::srem),

@@ -198,9 +198,8 @@ fn key_records(
         return Ok(());
     };
     let (slot, user_key) = (parsed.slot, parsed.user_key);
-    if header.expire_at_ms != 0 {
-        let entry =
-            redrock_encoding::expire_key(header.expire_at_ms, &span.keyspace, slot, user_key);
+    for at in header.expiry_times() {
+        let entry = redrock_encoding::expire_key(at, &span.keyspace, slot, user_key);
         encode(out, PUT, Cf::Expire, &entry, Some(b""));
     }
     if header.data_type.is_collection() {
@@ -208,7 +207,8 @@ fn key_records(
         let prefix = subkey_prefix(&span.keyspace, slot, user_key, version);
         let [subkeys, scores] = members;
         subkeys.read(&prefix, out)?;
-        if header.data_type == DataType::ZSet {
+        // The score index of a zset; a hash's field expiry index.
+        if header.data_type == DataType::ZSet || header.field_expiry_ms != 0 {
             scores.read(&prefix, out)?;
         }
     }

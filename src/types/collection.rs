@@ -191,6 +191,42 @@ impl<'a> Db<'a> {
     }
 }
 
+/// Random members drawn in one pass over `members` (`size` of them), with
+/// [`Db::random_members`]'s meaning of `count`: exactly uniform.
+pub fn pick_members(
+    members: impl Iterator<Item = Result<Member>>,
+    size: u64,
+    count: i64,
+) -> Result<Vec<Member>> {
+    let wanted = count.unsigned_abs();
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let mut rng = rand::rng();
+    let mut positions: Vec<usize> = if count > 0 {
+        let wanted = wanted.min(size);
+        rand::seq::index::sample(&mut rng, size as usize, wanted as usize).into_vec()
+    } else {
+        (0..wanted)
+            .map(|_| rand::Rng::random_range(&mut rng, 0..size as usize))
+            .collect()
+    };
+    positions.sort_unstable();
+    let mut out = Vec::with_capacity(positions.len());
+    let mut next = positions.iter().peekable();
+    for (index, member) in members.enumerate() {
+        let member = member?;
+        while next.next_if(|&&p| p == index).is_some() {
+            out.push(member.clone());
+        }
+        if next.peek().is_none() {
+            break;
+        }
+    }
+    rand::seq::SliceRandom::shuffle(&mut out[..], &mut rng);
+    Ok(out)
+}
+
 /// Up to this many members, read-only random picks are exactly uniform:
 /// one pass over the members collects the positions drawn. Otherwise each
 /// pick descends the member space one byte at a time (a few seeks per
@@ -230,37 +266,14 @@ impl<'a> Db<'a> {
         if count > 0 && wanted >= size {
             return self.all_members(slot, key, meta.version);
         }
-        let mut rng = rand::rng();
         // Descents seek the database only: members a transaction wrote
         // before it draws are found by one pass.
         let prefix = subkey_prefix(&self.ks.keyspace, slot, key, meta.version);
         let pending = prefix_successor(&prefix)
             .is_some_and(|end| self.view.overlay_touches(Cf::Subkey, &prefix, &end));
         if (draw == Draw::Read && size <= EXACT_PICKS_UP_TO) || pending {
-            let mut positions: Vec<usize> = if count > 0 {
-                rand::seq::index::sample(&mut rng, size as usize, wanted as usize).into_vec()
-            } else {
-                (0..wanted)
-                    .map(|_| rand::Rng::random_range(&mut rng, 0..size as usize))
-                    .collect()
-            };
-            positions.sort_unstable();
-            let mut out = Vec::with_capacity(positions.len());
-            let mut next = positions.iter().peekable();
-            for (index, member) in self
-                .members(Cf::Subkey, slot, key, meta.version, None)
-                .enumerate()
-            {
-                let member = member?;
-                while next.next_if(|&&p| p == index).is_some() {
-                    out.push(member.clone());
-                }
-                if next.peek().is_none() {
-                    break;
-                }
-            }
-            rand::seq::SliceRandom::shuffle(&mut out[..], &mut rng);
-            return Ok(out);
+            let members = self.members(Cf::Subkey, slot, key, meta.version, None);
+            return pick_members(members, size, count);
         }
         let mut out: Vec<Member> = Vec::with_capacity(wanted as usize);
         let mut seen = std::collections::HashSet::new();
@@ -438,7 +451,14 @@ impl<'a> Db<'a> {
         let short = |m: &Member| m.0.len() <= 64 && m.1.len() <= 64;
         Ok(match meta.header.data_type {
             DataType::Hash => match small(128)? {
-                Some(members) if members.iter().all(short) => "listpack",
+                // Redis 7.4 keeps field expiries in a listpack of triples.
+                Some(members) if members.iter().all(short) => {
+                    if meta.header.field_expiry_ms != 0 {
+                        "listpackex"
+                    } else {
+                        "listpack"
+                    }
+                }
                 _ => "hashtable",
             },
             DataType::Set => match small(512)? {

@@ -3,8 +3,9 @@
 //! RedRock with DUMP/RESTORE and MIGRATE.
 
 use super::collection::Collection;
+use super::field_expiry::is_due;
 use super::list::End;
-use super::zset::{RangeBy, RangeSpec};
+use super::zset::RangeSpec;
 use super::{now_ms, Db, Prior, StoredKey};
 use crate::error::{Error, Result};
 use crate::keyspace_events as events;
@@ -40,26 +41,35 @@ impl Db<'_> {
                     .collect(),
             ),
             DataType::Set => Value::Set(members()?.into_iter().map(|(m, _)| m).collect()),
+            DataType::Hash if meta.header.field_expiry_ms != 0 => {
+                let now = now_ms();
+                let expiries = self.field_expiries(slot, key, &meta)?;
+                let fields: Vec<_> = members()?
+                    .into_iter()
+                    .map(|(f, v)| {
+                        let at = expiries.get(&f).copied();
+                        (f, v.into_vec(), at)
+                    })
+                    .filter(|(_, _, at)| !at.is_some_and(|at| is_due(at, now)))
+                    .collect();
+                if fields.iter().any(|f| f.2.is_some()) {
+                    Value::HashWithExpiry(fields)
+                } else {
+                    Value::Hash(fields.into_iter().map(|(f, v, _)| (f, v)).collect())
+                }
+            }
             DataType::Hash => Value::Hash(
                 members()?
                     .into_iter()
                     .map(|(f, v)| (f, v.into_vec()))
                     .collect(),
             ),
-            DataType::ZSet => {
-                let all = RangeSpec {
-                    by: RangeBy::Rank(0, -1),
-                    rev: false,
-                    offset: 0,
-                    limit: -1,
-                };
-                Value::SortedSet(
-                    self.range_of(&(slot, meta), key, &all)?
-                        .into_iter()
-                        .map(|(m, score)| (m.to_vec(), score))
-                        .collect(),
-                )
-            }
+            DataType::ZSet => Value::SortedSet(
+                self.range_of(&(slot, meta), key, &RangeSpec::ALL)?
+                    .into_iter()
+                    .map(|(m, score)| (m.to_vec(), score))
+                    .collect(),
+            ),
             DataType::String | DataType::Bitmap => unreachable!("strings are handled above"),
         })
     }
@@ -177,6 +187,25 @@ impl Db<'_> {
                 }
                 c.meta.size = fields.len() as u64;
             }
+            Value::HashWithExpiry(fields) => {
+                // Fields already expired are not loaded, as in Redis.
+                let now = now_ms();
+                for (field, value, at) in fields {
+                    distinct(field)?;
+                    if at.is_some_and(|at| is_due(at, now)) {
+                        continue;
+                    }
+                    batch.put(
+                        Cf::Subkey,
+                        &self.member_key(c.slot, key, version, field),
+                        value,
+                    );
+                    if at.is_some() {
+                        self.set_field_expiry(batch, c, key, field, None, *at);
+                    }
+                    c.meta.size += 1;
+                }
+            }
             Value::SortedSet(members) => {
                 for (member, score) in members {
                     distinct(member)?;
@@ -198,10 +227,8 @@ fn data_type_of(value: &Value) -> Result<DataType> {
     Ok(match value {
         Value::List(_) => DataType::List,
         Value::Set(_) => DataType::Set,
-        Value::Hash(_) => DataType::Hash,
+        Value::Hash(_) | Value::HashWithExpiry(_) => DataType::Hash,
         Value::SortedSet(_) => DataType::ZSet,
-        // Hash field expiry is not stored yet: such a payload is refused
-        // rather than restored without its expiries.
-        _ => return Err(bad_data()),
+        Value::String(_) => return Err(bad_data()),
     })
 }

@@ -3,6 +3,7 @@
 //! read. Entries whose key is gone or has another expiry are stale and are
 //! dropped on the way.
 
+use super::field_expiry::FieldExpiry;
 use super::{Db, KeyspaceHandle};
 use crate::error::Result;
 use crate::storage::{Cf, Engine, Storage, WriteSet};
@@ -105,6 +106,9 @@ impl ExpiryScan {
     }
 }
 
+/// The most due fields of one hash removed in one batch.
+const FIELD_BATCH_LIMIT: usize = 1024;
+
 fn expire_one(
     storage: &Arc<Storage>,
     engine: &Engine,
@@ -120,30 +124,47 @@ fn expire_one(
         keyspace: keyspace.clone(),
         counts: storage.counts().keyspace(keyspace),
     };
-    let writes = std::cell::RefCell::new(WriteSet::new(storage.clone(), false));
-    let db = Db::new(storage, engine, &handle, &writes);
-    db.lock(&[key])?;
-    let mut batch = db.batch();
-    let expired = match db.read(key)? {
-        Some(stored)
-            if stored.header.expire_at_ms == expire_at && stored.header.is_expired(now) =>
-        {
-            db.remove(&mut batch, stored.slot, key, &stored.header);
-            true
+    let mut expire_at = expire_at;
+    loop {
+        let writes = std::cell::RefCell::new(WriteSet::new(storage.clone(), false));
+        let db = Db::new(storage, engine, &handle, &writes);
+        db.lock(&[key])?;
+        let mut batch = db.batch();
+        let mut more_fields = None;
+        let expired = match db.read(key)? {
+            Some(stored)
+                if stored.header.expire_at_ms == expire_at && stored.header.is_expired(now) =>
+            {
+                db.remove(&mut batch, stored.slot, key, &stored.header);
+                true
+            }
+            // The time of a hash's earliest field: its fields are due.
+            Some(stored) if stored.header.field_expiry_ms == expire_at => {
+                drop(stored);
+                if let FieldExpiry::More(next) =
+                    db.expire_fields(key, expire_at, now, FIELD_BATCH_LIMIT)?
+                {
+                    more_fields = Some(next);
+                }
+                false
+            }
+            // The key changed since the entry was written: the entry is stale.
+            _ => {
+                batch.delete(Cf::Expire, entry);
+                false
+            }
+        };
+        db.commit(batch)?;
+        if expired {
+            storage.expired_keys.add(1);
+            db.notify(crate::keyspace_events::EXPIRED, "expired", key);
         }
-        // The key changed since the entry was written: the entry is stale.
-        _ => {
-            batch.delete(Cf::Expire, entry);
-            false
+        writes.borrow_mut().finish()?;
+        match more_fields {
+            Some(next) => expire_at = next,
+            None => return Ok(()),
         }
-    };
-    db.commit(batch)?;
-    if expired {
-        storage.expired_keys.add(1);
-        db.notify(crate::keyspace_events::EXPIRED, "expired", key);
     }
-    let finished = writes.borrow_mut().finish();
-    Ok(finished?)
 }
 
 #[cfg(test)]

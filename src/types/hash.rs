@@ -1,7 +1,10 @@
-//! Hashes: one sub-key per field, the field's value as its value.
+//! Hashes: one sub-key per field, the field's value as its value. Fields
+//! may expire one by one (see `field_expiry`): every read here leaves out
+//! the fields due, even before active expiry removes them.
 
-use super::collection::Collection;
 use super::collection::Draw;
+use super::field_expiry::{is_due, may_be_due};
+use super::now_ms;
 use super::string::{long_double_add, parse_i64};
 use super::Db;
 use crate::error::{Error, Result};
@@ -23,23 +26,45 @@ impl<'a> Db<'a> {
     /// that exist keep their value (HSETNX).
     pub fn hset(&self, key: &[u8], pairs: &[FieldValue], only_new: bool) -> Result<u64> {
         self.lock(&[key])?;
+        let now = now_ms();
         let mut hash = self.open_collection(key, DataType::Hash)?;
         let mut batch = self.batch();
         // Fields named twice in one call: the last value wins, counted once.
         let mut seen: HashMap<&[u8], bool> = HashMap::new();
         let mut added = 0;
         let mut changed = false;
+        let size_before = hash.meta.size;
         for (field, value) in pairs {
             let exists = match seen.get(&field[..]) {
                 Some(&exists) => exists,
-                None => hash.existed() && self.hash_field(&hash, key, field)?.is_some(),
+                None => {
+                    let stored = self.stored_field(&hash, key, field)?;
+                    let alive = stored.alive(now);
+                    if !(only_new && alive) {
+                        // A value written anew has no expiry (an expired
+                        // field is replaced).
+                        if stored.expire_at.is_some() {
+                            self.set_field_expiry(
+                                &mut batch,
+                                &mut hash,
+                                key,
+                                field,
+                                stored.expire_at,
+                                None,
+                            );
+                        }
+                        if stored.value.is_none() {
+                            hash.meta.size += 1;
+                        }
+                    }
+                    alive
+                }
             };
             if only_new && exists {
                 continue;
             }
             if !exists {
                 added += 1;
-                hash.meta.size += 1;
             }
             seen.insert(field, true);
             let sub = self.member_key(hash.slot, key, hash.meta.version, field);
@@ -49,7 +74,7 @@ impl<'a> Db<'a> {
         if changed {
             // Overwriting fields of an existing hash leaves its metadata as
             // it is.
-            if added > 0 || !hash.existed() {
+            if hash.meta.size != size_before || !hash.existed() {
                 self.save_collection(&mut batch, key, &hash);
             }
             self.commit(batch)?;
@@ -58,15 +83,33 @@ impl<'a> Db<'a> {
         Ok(added)
     }
 
-    fn hash_field(&self, hash: &Collection, key: &[u8], field: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self
-            .get_member(hash.slot, key, hash.meta.version, field)?
-            .map(bytes))
-    }
-
     /// The live hash at `key`, if any.
     fn read_hash(&self, key: &[u8]) -> Result<Option<(u16, Metadata)>> {
         self.read_collection(key, DataType::Hash)
+    }
+
+    /// A field's value if it exists at `now` (it has not expired).
+    pub fn hash_field_value(
+        &self,
+        slot: u16,
+        key: &[u8],
+        meta: &Metadata,
+        field: &[u8],
+        now: u64,
+    ) -> Result<Option<Bytes>> {
+        if !may_be_due(meta, now) {
+            return Ok(self.get_member(slot, key, meta.version, field)?.map(bytes));
+        }
+        // The value and its expiry from one point in time.
+        self.in_snapshot(|db| {
+            let Some(value) = db.get_member(slot, key, meta.version, field)? else {
+                return Ok(None);
+            };
+            let due = db
+                .field_expiry(slot, key, meta, field)?
+                .is_some_and(|at| is_due(at, now));
+            Ok((!due).then(|| bytes(value)))
+        })
     }
 
     /// HGET.
@@ -74,7 +117,7 @@ impl<'a> Db<'a> {
         let Some((slot, meta)) = self.read_hash(key)? else {
             return Ok(None);
         };
-        Ok(self.get_member(slot, key, meta.version, field)?.map(bytes))
+        self.hash_field_value(slot, key, &meta, field, now_ms())
     }
 
     /// HMGET.
@@ -82,45 +125,70 @@ impl<'a> Db<'a> {
         let Some((slot, meta)) = self.read_hash(key)? else {
             return Ok(vec![None; fields.len()]);
         };
+        let now = now_ms();
         fields
             .iter()
-            .map(|f| Ok(self.get_member(slot, key, meta.version, f)?.map(bytes)))
+            .map(|f| self.hash_field_value(slot, key, &meta, f, now))
             .collect()
     }
 
     /// HDEL: how many of the fields existed.
     pub fn hdel(&self, key: &[u8], fields: &[Bytes]) -> Result<u64> {
         self.lock(&[key])?;
+        let now = now_ms();
         let mut hash = self.open_collection(key, DataType::Hash)?;
         if !hash.existed() {
             return Ok(0);
         }
         let mut batch = self.batch();
-        let mut removed = 0;
+        let (mut removed, mut deleted) = (0, 0);
         let mut seen = std::collections::HashSet::new();
         for field in fields {
             if !seen.insert(&field[..]) {
                 continue;
             }
-            let sub = self.member_key(hash.slot, key, hash.meta.version, field);
-            if self.view.get(Cf::Subkey, &sub)?.is_some() {
-                batch.delete(Cf::Subkey, &sub);
-                removed += 1;
+            let stored = self.stored_field(&hash, key, field)?;
+            if stored.value.is_none() {
+                continue;
             }
+            // An expired field goes too, but did not exist for the reply.
+            removed += u64::from(stored.alive(now));
+            deleted += 1;
+            if stored.expire_at.is_some() {
+                self.set_field_expiry(&mut batch, &mut hash, key, field, stored.expire_at, None);
+            }
+            let sub = self.member_key(hash.slot, key, hash.meta.version, field);
+            batch.delete(Cf::Subkey, &sub);
         }
-        if removed > 0 {
-            hash.meta.size -= removed;
+        if deleted > 0 {
+            hash.meta.size -= deleted;
             self.save_collection(&mut batch, key, &hash);
             self.commit(batch)?;
-            self.note_deleted_members(hash.slot, key, hash.meta.version, removed);
-            self.notify_collection(key, &hash, events::HASH, "hdel");
+            self.note_deleted_members(hash.slot, key, hash.meta.version, deleted);
+            if removed > 0 {
+                self.notify_collection(key, &hash, events::HASH, "hdel");
+            }
         }
         Ok(removed)
     }
 
-    /// HLEN.
+    /// HLEN: exact, without the fields due.
     pub fn hlen(&self, key: &[u8]) -> Result<u64> {
-        Ok(self.read_hash(key)?.map_or(0, |(_, m)| m.size))
+        let Some((slot, meta)) = self.read_hash(key)? else {
+            return Ok(0);
+        };
+        let now = now_ms();
+        if !may_be_due(&meta, now) {
+            return Ok(meta.size);
+        }
+        self.in_snapshot(|db| {
+            // The metadata again, to agree with the index read.
+            let Some((_, meta)) = db.read_hash(key)? else {
+                return Ok(0);
+            };
+            let due = db.due_fields(slot, key, &meta, now)?.len() as u64;
+            Ok(meta.size.saturating_sub(due))
+        })
     }
 
     /// HEXISTS.
@@ -138,12 +206,15 @@ impl<'a> Db<'a> {
         let Some((slot, meta)) = self.read_hash(key)? else {
             return Ok(Vec::new());
         };
+        let due = self.due_fields(slot, key, &meta, now_ms())?;
         self.members(Cf::Subkey, slot, key, meta.version, None)
+            .filter(|m| m.as_ref().map_or(true, |(f, _)| !due.contains(f)))
             .map(|m| m.map(|(f, v)| (Bytes::from(f), bytes(v))))
             .collect()
     }
 
-    /// Replaces one field's value with `f(old)` under the key lock.
+    /// Replaces one field's value with `f(old)` under the key lock; a
+    /// field's expiry stays, as in Redis.
     fn update_field<T>(
         &self,
         key: &[u8],
@@ -152,17 +223,20 @@ impl<'a> Db<'a> {
         f: impl FnOnce(Option<&[u8]>) -> Result<(Vec<u8>, T)>,
     ) -> Result<T> {
         self.lock(&[key])?;
+        let now = now_ms();
         let mut hash = self.open_collection(key, DataType::Hash)?;
-        let old = if hash.existed() {
-            self.hash_field(&hash, key, field)?
-        } else {
-            None
-        };
-        let (value, result) = f(old.as_deref())?;
+        let stored = self.stored_field(&hash, key, field)?;
+        let alive = stored.alive(now);
+        let old = if alive { stored.value.as_deref() } else { None };
+        let (value, result) = f(old)?;
         let mut batch = self.batch();
+        if !alive && stored.expire_at.is_some() {
+            // An expired field is replaced by one without an expiry.
+            self.set_field_expiry(&mut batch, &mut hash, key, field, stored.expire_at, None);
+        }
         let sub = self.member_key(hash.slot, key, hash.meta.version, field);
         batch.put(Cf::Subkey, &sub, &value);
-        if old.is_none() {
+        if stored.value.is_none() {
             hash.meta.size += 1;
             self.save_collection(&mut batch, key, &hash);
         }
@@ -206,10 +280,34 @@ impl<'a> Db<'a> {
         let Some((slot, meta)) = self.read_hash(key)? else {
             return Ok(Vec::new());
         };
-        Ok(self
-            .random_members(slot, key, &meta, count, Draw::Read)?
+        let due = self.due_fields(slot, key, &meta, now_ms())?;
+        let picked = if due.is_empty() {
+            self.random_members(slot, key, &meta, count, Draw::Read)?
+        } else {
+            // Drawn among the fields alive only, until active expiry
+            // removes the others.
+            let live = self
+                .members(Cf::Subkey, slot, key, meta.version, None)
+                .filter(|m| m.as_ref().map_or(true, |(f, _)| !due.contains(f)));
+            let size = meta.size.saturating_sub(due.len() as u64);
+            super::collection::pick_members(live, size, count)?
+        };
+        Ok(picked
             .into_iter()
             .map(|(f, v)| (Bytes::from(f), bytes(v)))
             .collect())
+    }
+
+    /// Leaves out of an HSCAN step the fields due. The scan itself counted
+    /// the read, so this second look does not.
+    pub fn drop_due_fields(&self, key: &[u8], fields: &mut Vec<FieldValue>) -> Result<()> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        if let Some((slot, meta)) = self.read_collection_to_write(key, DataType::Hash)? {
+            let due = self.due_fields(slot, key, &meta, now_ms())?;
+            fields.retain(|(f, _)| !due.contains(&f[..]));
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod bitmap;
 pub mod collection;
 pub mod dump;
 pub mod expiry;
+pub mod field_expiry;
 pub mod fragments;
 pub mod hash;
 pub mod hyperloglog;
@@ -21,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::keyspace_events as events;
 use crate::storage::{Batch, Cf, Engine, KeyspaceCounts, Notice, Storage, Value, View, WriteSet};
 use redrock_cluster::key_slot;
-use redrock_encoding::{expire_key, metadata_key, DataType, Keyspace, MetadataHeader};
+use redrock_encoding::{
+    expire_key, expiry_times, metadata_key, DataType, Keyspace, MetadataHeader,
+};
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -323,15 +326,21 @@ impl<'a> Db<'a> {
     ) {
         let ks = &self.ks.keyspace;
         batch.put(Cf::Metadata, &self.metadata_key(slot, key), value);
-        let old_expire = old.map_or(0, |h| h.expire_at_ms);
-        if old_expire != expire_at {
-            if old_expire != 0 {
-                batch.delete(Cf::Expire, &expire_key(old_expire, ks, slot, key));
-            }
-            if expire_at != 0 {
-                batch.put(Cf::Expire, &expire_key(expire_at, ks, slot, key), b"");
+        // The key's entries in the expire index: one per time something in
+        // it expires (see `MetadataHeader::expiry_times`).
+        let field_expiry = MetadataHeader::decode(value).map_or(0, |(h, _)| h.field_expiry_ms);
+        let old_times: Vec<u64> = old.map(|h| h.expiry_times().collect()).unwrap_or_default();
+        for at in &old_times {
+            if !expiry_times(expire_at, field_expiry).any(|t| t == *at) {
+                batch.delete(Cf::Expire, &expire_key(*at, ks, slot, key));
             }
         }
+        for at in expiry_times(expire_at, field_expiry) {
+            if !old_times.contains(&at) {
+                batch.put(Cf::Expire, &expire_key(at, ks, slot, key), b"");
+            }
+        }
+        let old_expire = old.map_or(0, |h| h.expire_at_ms);
         let keys = i64::from(old.is_none());
         let expires = i64::from(expire_at != 0) - i64::from(old_expire != 0);
         batch.count(&self.ks.counts, slot, keys, expires);
@@ -342,8 +351,8 @@ impl<'a> Db<'a> {
     pub fn remove(&self, batch: &mut Batch, slot: u16, key: &[u8], old: &MetadataHeader) {
         let ks = &self.ks.keyspace;
         batch.delete(Cf::Metadata, &self.metadata_key(slot, key));
-        if old.expire_at_ms != 0 {
-            batch.delete(Cf::Expire, &expire_key(old.expire_at_ms, ks, slot, key));
+        for at in old.expiry_times() {
+            batch.delete(Cf::Expire, &expire_key(at, ks, slot, key));
         }
         let expires = -i64::from(old.expire_at_ms != 0);
         batch.count(&self.ks.counts, slot, -1, expires);

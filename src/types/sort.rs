@@ -2,7 +2,7 @@
 //! themselves or by the values keys named after them hold (BY), with
 //! Redis's rules for numbers, ALPHA, LIMIT, GET patterns and STORE.
 
-use super::zset::{RangeBy, RangeSpec};
+use super::zset::RangeSpec;
 use super::Db;
 use crate::error::{Error, Result};
 use crate::storage::Cf;
@@ -86,18 +86,11 @@ impl Db<'_> {
                         .members(Cf::Subkey, slot, key, meta.version, None)
                         .map(|m| m.map(|(member, _)| Bytes::from(member)))
                         .collect::<Result<_>>()?,
-                    DataType::ZSet => {
-                        let all = RangeSpec {
-                            by: RangeBy::Rank(0, -1),
-                            rev: false,
-                            offset: 0,
-                            limit: -1,
-                        };
-                        self.range_of(&(slot, meta), key, &all)?
-                            .into_iter()
-                            .map(|(member, _)| member)
-                            .collect()
-                    }
+                    DataType::ZSet => self
+                        .range_of(&(slot, meta), key, &RangeSpec::ALL)?
+                        .into_iter()
+                        .map(|(member, _)| member)
+                        .collect(),
                     _ => return Err(Error::WrongType),
                 }
             }
@@ -193,9 +186,8 @@ impl Db<'_> {
         };
         match field {
             Some(field) if stored.header.data_type == DataType::Hash => {
-                let version = Metadata::decode(&stored.raw)?.version;
-                let value = self.get_member(stored.slot, &key, version, field)?;
-                Ok(value.map(|v| Bytes::copy_from_slice(&v)))
+                let meta = Metadata::decode(&stored.raw)?;
+                self.hash_field_value(stored.slot, &key, &meta, field, now)
             }
             None if stored.header.data_type.is_string() => {
                 self.string_bytes(&key, &stored).map(Some)

@@ -134,6 +134,16 @@ pub struct RangeSpec {
     pub limit: i64,
 }
 
+impl RangeSpec {
+    /// Every member, lowest score first.
+    pub const ALL: RangeSpec = RangeSpec {
+        by: RangeBy::Rank(0, -1),
+        rev: false,
+        offset: 0,
+        limit: -1,
+    };
+}
+
 /// The ZADD options.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AddFlags {
