@@ -437,3 +437,44 @@ fn import_copies_a_redis_database_and_resumes() {
     let size: i64 = redis::cmd("DBSIZE").query(&mut other.client()).unwrap();
     assert_eq!(size, 11_111);
 }
+
+#[test]
+fn migrate_in_cluster_mode_sends_restore_asking() {
+    // A cluster node's MIGRATE sends RESTORE-ASKING, which a target
+    // importing the slot accepts; redis-server counts what it received.
+    let node = Server::start_with(&["--cluster-enabled", "yes"]);
+    let mut ours = node.raw();
+    let id = String::from_utf8(ours.command(&["CLUSTER", "MYID"])).unwrap();
+    let id = id.lines().nth(1).unwrap().to_string();
+    let topology = format!("{id} 127.0.0.1 {} master - 0-16383\n", node.port);
+    assert_eq!(
+        ours.command(&["CLUSTERX", "SETNODES", &topology, "1"]),
+        b"+OK\r\n"
+    );
+    ours.command(&["SET", "k", "v"]);
+    let redis = RedisServer::start();
+    let mut theirs = redis.raw();
+    let there = redis.port.to_string();
+    let r = ours.command(&["MIGRATE", "127.0.0.1", &there, "k", "0", "5000"]);
+    assert_eq!(r, b"+OK\r\n", "{}", String::from_utf8_lossy(&r));
+    assert_eq!(theirs.command(&["GET", "k"]), b"$1\r\nv\r\n");
+    let stats = String::from_utf8(theirs.command(&["INFO", "commandstats"])).unwrap();
+    assert!(stats.contains("cmdstat_restore-asking:calls=1,"), "{stats}");
+    assert!(!stats.contains("cmdstat_restore:"), "{stats}");
+    // RESTORE-ASKING restores here as RESTORE does.
+    let payload = theirs.command(&["DUMP", "k"]);
+    let payload =
+        &payload[payload.iter().position(|&b| b == b'\n').unwrap() + 1..payload.len() - 2];
+    let standalone = Server::start();
+    let mut raw = standalone.raw();
+    let mut restore: Vec<&[u8]> = vec![b"RESTORE-ASKING", b"copy", b"0", payload];
+    assert_eq!(raw.command(&restore), b"+OK\r\n");
+    assert_eq!(raw.command(&["GET", "copy"]), b"$1\r\nv\r\n");
+    restore.push(b"REPLACE");
+    assert_eq!(raw.command(&restore), b"+OK\r\n");
+    restore.pop();
+    assert_eq!(
+        raw.command(&restore),
+        b"-BUSYKEY Target key name already exists.\r\n"
+    );
+}

@@ -92,8 +92,14 @@ pub fn migrate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut commands: Vec<Vec<&[u8]>> = Vec::new();
     commands.extend(auth.clone());
     commands.push(vec![b"SELECT", db_text.as_bytes()]);
+    // As Redis: a cluster node's target may be importing the slot.
+    let restore_command: &[u8] = if ctx.server.cluster.is_some() {
+        b"RESTORE-ASKING"
+    } else {
+        b"RESTORE"
+    };
     for (key, payload, ttl) in &sending {
-        let mut restore: Vec<&[u8]> = vec![b"RESTORE", key, ttl, payload];
+        let mut restore: Vec<&[u8]> = vec![restore_command, key, ttl, payload];
         if replace {
             restore.push(b"REPLACE");
         }

@@ -91,6 +91,10 @@ pub mod flags {
     pub const SKIP_MONITOR: u32 = 1 << 19;
     /// May name no key even though it has key arguments (EVAL, FCALL).
     pub const NO_MANDATORY_KEYS: u32 = 1 << 20;
+    /// Runs as if ASKING came first (RESTORE-ASKING, which MIGRATE sends
+    /// in cluster mode); ASKING changes no routing here, so a COMMAND INFO
+    /// flag only.
+    pub const ASKING: u32 = 1 << 21;
 
     /// The names COMMAND INFO gives each flag, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -105,6 +109,7 @@ pub mod flags {
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),

@@ -909,7 +909,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 212] = [
+pub static COMMANDS: [CommandSpec; 213] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1314,6 +1314,14 @@ pub static COMMANDS: [CommandSpec; 212] = [
     // dump / restore
     cmd!("dump", 2, READONLY, "keyspace", keys(1, 1, 1), dump::dump),
     cmd!("restore", -4, W, "keyspace", keys(1, 1, 1), dump::restore),
+    cmd!(
+        "restore-asking",
+        -4,
+        W | ASKING,
+        "keyspace",
+        keys(1, 1, 1),
+        dump::restore
+    ),
     cmd!(
         "migrate",
         -6,
