@@ -380,6 +380,7 @@ fn expired_fields_vanish_from_every_hash_command_and_are_reclaimed() {
         // A hash whose every field is due reads as empty.
         assert_eq!(q(&mut c, &["HLEN", "all"]), int(0));
         assert_eq!(q(&mut c, &["HGETALL", "all"]), Value::Array(vec![]));
+        assert_eq!(q(&mut c, &["DUMP", "all"]), nil());
     });
     // Then active expiry removes them, with Redis's events.
     let mut seen = Vec::new();
@@ -405,6 +406,35 @@ fn expired_fields_vanish_from_every_hash_command_and_are_reclaimed() {
     assert_eq!(q(&mut con, &["EXISTS", "all"]), int(0));
     assert_eq!(q(&mut con, &["HLEN", "h"]), int(2));
     assert_eq!(q(&mut con, &["DBSIZE"]), int(2));
+
+    // A time already past deletes, raising hdel (and del once empty), as
+    // Redis 7.4 does.
+    q(&mut con, &["HSET", "past", "a", "1", "b", "2"]);
+    let mut events = server.client();
+    let mut pubsub = events.as_pubsub();
+    pubsub.psubscribe("__keyevent@0__:*").unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for field in ["a", "b"] {
+        assert_eq!(
+            q(&mut con, &["HPEXPIREAT", "past", "1", "FIELDS", "1", field]),
+            ints(&[2])
+        );
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let msg = pubsub.get_message().expect("an event");
+        let event = msg
+            .get_channel_name()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string();
+        got.push(format!("{event} {}", msg.get_payload::<String>().unwrap()));
+    }
+    assert_eq!(got, ["hdel past", "hdel past", "del past"]);
+    assert_eq!(q(&mut con, &["EXISTS", "past"]), int(0));
 }
 
 #[test]

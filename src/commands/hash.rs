@@ -5,7 +5,7 @@ use super::keyspace::{scan_collection, scan_reply};
 use super::Ctx;
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
-use crate::types::field_expiry::{ExpireAt, ExpireCondition, MAX_FIELD_EXPIRY_MS};
+use crate::types::field_expiry::{ExpireAt, ExpireCondition, FieldAnswer, MAX_FIELD_EXPIRY_MS};
 use crate::types::now_ms;
 use crate::types::string::parse_i64;
 use bytes::Bytes;
@@ -156,12 +156,11 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 /// The reply of a scan over a missing key.
 pub fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let mut no_values = false;
-    let (next, mut entries) = scan_collection(ctx, argv, DataType::Hash, |word| {
+    let (next, entries) = scan_collection(ctx, argv, DataType::Hash, |word| {
         let novalues = is(word, "novalues");
         no_values |= novalues;
         novalues
     })?;
-    ctx.db().drop_due_fields(&argv[1], &mut entries)?;
     let items = entries
         .into_iter()
         .flat_map(|(f, v)| if no_values { vec![f] } else { vec![f, v] });
@@ -246,9 +245,27 @@ fn hexpire_generic(
         "Parameter `numFields` should be greater than 0",
     )?;
     let answers = ctx.db().hexpire(&argv[1], when, condition, fields)?;
-    Ok(Reply::Array(
-        answers.into_iter().map(Reply::Integer).collect(),
-    ))
+    Ok(field_answers(answers, |at| at as i64))
+}
+
+/// The field-expiry commands' reply: Redis's code per field, and the
+/// expiry of a field that has one shown by `show`.
+fn field_answers(answers: Vec<FieldAnswer>, show: impl Fn(u64) -> i64) -> Reply {
+    Reply::Array(
+        answers
+            .into_iter()
+            .map(|answer| {
+                Reply::Integer(match answer {
+                    FieldAnswer::NoField => -2,
+                    FieldAnswer::NoExpiry => -1,
+                    FieldAnswer::ConditionNotMet => 0,
+                    FieldAnswer::Set | FieldAnswer::Persisted => 1,
+                    FieldAnswer::Deleted => 2,
+                    FieldAnswer::ExpiresAt(at) => show(at),
+                })
+            })
+            .collect(),
+    )
 }
 
 pub fn hexpire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
@@ -279,14 +296,10 @@ fn ttl_fields<'a>(ctx: &Ctx<'_>, argv: &'a [Bytes]) -> Result<&'a [Bytes]> {
 /// or -2 (no such field) / -1 (no expiry).
 fn httl_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], show: fn(u64, u64) -> i64) -> Result<Reply> {
     let fields = ttl_fields(ctx, argv)?;
-    let times = ctx.db().hexpiry_times(&argv[1], fields)?;
+    // One clock for what is due and what is left.
     let now = now_ms();
-    Ok(Reply::Array(
-        times
-            .into_iter()
-            .map(|t| Reply::Integer(if t < 0 { t } else { show(t as u64, now) }))
-            .collect(),
-    ))
+    let times = ctx.db().field_expiries_at(&argv[1], fields, now)?;
+    Ok(field_answers(times, |at| show(at, now)))
 }
 
 pub fn httl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
@@ -311,7 +324,5 @@ pub fn hpexpiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 pub fn hpersist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let fields = ttl_fields(ctx, argv)?;
     let answers = ctx.db().hpersist(&argv[1], fields)?;
-    Ok(Reply::Array(
-        answers.into_iter().map(Reply::Integer).collect(),
-    ))
+    Ok(field_answers(answers, |at| at as i64))
 }

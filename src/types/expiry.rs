@@ -7,7 +7,7 @@ use super::field_expiry::FieldExpiry;
 use super::{Db, KeyspaceHandle};
 use crate::error::Result;
 use crate::storage::{Cf, Engine, Storage, WriteSet};
-use redrock_encoding::{parse_expire_key, Keyspace};
+use redrock_encoding::{expire_key, parse_expire_key, Keyspace};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +124,7 @@ fn expire_one(
         keyspace: keyspace.clone(),
         counts: storage.counts().keyspace(keyspace),
     };
-    let mut expire_at = expire_at;
+    let (mut expire_at, mut entry) = (expire_at, entry.to_vec());
     loop {
         let writes = std::cell::RefCell::new(WriteSet::new(storage.clone(), false));
         let db = Db::new(storage, engine, &handle, &writes);
@@ -140,17 +140,18 @@ fn expire_one(
             }
             // The time of a hash's earliest field: its fields are due.
             Some(stored) if stored.header.field_expiry_ms == expire_at => {
+                let slot = stored.slot;
                 drop(stored);
                 if let FieldExpiry::More(next) =
                     db.expire_fields(key, expire_at, now, FIELD_BATCH_LIMIT)?
                 {
-                    more_fields = Some(next);
+                    more_fields = Some((next, expire_key(next, keyspace, slot, key)));
                 }
                 false
             }
             // The key changed since the entry was written: the entry is stale.
             _ => {
-                batch.delete(Cf::Expire, entry);
+                batch.delete(Cf::Expire, &entry);
                 false
             }
         };
@@ -161,7 +162,7 @@ fn expire_one(
         }
         writes.borrow_mut().finish()?;
         match more_fields {
-            Some(next) => expire_at = next,
+            Some(next) => (expire_at, entry) = next,
             None => return Ok(()),
         }
     }

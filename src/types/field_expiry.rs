@@ -81,14 +81,24 @@ pub enum ExpireAt {
     Relative(u64),
 }
 
-/// HEXPIRE's answer for one field.
-pub const NO_FIELD: i64 = -2;
-const CONDITION_NOT_MET: i64 = 0;
-const EXPIRY_SET: i64 = 1;
-const DELETED: i64 = 2;
-/// HPERSIST's and HTTL's answer for a field without an expiry.
-pub const NO_EXPIRY: i64 = -1;
-const PERSISTED: i64 = 1;
+/// What a field-expiry command found or did to one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldAnswer {
+    /// No such field (or it is due).
+    NoField,
+    /// HEXPIRE's NX / XX / GT / LT said no.
+    ConditionNotMet,
+    /// HEXPIRE set the expiry.
+    Set,
+    /// HEXPIRE's time had passed: the field is deleted.
+    Deleted,
+    /// The field has no expiry (HPERSIST, HTTL).
+    NoExpiry,
+    /// HPERSIST removed the expiry.
+    Persisted,
+    /// The field expires at this Unix ms (HTTL and friends).
+    ExpiresAt(u64),
+}
 
 /// A field as a writer holding the key's lock sees it.
 pub struct StoredField<V> {
@@ -295,7 +305,7 @@ impl<'a> Db<'a> {
         when: ExpireAt,
         condition: ExpireCondition,
         fields: &[bytes::Bytes],
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<FieldAnswer>> {
         self.lock(&[key])?;
         let now = super::now_ms();
         let at = match when {
@@ -304,7 +314,7 @@ impl<'a> Db<'a> {
         };
         let mut hash = self.open_collection(key, DataType::Hash)?;
         if !hash.existed() {
-            return Ok(vec![NO_FIELD; fields.len()]);
+            return Ok(vec![FieldAnswer::NoField; fields.len()]);
         }
         let mut batch = self.batch();
         let mut answers = Vec::with_capacity(fields.len());
@@ -322,11 +332,11 @@ impl<'a> Db<'a> {
                 }
             };
             let Some(old) = current else {
-                answers.push(NO_FIELD);
+                answers.push(FieldAnswer::NoField);
                 continue;
             };
             if !condition.allows(old, at) {
-                answers.push(CONDITION_NOT_MET);
+                answers.push(FieldAnswer::ConditionNotMet);
                 continue;
             }
             if is_due(at, now) {
@@ -338,14 +348,14 @@ impl<'a> Db<'a> {
                 hash.meta.size -= 1;
                 deleted += 1;
                 changed.insert(field, None);
-                answers.push(DELETED);
+                answers.push(FieldAnswer::Deleted);
             } else {
                 if old != Some(at) {
                     self.set_field_expiry(&mut batch, &mut hash, key, field, old, Some(at));
                 }
                 updated += 1;
                 changed.insert(field, Some(at));
-                answers.push(EXPIRY_SET);
+                answers.push(FieldAnswer::Set);
             }
         }
         if updated + deleted > 0 {
@@ -354,7 +364,8 @@ impl<'a> Db<'a> {
             if deleted > 0 {
                 self.note_deleted_members(hash.slot, key, hash.meta.version, deleted);
             }
-            let event = if deleted > 0 { "hexpired" } else { "hexpire" };
+            // As Redis 7.4: a time already past deletes, raising hdel.
+            let event = if deleted > 0 { "hdel" } else { "hexpire" };
             self.notify(events::HASH, event, key);
             if hash.meta.size == 0 {
                 self.notify(events::GENERIC, "del", key);
@@ -364,12 +375,12 @@ impl<'a> Db<'a> {
     }
 
     /// HPERSIST: removes the fields' expiry; one answer per field.
-    pub fn hpersist(&self, key: &[u8], fields: &[bytes::Bytes]) -> Result<Vec<i64>> {
+    pub fn hpersist(&self, key: &[u8], fields: &[bytes::Bytes]) -> Result<Vec<FieldAnswer>> {
         self.lock(&[key])?;
         let now = super::now_ms();
         let mut hash = self.open_collection(key, DataType::Hash)?;
         if !hash.existed() {
-            return Ok(vec![NO_FIELD; fields.len()]);
+            return Ok(vec![FieldAnswer::NoField; fields.len()]);
         }
         let mut batch = self.batch();
         let mut answers = Vec::with_capacity(fields.len());
@@ -377,14 +388,14 @@ impl<'a> Db<'a> {
         for field in fields {
             let stored = self.stored_field(&hash, key, field)?;
             let answer = match stored.expire_at {
-                _ if !stored.alive(now) => NO_FIELD,
-                Some(_) if persisted.contains(&field[..]) => NO_EXPIRY,
+                _ if !stored.alive(now) => FieldAnswer::NoField,
+                Some(_) if persisted.contains(&field[..]) => FieldAnswer::NoExpiry,
                 Some(at) => {
                     self.set_field_expiry(&mut batch, &mut hash, key, field, Some(at), None);
                     persisted.insert(field);
-                    PERSISTED
+                    FieldAnswer::Persisted
                 }
-                None => NO_EXPIRY,
+                None => FieldAnswer::NoExpiry,
             };
             answers.push(answer);
         }
@@ -395,24 +406,28 @@ impl<'a> Db<'a> {
         Ok(answers)
     }
 
-    /// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME: each field's expiry (Unix
-    /// ms), or [`NO_FIELD`] / [`NO_EXPIRY`].
-    pub fn hexpiry_times(&self, key: &[u8], fields: &[bytes::Bytes]) -> Result<Vec<i64>> {
-        let now = super::now_ms();
-        let Some((slot, meta)) = self.read_collection(key, DataType::Hash)? else {
-            return Ok(vec![NO_FIELD; fields.len()]);
-        };
+    /// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME: each field's expiry as
+    /// it stands at `now`.
+    pub fn field_expiries_at(
+        &self,
+        key: &[u8],
+        fields: &[bytes::Bytes],
+        now: u64,
+    ) -> Result<Vec<FieldAnswer>> {
         self.in_snapshot(|db| {
+            let Some((slot, meta)) = db.read_collection(key, DataType::Hash)? else {
+                return Ok(vec![FieldAnswer::NoField; fields.len()]);
+            };
             fields
                 .iter()
                 .map(|field| {
                     if db.get_member(slot, key, meta.version, field)?.is_none() {
-                        return Ok(NO_FIELD);
+                        return Ok(FieldAnswer::NoField);
                     }
                     Ok(match db.field_expiry(slot, key, &meta, field)? {
-                        None => NO_EXPIRY,
-                        Some(at) if is_due(at, now) => NO_FIELD,
-                        Some(at) => at as i64,
+                        None => FieldAnswer::NoExpiry,
+                        Some(at) if is_due(at, now) => FieldAnswer::NoField,
+                        Some(at) => FieldAnswer::ExpiresAt(at),
                     })
                 })
                 .collect()

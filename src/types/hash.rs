@@ -167,6 +167,9 @@ impl<'a> Db<'a> {
             self.note_deleted_members(hash.slot, key, hash.meta.version, deleted);
             if removed > 0 {
                 self.notify_collection(key, &hash, events::HASH, "hdel");
+            } else if hash.meta.size == 0 {
+                // Only fields already due went, and the key with them.
+                self.notify(events::GENERIC, "del", key);
             }
         }
         Ok(removed)
@@ -174,19 +177,19 @@ impl<'a> Db<'a> {
 
     /// HLEN: exact, without the fields due.
     pub fn hlen(&self, key: &[u8]) -> Result<u64> {
-        let Some((slot, meta)) = self.read_hash(key)? else {
+        let Some((_, meta)) = self.read_hash(key)? else {
             return Ok(0);
         };
-        let now = now_ms();
-        if !may_be_due(&meta, now) {
+        if !may_be_due(&meta, now_ms()) {
             return Ok(meta.size);
         }
+        // The metadata again (counted once, above), to agree with the
+        // index read.
         self.in_snapshot(|db| {
-            // The metadata again, to agree with the index read.
-            let Some((_, meta)) = db.read_hash(key)? else {
+            let Some((slot, meta)) = db.read_collection_to_write(key, DataType::Hash)? else {
                 return Ok(0);
             };
-            let due = db.due_fields(slot, key, &meta, now)?.len() as u64;
+            let due = db.due_fields(slot, key, &meta, now_ms())?.len() as u64;
             Ok(meta.size.saturating_sub(due))
         })
     }
@@ -203,14 +206,16 @@ impl<'a> Db<'a> {
 
     /// HGETALL / HKEYS / HVALS: every field with its value, in field order.
     pub fn hgetall(&self, key: &[u8]) -> Result<Vec<FieldValue>> {
-        let Some((slot, meta)) = self.read_hash(key)? else {
-            return Ok(Vec::new());
-        };
-        let due = self.due_fields(slot, key, &meta, now_ms())?;
-        self.members(Cf::Subkey, slot, key, meta.version, None)
-            .filter(|m| m.as_ref().map_or(true, |(f, _)| !due.contains(f)))
-            .map(|m| m.map(|(f, v)| (Bytes::from(f), bytes(v))))
-            .collect()
+        self.in_snapshot(|db| {
+            let Some((slot, meta)) = db.read_hash(key)? else {
+                return Ok(Vec::new());
+            };
+            let due = db.due_fields(slot, key, &meta, now_ms())?;
+            db.members(Cf::Subkey, slot, key, meta.version, None)
+                .filter(|m| m.as_ref().map_or(true, |(f, _)| !due.contains(f)))
+                .map(|m| m.map(|(f, v)| (Bytes::from(f), bytes(v))))
+                .collect()
+        })
     }
 
     /// Replaces one field's value with `f(old)` under the key lock; a
@@ -277,37 +282,26 @@ impl<'a> Db<'a> {
 
     /// HRANDFIELD with a count (see [`Db::random_members`]).
     pub fn hrandfield(&self, key: &[u8], count: i64) -> Result<Vec<FieldValue>> {
-        let Some((slot, meta)) = self.read_hash(key)? else {
-            return Ok(Vec::new());
-        };
-        let due = self.due_fields(slot, key, &meta, now_ms())?;
-        let picked = if due.is_empty() {
-            self.random_members(slot, key, &meta, count, Draw::Read)?
-        } else {
-            // Drawn among the fields alive only, until active expiry
-            // removes the others.
-            let live = self
-                .members(Cf::Subkey, slot, key, meta.version, None)
-                .filter(|m| m.as_ref().map_or(true, |(f, _)| !due.contains(f)));
-            let size = meta.size.saturating_sub(due.len() as u64);
-            super::collection::pick_members(live, size, count)?
-        };
-        Ok(picked
-            .into_iter()
-            .map(|(f, v)| (Bytes::from(f), bytes(v)))
-            .collect())
-    }
-
-    /// Leaves out of an HSCAN step the fields due. The scan itself counted
-    /// the read, so this second look does not.
-    pub fn drop_due_fields(&self, key: &[u8], fields: &mut Vec<FieldValue>) -> Result<()> {
-        if fields.is_empty() {
-            return Ok(());
-        }
-        if let Some((slot, meta)) = self.read_collection_to_write(key, DataType::Hash)? {
-            let due = self.due_fields(slot, key, &meta, now_ms())?;
-            fields.retain(|(f, _)| !due.contains(&f[..]));
-        }
-        Ok(())
+        self.in_snapshot(|db| {
+            let Some((slot, meta)) = db.read_hash(key)? else {
+                return Ok(Vec::new());
+            };
+            let due = db.due_fields(slot, key, &meta, now_ms())?;
+            let picked = if due.is_empty() {
+                db.random_members(slot, key, &meta, count, Draw::Read)?
+            } else {
+                // Drawn among the fields alive only, until active expiry
+                // removes the others.
+                let live = db
+                    .members(Cf::Subkey, slot, key, meta.version, None)
+                    .filter(|m| m.as_ref().map_or(true, |(f, _)| !due.contains(f)));
+                let size = meta.size.saturating_sub(due.len() as u64);
+                super::collection::pick_members(live, size, count)?
+            };
+            Ok(picked
+                .into_iter()
+                .map(|(f, v)| (Bytes::from(f), bytes(v)))
+                .collect())
+        })
     }
 }
