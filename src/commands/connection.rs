@@ -1,4 +1,5 @@
-//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET.
+//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET,
+//! MONITOR.
 
 use super::args::{int, is, text};
 use super::Ctx;
@@ -157,6 +158,24 @@ pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
 pub fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     ctx.client.reset(ctx.server);
     Ok(Reply::status("RESET"))
+}
+
+/// MONITOR: from now on the connection receives a line for every command
+/// the server runs (see `server::monitor`).
+pub fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    if ctx.in_transaction() || ctx.in_script() {
+        return Err(Error::err("MONITOR isn't allowed for DENY BLOCKING client"));
+    }
+    if ctx.client.monitor.is_some() {
+        // Redis answers nothing to a second MONITOR.
+        return Ok(Reply::Several(Vec::new()));
+    }
+    ctx.client.monitor = Some(ctx.server.monitors.attach());
+    ctx.client
+        .handle
+        .monitor
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(Reply::ok())
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub use transaction::Transaction;
 
 use crate::error::{Error, Result};
 use crate::protocol::Reply;
+use crate::server::monitor::Origin as MonitorOrigin;
 use crate::server::pause::Postponed;
 use crate::server::{ClientState, Server};
 use crate::storage::{Engine, Overlay, Snapshot, WriteSet};
@@ -313,6 +314,14 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if let Some(e) = pubsub::refused_when_subscribed(ctx.client, spec) {
         return reject(ctx, spec, e);
     }
+    if ctx.client.monitor.is_some() && spec.flags & (flags::READONLY | flags::WRITE) != 0 {
+        // A monitor is a replica to Redis, which keeps it off the keys.
+        return reject(
+            ctx,
+            spec,
+            Error::err("Replica can't interact with the keyspace"),
+        );
+    }
     if !in_exec {
         if let Some(e) = scripting::busy_refusal(ctx, spec, argv) {
             return reject(ctx, spec, e);
@@ -377,12 +386,21 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // readable in the pipeline's overlay (whose keys stay locked). Inside
     // EXEC the keys are locked and the overlay has what is pending.
     ctx.snapshot = (reads_snapshot(spec) && !in_exec).then(|| engine.snapshot());
+    if spec.flags & flags::SKIP_MONITOR != 0 {
+        // A script shows before the commands it runs (after it, as other
+        // commands show, would put it behind them).
+        feed_monitors(ctx, spec, argv);
+    }
     let mut result = if spec.flags & flags::SLOW != 0 {
         tokio::task::block_in_place(|| (spec.handler)(ctx, argv))
     } else {
         (spec.handler)(ctx, argv)
     };
     ctx.snapshot = None;
+    // Shown once, when it first runs: not for a blocked command's retries.
+    if spec.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 && !ctx.client.handle.is_blocked() {
+        feed_monitors(ctx, spec, argv);
+    }
     if ctx.client.block.is_some() {
         // Counted once it is served.
         return Reply::Nil;
@@ -408,6 +426,24 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     ctx.server.stats.record_command();
     reply
+}
+
+/// Shows a command that ran to the MONITOR clients, with its secrets
+/// redacted as in the slow log. Scripts (which skip the usual feed) call it
+/// before they run, so that their commands follow them.
+pub fn feed_monitors(ctx: &Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) {
+    let monitors = &ctx.server.monitors;
+    if !monitors.any() {
+        return;
+    }
+    let addr;
+    let origin = if ctx.in_script() {
+        MonitorOrigin::Script
+    } else {
+        addr = ctx.client.handle.addr.to_string();
+        MonitorOrigin::Client(&addr)
+    };
+    monitors.feed(ctx.client.db.index, origin, &redacted(spec, argv));
 }
 
 /// Adds the command to the slow log if it ran longer than the threshold,

@@ -909,7 +909,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 213] = [
+pub static COMMANDS: [CommandSpec; 214] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1110,6 +1110,14 @@ pub static COMMANDS: [CommandSpec; 213] = [
         server::lastsave
     ),
     cmd!("slowlog", -2, 0, "server", NONE, container, subs: &SLOWLOG_SUBCOMMANDS),
+    cmd!(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "server",
+        NONE,
+        connection::monitor
+    ),
     // replication
     cmd!(
         "replicaof",

@@ -69,6 +69,8 @@ pub struct ClientHandle {
     /// CLIENT NO-EVICT and CLIENT NO-TOUCH.
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
+    /// Set by MONITOR (flag `O`).
+    pub monitor: AtomicBool,
     /// Its pub/sub subscriptions and backlog, kept by `server::pubsub`.
     pub pubsub: PubSubCounters,
     /// How many commands MULTI has queued (-1 outside MULTI): CLIENT
@@ -181,6 +183,12 @@ impl ClientHandle {
 
     /// Marks the client as blocked (or no longer), clearing any earlier
     /// CLIENT UNBLOCK request.
+    /// Whether the client waits in a blocking command (its retries run
+    /// while it does).
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Acquire)
+    }
+
     pub fn set_blocked(&self, blocked: bool) {
         self.unblock_request.store(0, Ordering::Release);
         self.blocked.store(blocked, Ordering::Release);
@@ -260,6 +268,9 @@ impl ClientHandle {
     /// CLIENT LIST's flags, in Redis's order; `N` for none.
     fn flags(&self) -> String {
         let mut flags = String::new();
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
         if self.replica.load(Ordering::Acquire) {
             flags.push('S');
         }
@@ -322,6 +333,7 @@ impl ClientRegistry {
             paused: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
             pubsub: PubSubCounters::default(),
             multi_queued: AtomicI64::new(-1),
             multi_memory: AtomicU64::new(0),

@@ -81,6 +81,8 @@ pub struct ClientState {
     /// Set by CLUSTER IMPORT: the slots this connection (a migration's
     /// source) imports; the import fails if it closes first.
     pub import_link: Option<crate::migration::import::ImportLink>,
+    /// Set by MONITOR: the lines of the commands the server runs.
+    pub monitor: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 /// A message a script published: (shard channel?, channel, message).
@@ -118,6 +120,8 @@ impl ClientState {
         self.replies.reset();
         self.handle.no_evict.store(false, Ordering::Relaxed);
         self.handle.no_touch.store(false, Ordering::Relaxed);
+        self.monitor = None;
+        self.handle.monitor.store(false, Ordering::Relaxed);
     }
 }
 
@@ -289,6 +293,7 @@ impl Connection {
                 takeover: None,
                 wait: None,
                 import_link: None,
+                monitor: None,
             },
             input: BytesMut::with_capacity(BUFFER_SIZE),
             parser: RequestParser::default(),
@@ -384,8 +389,8 @@ impl Connection {
                 return Ok(());
             }
             shrink(&mut self.input);
-            // Subscribers are not idle, as in Redis.
-            let timeout = match self.state.pubsub.subscribed() {
+            // Subscribers and monitors are not idle, as in Redis.
+            let timeout = match self.state.pubsub.subscribed() || self.state.monitor.is_some() {
                 true => 0,
                 false => self.server.config.read().timeout,
             };
@@ -395,6 +400,12 @@ impl Connection {
                 message = self.state.pubsub.next_message() => {
                     self.encode_message(&message);
                     self.deliver_messages().await?;
+                    continue;
+                }
+                line = next_monitor_line(&mut self.state.monitor) => {
+                    // None: the monitor fell too far behind and was dropped.
+                    let Some(line) = line else { return Ok(()) };
+                    self.send_monitor_lines(line).await?;
                     continue;
                 }
                 _ = self.state.handle.kill_signal.notified() => return Ok(()),
@@ -585,6 +596,26 @@ impl Connection {
             true => limits.pubsub,
             false => limits.normal,
         }
+    }
+
+    /// Writes `first` and every monitor line already waiting, as simple
+    /// strings.
+    async fn send_monitor_lines(&mut self, first: Bytes) -> std::io::Result<()> {
+        let mut line = Some(first);
+        while let Some(text) = line {
+            self.output.extend_from_slice(b"+");
+            self.output.extend_from_slice(&text);
+            self.output.extend_from_slice(b"\r\n");
+            if self.output.len() >= FLUSH_THRESHOLD {
+                self.send().await?;
+            }
+            line = self
+                .state
+                .monitor
+                .as_mut()
+                .and_then(|lines| lines.try_recv().ok());
+        }
+        self.send().await
     }
 
     fn encode_message(&mut self, message: &Message) {
@@ -834,4 +865,14 @@ async fn idle_timer(seconds: u64) {
         std::future::pending::<()>().await;
     }
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+}
+
+/// The next line for a MONITOR client; never, for any other.
+async fn next_monitor_line(
+    monitor: &mut Option<tokio::sync::mpsc::Receiver<Bytes>>,
+) -> Option<Bytes> {
+    match monitor {
+        Some(lines) => lines.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod cluster_publish;
 mod connection;
 mod http;
+pub mod monitor;
 pub mod notifications;
 pub mod pause;
 pub mod pubsub;
@@ -59,6 +60,8 @@ pub struct Server {
     pub publish_forwarder: Option<cluster_publish::Forwarder>,
     pub stats: Stats,
     pub slowlog: slowlog::SlowLog,
+    /// The MONITOR clients.
+    pub monitors: monitor::Monitors,
     /// The script cache, the function libraries and the running scripts.
     pub scripts: crate::scripting::Scripts,
     pub backups: backup::Backups,
@@ -219,6 +222,7 @@ pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<(), Sta
         cluster,
         stats: Stats::default(),
         slowlog: Default::default(),
+        monitors: Default::default(),
         scripts: Default::default(),
         backups: Default::default(),
         scan_cursors: ScanCursors::new(),
