@@ -191,7 +191,7 @@ pub enum ZSetOp {
 pub type Scored = (Bytes, f64);
 
 /// A sorted set's identity for reads: its slot and metadata.
-type Opened = (u16, Metadata);
+pub type Opened = (u16, Metadata);
 
 /// A score as a member's sub-key holds it.
 pub fn score_from_value(value: &[u8]) -> Result<f64> {
@@ -252,7 +252,9 @@ fn strtod(text: &[u8]) -> Option<(f64, usize)> {
 }
 
 impl<'a> Db<'a> {
-    fn read_zset(&self, key: &[u8]) -> Result<Option<Opened>> {
+    /// The sorted set at `key`, for a read lookup (a keyspace hit or
+    /// miss); a command reading it several times opens it once.
+    pub fn read_zset(&self, key: &[u8]) -> Result<Option<Opened>> {
         self.read_collection(key, DataType::ZSet)
     }
 
@@ -275,6 +277,11 @@ impl<'a> Db<'a> {
         self.get_member(slot, key, version, member)?
             .map(|v| score_from_value(&v))
             .transpose()
+    }
+
+    /// The score of `member` in the opened sorted set `z` at `key`.
+    pub fn score_in(&self, z: &Opened, key: &[u8], member: &[u8]) -> Result<Option<f64>> {
+        self.member_score(z.0, key, z.1.version, member)
     }
 
     /// Writes `member` at `score`, replacing its entry at `old` if any.
@@ -525,6 +532,29 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
+    /// Walks the members of each of `ranges` in turn, each in score order,
+    /// until `visit` breaks (GEOSEARCH scans a grid cell after another).
+    pub fn walk_score_ranges(
+        &self,
+        z: &Opened,
+        key: &[u8],
+        ranges: &[ScoreRange],
+        mut visit: impl FnMut(Bytes, f64) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut stopped = false;
+        for range in ranges {
+            self.walk(z, key, &RangeBy::Score(*range), false, |member, score| {
+                let flow = visit(member, score);
+                stopped = flow.is_break();
+                Ok(flow)
+            })?;
+            if stopped {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The members a ZRANGE selects, in reply order.
     pub fn zrange(&self, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
         let Some(z) = self.read_zset(key)? else {
@@ -600,7 +630,20 @@ impl<'a> Db<'a> {
     pub fn zrangestore(&self, dst: &[u8], src: &[u8], spec: &RangeSpec) -> Result<u64> {
         self.lock(&[dst, src])?;
         let members = self.zrange(src, spec)?;
-        let size = self.store_zset(dst, members, "zrangestore")?;
+        self.zstore_selected(dst, src, members, "zrangestore")
+    }
+
+    /// Stores `members` (distinct), selected from `src`, as `dst`, both
+    /// locked by the caller: `dst` is replaced, or deleted when there are
+    /// none. The count stored.
+    pub fn zstore_selected(
+        &self,
+        dst: &[u8],
+        src: &[u8],
+        members: Vec<Scored>,
+        event: &'static str,
+    ) -> Result<u64> {
+        let size = self.store_zset(dst, members, event)?;
         if src != dst {
             self.only_read([src]);
         }
