@@ -517,6 +517,15 @@ fn geo_errors_and_edge_cases_match_redis() {
         &["GEOSEARCH", "k", "FROMLONLAT", "200", "100", "BYRADIUS", "1", "km"],
         &["GEOSEARCH", "k", "FROMLONLAT", "x", "1", "BYRADIUS", "1", "km"],
         &["GEOSEARCH", "k", "FROMLONLAT", "inf", "0", "BYRADIUS", "1", "km"],
+        &["GEOSEARCH", "k", "FROMLONLAT", "1e-400", "0", "BYRADIUS", "1", "km"],
+        &["GEOSEARCH", "k", "FROMLONLAT", "1e-310", "0", "BYRADIUS", "1", "km"],
+        &["GEOSEARCH", "k", "FROMLONLAT", " 1", "0", "BYRADIUS", "1", "km"],
+        &["GEOSEARCH", "k", "FROMLONLAT", "1", "0", "BYRADIUS", "1e-400", "km"],
+        &["GEOSEARCH", "k", "FROMLONLAT", "-0x1p-1080", "0", "BYRADIUS", "1", "km"],
+        &["GEOSEARCH", "k", "FROMLONLAT", "0x0p-1080", "0e-999", "BYRADIUS", "0.000e-500", "km"],
+        &["ZADD", "under", "1e-400", "a"],
+        &["ZADD", "under", "1e-310", "a", "-0.0", "b"],
+        &["ZRANGE", "under", "0", "-1", "WITHSCORES"],
         &["GeoSearch", "k", "BYRADIUS", "1", "km", "WITHDIST", "ASC"],
         &["geosearch", "k", "FROMMEMBER", "Palermo", "WITHDIST", "ASC"],
         &["GEOSEARCH", "k", "FROMMEMBER", "Palermo", "BYRADIUS", "1", "km", "FOO"],
@@ -599,6 +608,14 @@ fn geo_errors_and_edge_cases_match_redis() {
         &["COMMAND", "GETKEYS", "GEORADIUSBYMEMBER", "k", "m", "3", "km", "STORE", "a"],
         &["COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "2", "3", "km"],
         &["COMMAND", "GETKEYS", "GEOSEARCHSTORE", "d", "k", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
+        // Transactions read their own writes.
+        &["MULTI"],
+        &["GEOADD", "t", "1", "1", "a", "1.001", "1.001", "b"],
+        &["GEOSEARCH", "t", "FROMMEMBER", "a", "BYRADIUS", "1", "km", "WITHDIST"],
+        &["GEOSEARCHSTORE", "t2", "t", "FROMMEMBER", "a", "BYRADIUS", "1", "km", "STOREDIST"],
+        &["GEORADIUS", "t2", "1", "1", "1", "km"],
+        &["GEOPOS", "t", "b"],
+        &["EXEC"],
         // Scripts see RESP2 texts.
         &["EVAL", "return redis.call('GEOPOS', KEYS[1], 'Palermo')", "1", "k"],
         &["EVAL", "return redis.call('GEODIST', KEYS[1], 'Palermo', 'Catania')", "1", "k"],
@@ -685,4 +702,143 @@ fn resp3_replies_match_redis() {
     ] {
         pair.exact(cmd);
     }
+}
+
+/// The keyspace events each command of `script` raises on the server at
+/// `port`, as a subscriber to every event receives them.
+fn events(port: u16, script: &[&[&str]]) -> Vec<Vec<String>> {
+    let mut writer = RawClient::connect(port);
+    writer.command(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut sub = RawClient::connect(port);
+    sub.command(&["PSUBSCRIBE", "__key*__:*"]);
+    let mut steps = Vec::new();
+    for (i, cmd) in script.iter().enumerate() {
+        writer.command(cmd);
+        // Whatever the command published comes before the PING's answer.
+        let token = format!("step-{i}");
+        sub.send(&RawClient::encode(&["PING", &token]));
+        let mut step = Vec::new();
+        loop {
+            let frame = show(&sub.read_reply());
+            if frame.contains(&token) {
+                break;
+            }
+            step.push(frame);
+        }
+        steps.push(step);
+    }
+    steps
+}
+
+#[test]
+fn keyspace_events_match_redis() {
+    let redrock = Server::start();
+    let redis = RedisServer::start();
+    let script: &[&[&str]] = &[
+        &[
+            "GEOADD",
+            "k",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ],
+        &[
+            "GEOADD",
+            "k",
+            "XX",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "1",
+            "1",
+            "new",
+        ],
+        &["GEOADD", "k", "NX", "CH", "1", "1", "Palermo"],
+        &[
+            "GEOSEARCHSTORE",
+            "d",
+            "k",
+            "FROMMEMBER",
+            "Palermo",
+            "BYRADIUS",
+            "200",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d",
+            "k",
+            "FROMMEMBER",
+            "Palermo",
+            "BYRADIUS",
+            "200",
+            "km",
+            "STOREDIST",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d",
+            "k",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d",
+            "k",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
+        &["GEORADIUS", "k", "15", "37", "200", "km", "STORE", "d2"],
+        &[
+            "GEORADIUSBYMEMBER",
+            "k",
+            "Palermo",
+            "200",
+            "km",
+            "STOREDIST",
+            "d3",
+        ],
+        &[
+            "GEORADIUS",
+            "missing",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STORE",
+            "d2",
+        ],
+        &[
+            "GEORADIUSBYMEMBER",
+            "missing",
+            "x",
+            "200",
+            "km",
+            "STOREDIST",
+            "d3",
+        ],
+        &["GEORADIUS", "k", "15", "37", "200", "km"],
+        &[
+            "GEOSEARCH",
+            "k",
+            "FROMMEMBER",
+            "Palermo",
+            "BYRADIUS",
+            "200",
+            "km",
+        ],
+    ];
+    assert_eq!(events(redrock.port, script), events(redis.port, script));
 }

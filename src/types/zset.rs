@@ -203,16 +203,34 @@ pub fn score_from_value(value: &[u8]) -> Result<f64> {
 }
 
 /// Parses a score as Redis's `getDoubleFromObject`: the whole text, no
-/// leading space, no NaN, no overflow.
+/// leading space, no NaN, no overflow, no underflow to zero.
 pub fn parse_score(text: &[u8]) -> Option<f64> {
     let (value, consumed) = strtod(text)?;
     let overflow = value.is_infinite() && !looks_infinite(text);
+    let underflow = value == 0.0 && names_nonzero(text);
     (consumed == text.len()
         && !text.is_empty()
         && !text[0].is_ascii_whitespace()
         && !value.is_nan()
-        && !overflow)
+        && !overflow
+        && !underflow)
         .then_some(value)
+}
+
+/// Whether a number's text has a nonzero digit before its exponent: read
+/// as 0, it was too small for a double (strtod's ERANGE, which Redis
+/// refuses; a subnormal result it keeps).
+fn names_nonzero(text: &[u8]) -> bool {
+    let t = text.strip_prefix(b"+").or(text.strip_prefix(b"-"));
+    let t = t.unwrap_or(text);
+    let (digits, exponent): (&[u8], &[u8]) = match t.get(..2) {
+        Some(x) if x.eq_ignore_ascii_case(b"0x") => (&t[2..], b"pP"),
+        _ => (t, b"eE"),
+    };
+    digits
+        .iter()
+        .take_while(|c| !exponent.contains(c))
+        .any(|c| c.is_ascii_hexdigit() && *c != b'0')
 }
 
 fn looks_infinite(text: &[u8]) -> bool {
