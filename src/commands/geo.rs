@@ -395,6 +395,134 @@ fn scan(
     Ok(hits)
 }
 
+/// geo.c's comparison of distances (NaN below everything, both ways).
+fn sort_gp_asc(a: f64, b: f64) -> i32 {
+    if a > b {
+        1
+    } else if a == b {
+        0
+    } else {
+        -1
+    }
+}
+
+/// Redis 7's pqsort (NetBSD's qsort, Bentley & McIlroy's, without its
+/// switch to insertion sort, recursing only into the partitions that hold
+/// part of `lo..=hi`): how a search with
+/// COUNT sorts when it returns fewer than it found, which decides the
+/// order, and the choice, of members at equal distances.
+fn pqsort<T>(v: &mut [T], lo: usize, hi: usize, cmp: &impl Fn(&T, &T) -> i32) {
+    pqsort_at(v, 0, v.len(), lo, hi, cmp);
+}
+
+/// [`pqsort`] of the `n` elements from `a`.
+fn pqsort_at<T>(
+    v: &mut [T],
+    mut a: usize,
+    mut n: usize,
+    lo: usize,
+    hi: usize,
+    cmp: &impl Fn(&T, &T) -> i32,
+) {
+    let overlaps = |start: usize, len: usize| !(hi < start || lo >= start + len);
+    let insertion_sort = |v: &mut [T], a: usize, n: usize| {
+        for m in a + 1..a + n {
+            let mut l = m;
+            while l > a && cmp(&v[l - 1], &v[l]) > 0 {
+                v.swap(l, l - 1);
+                l -= 1;
+            }
+        }
+    };
+    let med3 = |v: &[T], a: usize, b: usize, c: usize| {
+        if cmp(&v[a], &v[b]) < 0 {
+            if cmp(&v[b], &v[c]) < 0 {
+                b
+            } else if cmp(&v[a], &v[c]) < 0 {
+                c
+            } else {
+                a
+            }
+        } else if cmp(&v[b], &v[c]) > 0 {
+            b
+        } else if cmp(&v[a], &v[c]) < 0 {
+            a
+        } else {
+            c
+        }
+    };
+    let vecswap = |v: &mut [T], a: usize, b: usize, n: usize| {
+        for i in 0..n {
+            v.swap(a + i, b + i);
+        }
+    };
+    loop {
+        if n < 7 {
+            insertion_sort(v, a, n);
+            return;
+        }
+        let mut pm = a + n / 2;
+        if n > 7 {
+            let (mut pl, mut pn) = (a, a + n - 1);
+            if n > 40 {
+                let d = n / 8;
+                pl = med3(v, pl, pl + d, pl + 2 * d);
+                pm = med3(v, pm - d, pm, pm + d);
+                pn = med3(v, pn - 2 * d, pn - d, pn);
+            }
+            pm = med3(v, pl, pm, pn);
+        }
+        v.swap(a, pm);
+        let (mut pa, mut pb) = (a + 1, a + 1);
+        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
+        loop {
+            while pb <= pc {
+                let r = cmp(&v[pb], &v[a]);
+                if r > 0 {
+                    break;
+                }
+                if r == 0 {
+                    v.swap(pa, pb);
+                    pa += 1;
+                }
+                pb += 1;
+            }
+            while pb <= pc {
+                let r = cmp(&v[pc], &v[a]);
+                if r < 0 {
+                    break;
+                }
+                if r == 0 {
+                    v.swap(pc, pd);
+                    pd -= 1;
+                }
+                pc -= 1;
+            }
+            if pb > pc {
+                break;
+            }
+            v.swap(pb, pc);
+            pb += 1;
+            pc -= 1;
+        }
+        let pn = a + n;
+        let r = (pa - a).min(pb - pa);
+        vecswap(v, a, pb - r, r);
+        let r = (pd - pc).min(pn - pd - 1);
+        vecswap(v, pb, pn - r, r);
+        let r = pb - pa;
+        if r > 1 && overlaps(a, r) {
+            pqsort_at(v, a, r, lo, hi, cmp);
+        }
+        let r = pd - pc;
+        if r <= 1 || !overlaps(pn - r, r) {
+            return;
+        }
+        a = pn - r;
+        n = r;
+    }
+}
+
 /// GEORADIUS, GEORADIUSBYMEMBER, their _RO forms, GEOSEARCH and
 /// GEOSEARCHSTORE (georadiusGeneric).
 fn search(ctx: &mut Ctx<'_>, argv: &[Bytes], form: Form) -> Result<Reply> {
@@ -423,11 +551,28 @@ fn search(ctx: &mut Ctx<'_>, argv: &[Bytes], form: Form) -> Result<Reply> {
         Ok((q, hits))
     })?;
     // COUNT without ANY wants the nearest: sorted even if not asked.
-    let desc = q.desc.or((q.count > 0 && !q.any).then_some(false));
-    match desc {
-        Some(false) => hits.sort_by(|a, b| a.dist.total_cmp(&b.dist)),
-        Some(true) => hits.sort_by(|a, b| b.dist.total_cmp(&a.dist)),
-        None => {}
+    if let Some(desc) = q.desc.or((q.count > 0 && !q.any).then_some(false)) {
+        let returned = if q.count > 0 {
+            q.count.min(hits.len())
+        } else {
+            hits.len()
+        };
+        if returned == hits.len() {
+            // glibc's qsort, a stable merge sort (equal distances stay in
+            // scan order).
+            hits.sort_by(|a, b| {
+                let order = a.dist.total_cmp(&b.dist);
+                if desc {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+        } else {
+            let sign = if desc { -1 } else { 1 };
+            let cmp = |a: &Hit, b: &Hit| sign * sort_gp_asc(a.dist, b.dist);
+            pqsort(&mut hits, 0, returned - 1, &cmp);
+        }
     }
     if q.count > 0 {
         hits.truncate(q.count);
