@@ -406,11 +406,31 @@ fn sort_gp_asc(a: f64, b: f64) -> i32 {
     }
 }
 
-/// Redis 7's pqsort (NetBSD's qsort, Bentley & McIlroy's, without its
+/// Sorts by distance as georadiusGeneric does, which decides the order
+/// (and with COUNT the choice) of members at equal distances: all of them
+/// with glibc's qsort, a stable merge sort, or when it returns fewer than
+/// it found, the first `returned` with its own pqsort. (NaN distances, of
+/// near-antipodal points, aside: glibc merges by an inconsistent order.)
+fn sort_hits(hits: &mut [Hit], desc: bool, returned: usize) {
+    if returned == hits.len() {
+        hits.sort_by(|a, b| {
+            let order = a.dist.total_cmp(&b.dist);
+            if desc {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+    } else {
+        let sign = if desc { -1 } else { 1 };
+        let cmp = |a: &Hit, b: &Hit| sign * sort_gp_asc(a.dist, b.dist);
+        pqsort(hits, 0, returned - 1, &cmp);
+    }
+}
+
+/// Redis 7's pqsort: NetBSD's qsort (Bentley & McIlroy's) without its
 /// switch to insertion sort, recursing only into the partitions that hold
-/// part of `lo..=hi`): how a search with
-/// COUNT sorts when it returns fewer than it found, which decides the
-/// order, and the choice, of members at equal distances.
+/// part of `lo..=hi`.
 fn pqsort<T>(v: &mut [T], lo: usize, hi: usize, cmp: &impl Fn(&T, &T) -> i32) {
     pqsort_at(v, 0, v.len(), lo, hi, cmp);
 }
@@ -557,22 +577,7 @@ fn search(ctx: &mut Ctx<'_>, argv: &[Bytes], form: Form) -> Result<Reply> {
         } else {
             hits.len()
         };
-        if returned == hits.len() {
-            // glibc's qsort, a stable merge sort (equal distances stay in
-            // scan order).
-            hits.sort_by(|a, b| {
-                let order = a.dist.total_cmp(&b.dist);
-                if desc {
-                    order.reverse()
-                } else {
-                    order
-                }
-            });
-        } else {
-            let sign = if desc { -1 } else { 1 };
-            let cmp = |a: &Hit, b: &Hit| sign * sort_gp_asc(a.dist, b.dist);
-            pqsort(&mut hits, 0, returned - 1, &cmp);
-        }
+        sort_hits(&mut hits, desc, returned);
     }
     if q.count > 0 {
         hits.truncate(q.count);
