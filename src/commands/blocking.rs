@@ -17,7 +17,7 @@ use std::time::Duration;
 /// does: the milliseconds are rounded up, so a tiny positive waits 1 ms
 /// (not for ever) and a tiny negative is 0.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
-    let seconds = crate::types::zset::parse_score(arg)
+    let seconds = crate::types::zset::parse_long_double(arg)
         .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
     let ms = (seconds * 1000.0).ceil();
     if ms < 0.0 {
@@ -150,5 +150,9 @@ mod tests {
         assert_eq!(ms("0"), None);
         assert_eq!(ms("-0.0001"), None);
         assert!(parse_timeout(b"-0.002").is_err());
+        // Too small for a double, not for Redis's long double.
+        assert_eq!(ms("1e-400"), Some(Duration::from_millis(1)));
+        assert_eq!(ms("-1e-400"), None);
+        assert!(parse_timeout(b" 1").is_err());
     }
 }

@@ -15,6 +15,7 @@ mod connection;
 mod dump;
 mod faults;
 mod function;
+mod geo;
 mod hash;
 mod hyperloglog;
 mod info;

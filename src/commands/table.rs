@@ -2,9 +2,9 @@
 
 use super::flags::*;
 use super::{
-    bitmap, blocking, client, cluster, config, connection, dump, function, hash, hyperloglog, info,
-    introspection, keyspace, list, migrate, pubsub, replication, scripting, server, set, slowlog,
-    sort, string, transaction, zset, Ctx,
+    bitmap, blocking, client, cluster, config, connection, dump, function, geo, hash, hyperloglog,
+    info, introspection, keyspace, list, migrate, pubsub, replication, scripting, server, set,
+    slowlog, sort, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -41,6 +41,12 @@ pub enum KeySpec {
     /// MIGRATE's: the key at 3, or when it is empty every argument after
     /// KEYS.
     Migrate,
+    /// GEORADIUS(BYMEMBER)'s, as Redis's key specs find them: the key at
+    /// 1, then the argument after the first STORE and after the first
+    /// STOREDIST from `options_at` on (not the last argument).
+    GeoRadius {
+        options_at: usize,
+    },
 }
 
 /// Per-command counters for INFO commandstats and latencystats, and the
@@ -187,6 +193,19 @@ impl CommandSpec {
                 }
                 keys.extend(store);
                 keys
+            }
+            KeySpec::GeoRadius { options_at } => {
+                let after = |word: &str| {
+                    (options_at..argc.saturating_sub(1))
+                        .find(|&i| argv[i].eq_ignore_ascii_case(word.as_bytes()))
+                        .map(|i| i + 1)
+                };
+                (argc > 1)
+                    .then_some(1)
+                    .into_iter()
+                    .chain(after("store"))
+                    .chain(after("storedist"))
+                    .collect()
             }
             KeySpec::Range { first, last, step } => {
                 let argc = argc as i32;
@@ -909,7 +928,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 214] = [
+pub static COMMANDS: [CommandSpec; 224] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1968,6 +1987,59 @@ pub static COMMANDS: [CommandSpec; 214] = [
         "sortedset",
         numkeys(2),
         blocking::bzmpop
+    ),
+    // geo: sorted sets of geohash scores
+    cmd!("geoadd", -5, W, "geo", keys(1, 1, 1), geo::geoadd),
+    cmd!("geopos", -2, READONLY, "geo", keys(1, 1, 1), geo::geopos),
+    cmd!("geodist", -4, READONLY, "geo", keys(1, 1, 1), geo::geodist),
+    cmd!("geohash", -2, READONLY, "geo", keys(1, 1, 1), geo::geohash),
+    cmd!(
+        "geosearch",
+        -7,
+        READONLY,
+        "geo",
+        keys(1, 1, 1),
+        geo::geosearch
+    ),
+    cmd!(
+        "geosearchstore",
+        -8,
+        W,
+        "geo",
+        keys(1, 2, 1),
+        geo::geosearchstore
+    ),
+    cmd!(
+        "georadius",
+        -6,
+        W,
+        "geo",
+        KeySpec::GeoRadius { options_at: 6 },
+        geo::georadius
+    ),
+    cmd!(
+        "georadiusbymember",
+        -5,
+        W,
+        "geo",
+        KeySpec::GeoRadius { options_at: 5 },
+        geo::georadiusbymember
+    ),
+    cmd!(
+        "georadius_ro",
+        -6,
+        READONLY,
+        "geo",
+        keys(1, 1, 1),
+        geo::georadius_ro
+    ),
+    cmd!(
+        "georadiusbymember_ro",
+        -5,
+        READONLY,
+        "geo",
+        keys(1, 1, 1),
+        geo::georadiusbymember_ro
     ),
     // lists
     cmd!("lpush", -3, W_FAST, "list", keys(1, 1, 1), list::lpush),

@@ -30,6 +30,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// A double in RESP3, a bulk string of its shortest text in RESP2.
     Double(f64),
+    /// A double written with the text given (GEOPOS's coordinates, which
+    /// Redis prints as `%.17Lf`): `,text` in RESP3, a bulk string in RESP2.
+    DoubleText(Bytes),
     /// A boolean in RESP3, the integer 1 or 0 in RESP2.
     Bool(bool),
     /// A verbatim text in RESP3 (`txt`), a bulk string in RESP2.
@@ -129,6 +132,12 @@ fn encode_resp3(reply: &Reply, out: &mut BytesMut) {
             out.extend_from_slice(b"\r\n");
             return;
         }
+        Reply::DoubleText(text) => {
+            out.extend_from_slice(b",");
+            out.extend_from_slice(text);
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
         scalar => {
             redis_protocol::resp3::encode::complete::extend_encode(out, &to_resp3(scalar), false)
                 .expect("a reply frame always encodes");
@@ -211,7 +220,9 @@ fn to_resp2(reply: &Reply) -> Frame2 {
         Reply::Status(s) => Frame2::SimpleString(s.clone()),
         Reply::Error(e) => Frame2::Error(error_text(e)),
         Reply::Integer(i) => Frame2::Integer(*i),
-        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::BigNumber(b) => Frame2::BulkString(b.clone()),
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::BigNumber(b) | Reply::DoubleText(b) => {
+            Frame2::BulkString(b.clone())
+        }
         Reply::Double(d) => Frame2::BulkString(Bytes::from(format_double(*d))),
         Reply::Nil => Frame2::Null,
         Reply::Bool(b) => Frame2::Integer(i64::from(*b)),
@@ -247,6 +258,7 @@ fn to_resp3(reply: &Reply) -> Frame3 {
         },
         Reply::Nil | Reply::NilArray => Frame3::Null,
         Reply::Double(_)
+        | Reply::DoubleText(_)
         | Reply::Array(_)
         | Reply::Several(_)
         | Reply::Push(_)
@@ -318,6 +330,9 @@ mod tests {
             encode(&Reply::Verbatim(Bytes::from_static(b"hi")), 3),
             "=6\r\ntxt:hi\r\n"
         );
+        let coordinate = Reply::DoubleText(Bytes::from_static(b"13.36138933897018433"));
+        assert_eq!(encode(&coordinate, 3), ",13.36138933897018433\r\n");
+        assert_eq!(encode(&coordinate, 2), "$20\r\n13.36138933897018433\r\n");
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub fn to_lua(lua: &Lua, reply: Reply, resp: u8) -> mlua::Result<Value> {
         )?,
         Reply::Double(d) if resp3 => single_field(lua, "double", Value::Number(d))?,
         Reply::Double(d) => Value::String(lua.create_string(format_double(d))?),
+        Reply::DoubleText(text) if resp3 => {
+            let d = std::str::from_utf8(&text).ok().and_then(|t| t.parse().ok());
+            single_field(lua, "double", Value::Number(d.unwrap_or(f64::NAN)))?
+        }
+        Reply::DoubleText(text) => Value::String(lua.create_string(&text)?),
         Reply::Bool(b) if resp3 => Value::Boolean(b),
         Reply::Bool(b) => Value::Number(f64::from(u8::from(b))),
         Reply::Verbatim(text) if resp3 => {

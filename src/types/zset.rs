@@ -201,7 +201,7 @@ pub enum ZSetOp {
 pub type Scored = (Bytes, f64);
 
 /// A sorted set's identity for reads: its slot and metadata.
-type Opened = (u16, Metadata);
+pub type Opened = (u16, Metadata);
 
 /// A score as a member's sub-key holds it.
 pub fn score_from_value(value: &[u8]) -> Result<f64> {
@@ -213,16 +213,47 @@ pub fn score_from_value(value: &[u8]) -> Result<f64> {
 }
 
 /// Parses a score as Redis's `getDoubleFromObject`: the whole text, no
-/// leading space, no NaN, no overflow.
+/// leading space, no NaN, no overflow, no underflow to zero.
 pub fn parse_score(text: &[u8]) -> Option<f64> {
     let (value, consumed) = strtod(text)?;
     let overflow = value.is_infinite() && !looks_infinite(text);
+    let underflow = value == 0.0 && names_nonzero(text);
     (consumed == text.len()
         && !text.is_empty()
         && !text[0].is_ascii_whitespace()
         && !value.is_nan()
-        && !overflow)
+        && !overflow
+        && !underflow)
         .then_some(value)
+}
+
+/// [`parse_score`] for Redis's long doubles (timeouts): a number too small
+/// for a double reads as the smallest one of its sign instead of failing.
+pub fn parse_long_double(text: &[u8]) -> Option<f64> {
+    parse_score(text).or_else(|| {
+        let (value, consumed) = strtod(text)?;
+        let tiny = value == 0.0
+            && consumed == text.len()
+            && !text[0].is_ascii_whitespace()
+            && names_nonzero(text);
+        tiny.then(|| f64::MIN_POSITIVE.copysign(if text[0] == b'-' { -1.0 } else { 1.0 }))
+    })
+}
+
+/// Whether a number's text has a nonzero digit before its exponent: read
+/// as 0, it was too small for a double (strtod's ERANGE, which Redis
+/// refuses; a subnormal result it keeps).
+fn names_nonzero(text: &[u8]) -> bool {
+    let t = text.strip_prefix(b"+").or(text.strip_prefix(b"-"));
+    let t = t.unwrap_or(text);
+    let (digits, exponent): (&[u8], &[u8]) = match t.get(..2) {
+        Some(x) if x.eq_ignore_ascii_case(b"0x") => (&t[2..], b"pP"),
+        _ => (t, b"eE"),
+    };
+    digits
+        .iter()
+        .take_while(|c| !exponent.contains(c))
+        .any(|c| c.is_ascii_hexdigit() && *c != b'0')
 }
 
 fn looks_infinite(text: &[u8]) -> bool {
@@ -262,7 +293,9 @@ fn strtod(text: &[u8]) -> Option<(f64, usize)> {
 }
 
 impl<'a> Db<'a> {
-    fn read_zset(&self, key: &[u8]) -> Result<Option<Opened>> {
+    /// The sorted set at `key`, for a read lookup (a keyspace hit or
+    /// miss); a command reading it several times opens it once.
+    pub fn read_zset(&self, key: &[u8]) -> Result<Option<Opened>> {
         self.read_collection(key, DataType::ZSet)
     }
 
@@ -285,6 +318,11 @@ impl<'a> Db<'a> {
         self.get_member(slot, key, version, member)?
             .map(|v| score_from_value(&v))
             .transpose()
+    }
+
+    /// The score of `member` in the opened sorted set `z` at `key`.
+    pub fn score_in(&self, z: &Opened, key: &[u8], member: &[u8]) -> Result<Option<f64>> {
+        self.member_score(z.0, key, z.1.version, member)
     }
 
     /// Writes `member` at `score`, replacing its entry at `old` if any.
@@ -535,6 +573,29 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
+    /// Walks the members of each of `ranges` in turn, each in score order,
+    /// until `visit` breaks (GEOSEARCH scans a grid cell after another).
+    pub fn walk_score_ranges(
+        &self,
+        z: &Opened,
+        key: &[u8],
+        ranges: &[ScoreRange],
+        mut visit: impl FnMut(Bytes, f64) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut stopped = false;
+        for range in ranges {
+            self.walk(z, key, &RangeBy::Score(*range), false, |member, score| {
+                let flow = visit(member, score);
+                stopped = flow.is_break();
+                Ok(flow)
+            })?;
+            if stopped {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The members a ZRANGE selects, in reply order.
     pub fn zrange(&self, key: &[u8], spec: &RangeSpec) -> Result<Vec<Scored>> {
         let Some(z) = self.read_zset(key)? else {
@@ -610,7 +671,20 @@ impl<'a> Db<'a> {
     pub fn zrangestore(&self, dst: &[u8], src: &[u8], spec: &RangeSpec) -> Result<u64> {
         self.lock(&[dst, src])?;
         let members = self.zrange(src, spec)?;
-        let size = self.store_zset(dst, members, "zrangestore")?;
+        self.zstore_selected(dst, src, members, "zrangestore")
+    }
+
+    /// Stores `members` (distinct), selected from `src`, as `dst`, both
+    /// locked by the caller: `dst` is replaced, or deleted when there are
+    /// none. The count stored.
+    pub fn zstore_selected(
+        &self,
+        dst: &[u8],
+        src: &[u8],
+        members: Vec<Scored>,
+        event: &'static str,
+    ) -> Result<u64> {
+        let size = self.store_zset(dst, members, event)?;
         if src != dst {
             self.only_read([src]);
         }
