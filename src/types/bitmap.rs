@@ -99,7 +99,7 @@ impl Db<'_> {
     /// GETBIT.
     pub fn getbit(&self, key: &[u8], offset: u64) -> Result<bool> {
         let byte = offset >> 3;
-        self.read_string(key, |db, stored| {
+        self.read_string_point(key, |db, stored| {
             let Some(stored) = stored else {
                 return Ok(false);
             };
