@@ -37,8 +37,11 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// turns the connection into a replica's feed, REPLICAOF and SLAVEOF make
 /// the server a replica of a random address for the rest of the run, and
 /// WAIT with a timeout of 0 waits for replicas forever
-/// (tests/replication.rs covers them).
+/// (tests/replication.rs covers them). MONITOR sends a line for each
+/// command after its reply and answers nothing a second time
+/// (tests/monitor.rs covers it).
 const NEVER: &[&str] = &[
+    "monitor",
     "psync",
     "replicaof",
     "slaveof",

@@ -10,6 +10,7 @@
 mod keys;
 mod metadata;
 mod score;
+mod stream;
 
 pub use keys::{
     expire_key, keyspace_prefix, metadata_key, metadata_key_prefix, parse_expire_key,
@@ -17,7 +18,8 @@ pub use keys::{
     ExpireKey, Keyspace, MetadataKey,
 };
 pub use metadata::{
-    expiry_times, DataType, DecodeError, Metadata, MetadataHeader, BITMAP_FRAGMENT_BYTES,
-    FORMAT_VERSION,
+    expiry_times, DataType, DecodeError, Metadata, MetadataHeader, StreamMeta,
+    BITMAP_FRAGMENT_BYTES, FORMAT_VERSION,
 };
 pub use score::{decode_score, encode_score};
+pub use stream::{decode_stream_fields, encode_stream_fields, StreamId};

@@ -6,8 +6,11 @@
 //! collections: | version u64 | size u64 [| list head u64 | list tail u64]
 //!                [| hash: earliest field expiry ms u64, when not 0]
 //! bitmap:      | version u64 | length in bytes u64 (the fragments are sub-keys)
+//! stream:      | version u64 | entries u64 | last id | first entry id
+//!              | max deleted id | entries added u64 (each id: ms u64, seq u64)
 //! ```
 
+use crate::stream::StreamId;
 use std::fmt;
 
 /// The format version written into the high bits of the flags byte.
@@ -27,6 +30,8 @@ pub enum DataType {
     /// each, so that bit commands on a big string read and write one
     /// fragment. Redis sees a string: see [`DataType::redis_type`].
     Bitmap = 6,
+    /// Entries as sub-keys by id (see [`crate::stream`]); Kvrocks's type 8.
+    Stream = 8,
 }
 
 /// The bytes of a bitmap each fragment sub-key covers.
@@ -41,6 +46,7 @@ impl DataType {
             4 => DataType::Set,
             5 => DataType::ZSet,
             6 => DataType::Bitmap,
+            8 => DataType::Stream,
             _ => return None,
         })
     }
@@ -66,7 +72,14 @@ impl DataType {
             DataType::List => "list",
             DataType::Set => "set",
             DataType::ZSet => "zset",
+            DataType::Stream => "stream",
         }
+    }
+
+    /// Whether a key of this type exists with no members: an emptied
+    /// stream keeps its last id, as in Redis; other collections go.
+    pub fn keeps_empty(self) -> bool {
+        self == DataType::Stream
     }
 
     /// Whether keys of this type keep their members (a bitmap: its
@@ -166,7 +179,20 @@ pub fn expiry_times(expire_at_ms: u64, field_expiry_ms: u64) -> impl Iterator<It
         .filter(|&at| at != 0)
 }
 
-/// The decoded metadata of a collection key (hash, set, zset, list).
+/// What a stream's metadata keeps beside its size, as Redis's stream does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamMeta {
+    /// The last id added (or set by XSETID); new ids must be above it.
+    pub last_id: StreamId,
+    /// The id of the first entry; 0-0 when there is none.
+    pub first_id: StreamId,
+    /// The highest id XDEL removed (or XSETID set).
+    pub max_deleted_id: StreamId,
+    /// How many entries were ever added.
+    pub entries_added: u64,
+}
+
+/// The decoded metadata of a collection key (hash, set, zset, list, stream).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Metadata {
     pub header: MetadataHeader,
@@ -178,6 +204,8 @@ pub struct Metadata {
     pub head: u64,
     /// Lists only: one past the index of the last element.
     pub tail: u64,
+    /// Streams only.
+    pub stream: StreamMeta,
 }
 
 /// Where list indexes start, so that both ends can grow.
@@ -196,7 +224,14 @@ impl Metadata {
             size: 0,
             head: LIST_INITIAL_INDEX,
             tail: LIST_INITIAL_INDEX,
+            stream: StreamMeta::default(),
         }
+    }
+
+    /// Whether the collection exists: it has members, or is a stream
+    /// (see [`DataType::keeps_empty`]).
+    pub fn exists(&self) -> bool {
+        self.size > 0 || self.header.data_type.keeps_empty()
     }
 
     /// Encodes a string value's metadata: the header followed by the bytes.
@@ -227,22 +262,48 @@ impl Metadata {
         };
         meta.version = field(0)?;
         meta.size = field(1)?;
-        if header.data_type == DataType::List {
-            meta.head = field(2)?;
-            meta.tail = field(3)?;
+        match header.data_type {
+            DataType::List => {
+                meta.head = field(2)?;
+                meta.tail = field(3)?;
+            }
+            DataType::Stream => {
+                let id = |i: usize| -> Result<StreamId, DecodeError> {
+                    Ok(StreamId::new(field(i)?, field(i + 1)?))
+                };
+                meta.stream = StreamMeta {
+                    last_id: id(2)?,
+                    first_id: id(4)?,
+                    max_deleted_id: id(6)?,
+                    entries_added: field(8)?,
+                };
+            }
+            _ => {}
         }
         Ok(meta)
     }
 
     /// Encodes a collection's metadata.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + 32);
+        let mut out = Vec::with_capacity(HEADER_LEN + 88);
         self.header.encode_into(&mut out);
-        out.extend_from_slice(&self.version.to_be_bytes());
-        out.extend_from_slice(&self.size.to_be_bytes());
-        if self.header.data_type == DataType::List {
-            out.extend_from_slice(&self.head.to_be_bytes());
-            out.extend_from_slice(&self.tail.to_be_bytes());
+        let mut put = |field: u64| out.extend_from_slice(&field.to_be_bytes());
+        put(self.version);
+        put(self.size);
+        match self.header.data_type {
+            DataType::List => {
+                put(self.head);
+                put(self.tail);
+            }
+            DataType::Stream => {
+                let s = &self.stream;
+                for id in [s.last_id, s.first_id, s.max_deleted_id] {
+                    put(id.ms);
+                    put(id.seq);
+                }
+                put(s.entries_added);
+            }
+            _ => {}
         }
         if self.header.data_type == DataType::Hash && self.header.field_expiry_ms != 0 {
             out.extend_from_slice(&self.header.field_expiry_ms.to_be_bytes());
@@ -272,6 +333,7 @@ mod tests {
             Just(DataType::Set),
             Just(DataType::ZSet),
             Just(DataType::Bitmap),
+            Just(DataType::Stream),
         ]
     }
 
@@ -297,6 +359,19 @@ mod tests {
                 meta.head = head;
                 meta.tail = tail;
             }
+            prop_assert_eq!(Metadata::decode(&meta.encode()).unwrap(), meta);
+        }
+
+        #[test]
+        fn stream_metadata_round_trips(ids in any::<[u64; 6]>(), added in any::<u64>(), size in any::<u64>()) {
+            let mut meta = Metadata::new(DataType::Stream, 9);
+            meta.size = size;
+            meta.stream = StreamMeta {
+                last_id: StreamId::new(ids[0], ids[1]),
+                first_id: StreamId::new(ids[2], ids[3]),
+                max_deleted_id: StreamId::new(ids[4], ids[5]),
+                entries_added: added,
+            };
             prop_assert_eq!(Metadata::decode(&meta.encode()).unwrap(), meta);
         }
 

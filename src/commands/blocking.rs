@@ -19,7 +19,17 @@ use std::time::Duration;
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
     let seconds = crate::types::zset::parse_long_double(arg)
         .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
-    let ms = (seconds * 1000.0).ceil();
+    timeout_of_ms((seconds * 1000.0).ceil())
+}
+
+/// Parses a timeout in whole milliseconds (XREAD's BLOCK), 0 = for ever.
+pub fn parse_timeout_ms(arg: &[u8]) -> Result<Option<Duration>> {
+    let ms = crate::types::string::parse_i64(arg)
+        .ok_or_else(|| Error::err("timeout is not an integer or out of range"))?;
+    timeout_of_ms(ms as f64)
+}
+
+fn timeout_of_ms(ms: f64) -> Result<Option<Duration>> {
     if ms < 0.0 {
         return Err(Error::err("timeout is negative"));
     }
@@ -29,12 +39,14 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
 }
 
-/// Asks the connection to wait on `keys` and run the command again.
-fn block(
+/// Asks the connection to wait on `keys` and run the command again (as
+/// `retry` when given).
+pub fn block(
     ctx: &mut Ctx<'_>,
     keys: &[Bytes],
     timeout: Option<Duration>,
     timeout_reply: Reply,
+    retry: Option<Vec<Bytes>>,
 ) -> Result<Reply> {
     // Inside EXEC a blocking command acts as its non-blocking form.
     if ctx.in_transaction() {
@@ -44,6 +56,7 @@ fn block(
         keys: keys.to_vec(),
         timeout,
         timeout_reply,
+        retry,
     });
     Ok(Reply::Nil)
 }
@@ -57,7 +70,7 @@ fn blocking_pop(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End) -> Result<Reply> {
             reply.extend(popped.into_iter().map(Reply::Bulk));
             Ok(Reply::Array(reply))
         }
-        None => block(ctx, keys, timeout, Reply::NilArray),
+        None => block(ctx, keys, timeout, Reply::NilArray, None),
     }
 }
 
@@ -82,7 +95,7 @@ fn blocking_move(
         // Inside EXEC, LMOVE's null; as in Redis, a timeout answers a null
         // array.
         None if ctx.in_transaction() => Ok(Reply::Nil),
-        None => block(ctx, &argv[1..2], timeout, Reply::NilArray),
+        None => block(ctx, &argv[1..2], timeout, Reply::NilArray, None),
     }
 }
 
@@ -104,7 +117,7 @@ pub fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
         .pop_first(pop.keys, multi_pop_end(pop.high_end), pop.count)?
     {
         Some(popped) => Ok(multi_pop_reply(Some(popped))),
-        None => block(ctx, pop.keys, timeout, Reply::NilArray),
+        None => block(ctx, pop.keys, timeout, Reply::NilArray, None),
     }
 }
 
@@ -117,7 +130,7 @@ fn blocking_zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Result<Reply> 
             reply.extend(zset::flat_scored(popped));
             Ok(Reply::Array(reply))
         }
-        None => block(ctx, keys, timeout, Reply::NilArray),
+        None => block(ctx, keys, timeout, Reply::NilArray, None),
     }
 }
 
@@ -134,7 +147,7 @@ pub fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     let timeout = parse_timeout(&argv[1])?;
     match ctx.db().zpop_first(pop.keys, pop.high_end, pop.count)? {
         Some(popped) => Ok(zset::multi_pop_reply(Some(popped))),
-        None => block(ctx, pop.keys, timeout, Reply::NilArray),
+        None => block(ctx, pop.keys, timeout, Reply::NilArray, None),
     }
 }
 

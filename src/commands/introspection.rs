@@ -64,7 +64,11 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         .collect();
     if matches!(
         spec.keys,
-        KeySpec::NumKeys { .. } | KeySpec::Sort | KeySpec::Migrate | KeySpec::GeoRadius { .. }
+        KeySpec::NumKeys { .. }
+            | KeySpec::Sort
+            | KeySpec::Migrate
+            | KeySpec::GeoRadius { .. }
+            | KeySpec::Streams
     ) {
         flag_names.push(Reply::status("movablekeys"));
     }
@@ -76,7 +80,7 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         } => (first as i32, first as i32, 1),
         KeySpec::Sort | KeySpec::GeoRadius { .. } => (1, 1, 1),
         KeySpec::Migrate => (3, 3, 1),
-        KeySpec::None | KeySpec::NumKeys { .. } => (0, 0, 0),
+        KeySpec::None | KeySpec::NumKeys { .. } | KeySpec::Streams => (0, 0, 0),
         KeySpec::Range { first, last, step } => (first, last, step),
     };
     Reply::Array(vec![

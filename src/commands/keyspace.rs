@@ -196,6 +196,7 @@ fn type_filter(name: &[u8]) -> Option<DataType> {
         DataType::List,
         DataType::Set,
         DataType::ZSet,
+        DataType::Stream,
     ]
     .into_iter()
     .find(|t| is(name, t.name()))

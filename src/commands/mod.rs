@@ -30,6 +30,7 @@ mod server;
 mod set;
 mod slowlog;
 mod sort;
+mod stream;
 mod string;
 mod table;
 mod transaction;

@@ -4,7 +4,7 @@ use super::flags::*;
 use super::{
     bitmap, blocking, client, cluster, config, connection, dump, function, geo, hash, hyperloglog,
     info, introspection, keyspace, list, migrate, pubsub, replication, scripting, server, set,
-    slowlog, sort, string, transaction, zset, Ctx,
+    slowlog, sort, stream, string, transaction, zset, Ctx,
 };
 use crate::error::Result;
 use crate::metrics::{CommandMetrics, LatencyHistogram};
@@ -47,6 +47,10 @@ pub enum KeySpec {
     GeoRadius {
         options_at: usize,
     },
+    /// XREAD's: after the STREAMS keyword, the first half of the arguments
+    /// (the other half are ids); options before it are skipped with their
+    /// values, as Redis's xreadGetKeys does.
+    Streams,
 }
 
 /// Per-command counters for INFO commandstats and latencystats, and the
@@ -171,6 +175,26 @@ impl CommandSpec {
                     .skip(6)
                     .position(|a| a.eq_ignore_ascii_case(b"keys"))
                     .map_or_else(Vec::new, |at| (at + 7..argc).collect())
+            }
+            KeySpec::Streams => {
+                let mut at = 1;
+                while at < argc {
+                    let word = &argv[at];
+                    if word.eq_ignore_ascii_case(b"streams") {
+                        let rest = argc - at - 1;
+                        return (at + 1..at + 1 + rest / 2).collect();
+                    }
+                    at += if word.eq_ignore_ascii_case(b"count")
+                        || word.eq_ignore_ascii_case(b"block")
+                    {
+                        2
+                    } else if word.eq_ignore_ascii_case(b"group") {
+                        3
+                    } else {
+                        1
+                    };
+                }
+                Vec::new()
             }
             KeySpec::Sort => {
                 let mut keys: Vec<usize> = (argc > 1).then_some(1).into_iter().collect();
@@ -928,7 +952,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 224] = [
+pub static COMMANDS: [CommandSpec; 232] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -2098,6 +2122,50 @@ pub static COMMANDS: [CommandSpec; 224] = [
         "list",
         numkeys(2),
         blocking::blmpop
+    ),
+    // streams
+    cmd!("xadd", -5, W_FAST, "stream", keys(1, 1, 1), stream::xadd),
+    cmd!("xlen", 2, RO_POINT, "stream", keys(1, 1, 1), stream::xlen),
+    cmd!(
+        "xrange",
+        -4,
+        READONLY,
+        "stream",
+        keys(1, 1, 1),
+        stream::xrange
+    ),
+    cmd!(
+        "xrevrange",
+        -4,
+        READONLY,
+        "stream",
+        keys(1, 1, 1),
+        stream::xrevrange
+    ),
+    cmd!(
+        "xdel",
+        -3,
+        WRITE | FAST,
+        "stream",
+        keys(1, 1, 1),
+        stream::xdel
+    ),
+    cmd!("xtrim", -4, WRITE, "stream", keys(1, 1, 1), stream::xtrim),
+    cmd!(
+        "xsetid",
+        -3,
+        W_FAST,
+        "stream",
+        keys(1, 1, 1),
+        stream::xsetid
+    ),
+    cmd!(
+        "xread",
+        -4,
+        READONLY | BLOCKING,
+        "stream",
+        KeySpec::Streams,
+        stream::xread
     ),
 ];
 

@@ -154,4 +154,7 @@ pub struct BlockRequest {
     pub timeout: Option<std::time::Duration>,
     /// The reply when the timeout passes.
     pub timeout_reply: crate::protocol::Reply,
+    /// The command to run again, when not the one sent: XREAD's `$`
+    /// becomes the last id it stood for, so entries added meanwhile serve it.
+    pub retry: Option<Vec<Bytes>>,
 }

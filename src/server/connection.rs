@@ -723,6 +723,7 @@ impl Connection {
     ) -> std::io::Result<Option<Reply>> {
         // Earlier replies of the pipeline go out now, as in Redis.
         self.send().await?;
+        let argv = block.retry.as_deref().unwrap_or(argv);
         let deadline = block.timeout.map(|t| tokio::time::Instant::now() + t);
         let ks = self.state.db.keyspace.as_bytes().to_vec();
         // Registered before the retry below, so no write is missed.

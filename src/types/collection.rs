@@ -1,4 +1,4 @@
-//! What every collection type (hash, set, sorted set, list) shares: a
+//! What every collection type (hash, set, sorted set, list, stream) shares: a
 //! metadata entry with a version and a size, and one sub-key per member
 //! under `keyspace | slot | keylen | key | version`.
 
@@ -9,6 +9,10 @@ use redrock_cluster::key_slot;
 use redrock_encoding::{
     prefix_successor, subkey, subkey_prefix, DataType, Metadata, MetadataHeader,
 };
+
+/// Up to this many members, a removal deletes each one; beyond it, one
+/// range deletion covers them.
+pub(super) const POINT_DELETES_UP_TO: u64 = 64;
 
 /// A member of a collection and its value.
 pub type Member = (Vec<u8>, Box<[u8]>);
@@ -68,7 +72,7 @@ impl<'a> Db<'a> {
             return Err(Error::WrongType);
         }
         let meta = Metadata::decode(&stored.raw)?;
-        Ok((meta.size > 0).then_some((stored.slot, meta)))
+        Ok(meta.exists().then_some((stored.slot, meta)))
     }
 
     /// Opens `key` for a write as a collection of `data_type` (the caller
@@ -85,7 +89,7 @@ impl<'a> Db<'a> {
                 return Err(Error::WrongType);
             }
             let meta = Metadata::decode(&s.raw)?;
-            if meta.size > 0 {
+            if meta.exists() {
                 return Ok(Collection {
                     slot,
                     meta,
@@ -107,9 +111,9 @@ impl<'a> Db<'a> {
     }
 
     /// Writes a collection's metadata back, or removes the key when it has
-    /// become empty.
+    /// become empty (and is not a stream).
     pub fn save_collection(&self, batch: &mut Batch, key: &[u8], c: &Collection) {
-        if c.meta.size == 0 {
+        if !c.meta.exists() {
             if let Some(old) = &c.stored {
                 self.remove(batch, c.slot, key, old);
             }
@@ -128,7 +132,7 @@ impl<'a> Db<'a> {
     /// Raises the events of a command's write of collection `key` (see
     /// [`Db::notify_write`]); `c` as the command left it.
     pub fn notify_collection(&self, key: &[u8], c: &Collection, class: u32, event: &'static str) {
-        self.notify_write(key, c.prior, class, event, c.meta.size > 0);
+        self.notify_write(key, c.prior, class, event, c.meta.exists());
     }
 
     /// The event of a STORE command (SINTERSTORE, ZUNIONSTORE, ...) whose
@@ -505,6 +509,7 @@ impl<'a> Db<'a> {
                     "quicklist"
                 }
             }
+            DataType::Stream => "stream",
             DataType::String | DataType::Bitmap => "raw",
         })
     }

@@ -2,7 +2,7 @@
 //! metadata's `head` (first element) and `tail` (one past the last), so both
 //! ends grow in O(1) and a window is one bounded iteration.
 
-use super::collection::Collection;
+use super::collection::{Collection, POINT_DELETES_UP_TO};
 use super::{index_window, Db, Prior};
 use crate::error::{Error, Result};
 use crate::keyspace_events as events;
@@ -34,10 +34,6 @@ impl End {
         }
     }
 }
-
-/// Up to this many elements, a removal deletes each one; beyond it, one
-/// range deletion covers them.
-const POINT_DELETES_UP_TO: u64 = 64;
 
 /// The LPOS options.
 #[derive(Clone, Copy, Debug)]

@@ -15,6 +15,7 @@ pub mod keyspace;
 pub mod list;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
