@@ -354,15 +354,6 @@ fn wrongtype_and_keyspace_rules() {
 fn deleted_hash_members_are_collected_by_compaction() {
     let server = Server::start();
     let mut con = server.client();
-    let subkeys = |con: &mut redis::Connection| -> u64 {
-        let info: String = redis::cmd("INFO").arg("rocksdb").query(con).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("estimate_keys[subkey]:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     let mut pipe = redis::pipe();
     for i in 0..50_000 {
         pipe.cmd("HSET")
@@ -374,7 +365,7 @@ fn deleted_hash_members_are_collected_by_compaction() {
     pipe.query::<()>(&mut con).unwrap();
     q(&mut con, &["SADD", "keep", "a", "b", "c"]);
     assert_eq!(q(&mut con, &["COMPACT"]), ok());
-    assert_eq!(subkeys(&mut con), 50_003);
+    assert_eq!(common::estimated_subkeys(&mut con), 50_003);
     // DEL touches only the metadata; the members go at the next compaction.
     assert_eq!(q(&mut con, &["DEL", "big"]), int(1));
     assert_eq!(
@@ -383,7 +374,7 @@ fn deleted_hash_members_are_collected_by_compaction() {
     );
     assert_eq!(q(&mut con, &["COMPACT"]), ok());
     assert_eq!(
-        subkeys(&mut con),
+        common::estimated_subkeys(&mut con),
         5,
         "two new fields of big and the three of keep"
     );
@@ -397,5 +388,5 @@ fn deleted_hash_members_are_collected_by_compaction() {
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(q(&mut con, &["EXISTS", "keep"]), int(0));
     assert_eq!(q(&mut con, &["COMPACT"]), ok());
-    assert_eq!(subkeys(&mut con), 0);
+    assert_eq!(common::estimated_subkeys(&mut con), 0);
 }

@@ -443,15 +443,6 @@ fn a_stream_is_a_first_class_type() {
 fn data_survives_a_restart_and_old_entries_are_collected() {
     let mut server = Server::start();
     let mut con = server.client();
-    let subkeys = |con: &mut redis::Connection| -> u64 {
-        let info: String = redis::cmd("INFO").arg("rocksdb").query(con).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("estimate_keys[subkey]:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     let mut pipe = redis::pipe();
     for i in 1..=20_000 {
         pipe.cmd("XADD")
@@ -469,7 +460,7 @@ fn data_survives_a_restart_and_old_entries_are_collected() {
         ok()
     );
     assert_eq!(q(&mut con, &["COMPACT"]), ok());
-    assert_eq!(subkeys(&mut con), 20_001);
+    assert_eq!(common::estimated_subkeys(&mut con), 20_001);
     // Trimming and DEL leave the entries to the compaction filter.
     assert_eq!(q(&mut con, &["XTRIM", "big", "MAXLEN", "15000"]), int(5000));
     assert_eq!(q(&mut con, &["XLEN", "big"]), int(15_000));
@@ -484,7 +475,7 @@ fn data_survives_a_restart_and_old_entries_are_collected() {
     q(&mut con, &["XADD", "big", "1-1", "fresh", "1"]);
     assert_eq!(q(&mut con, &["COMPACT"]), ok());
     assert_eq!(
-        subkeys(&mut con),
+        common::estimated_subkeys(&mut con),
         2,
         "the new entry of big and the one of keep"
     );

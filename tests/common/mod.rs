@@ -331,6 +331,18 @@ pub fn cluster_info(server: &Server, field: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// RocksDB's estimate of the sub-keys stored (INFO rocksdb), which falls
+/// as compaction collects deleted members.
+pub fn estimated_subkeys(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("rocksdb").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("estimate_keys[subkey]:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// A RESP client that returns each reply's exact bytes, so replies of two
 /// servers can be compared byte for byte.
 pub struct RawClient {
