@@ -404,6 +404,42 @@ fn bgsave_makes_a_backup_a_server_restores_from() {
 }
 
 #[test]
+fn save_writes_the_backup_before_it_answers() {
+    let mut server = Server::start();
+    let mut con = server.client();
+    for i in 0..500 {
+        q(&mut con, &["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    assert_eq!(q(&mut con, &["SAVE"]), ok());
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        info.contains("rdb_saves:1") && info.contains("rdb_last_bgsave_status:ok"),
+        "{info}"
+    );
+    let mut raw = server.raw();
+    assert_eq!(
+        error(&mut raw, &["SAVE", "now"]),
+        "ERR wrong number of arguments for 'save' command"
+    );
+    raw.command(&["MULTI"]);
+    assert_eq!(
+        error(&mut raw, &["SAVE"]),
+        "ERR Command not allowed inside a transaction"
+    );
+    raw.command(&["DISCARD"]);
+    q(&mut con, &["SET", "late", "1"]);
+    let backup = server.dir.join("backup");
+    server.terminate();
+    let restored = Server::start_in(&backup, &[]);
+    let mut con = restored.client();
+    assert_eq!(q(&mut con, &["DBSIZE"]), int(500));
+    assert_eq!(q(&mut con, &["GET", "k499"]), bulk("499"));
+}
+
+#[test]
 fn backup_dir_never_reaches_the_live_database() {
     let mut server = Server::start();
     let mut raw = server.raw();

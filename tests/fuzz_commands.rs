@@ -58,7 +58,7 @@ const NEVER: &[&str] = &[
 ];
 /// Slow whole-database commands, sent one time in twenty they are picked
 /// so they do not dominate the run.
-const RARE: &[&str] = &["bgsave", "compact", "flushall", "flushdb"];
+const RARE: &[&str] = &["bgsave", "save", "compact", "flushall", "flushdb"];
 /// Commands that may close the connection they run on (or every other one).
 const CLOSING: &[&str] = &["quit", "client|kill"];
 

@@ -87,6 +87,17 @@ pub fn bgsave(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::status("Background saving started"))
 }
 
+/// SAVE: the backup BGSAVE makes, written before the reply (a checkpoint,
+/// so other connections are served meanwhile).
+pub fn save(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
+    match crate::server::backup::save(ctx.server) {
+        None => Err(Error::err("Background save already in progress")),
+        Some(true) => Ok(Reply::ok()),
+        // Redis's bare error; the log says why.
+        Some(false) => Err(Error::coded("ERR")),
+    }
+}
+
 pub fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Result<Reply> {
     Ok(Reply::Integer(ctx.server.backups.last_save() as i64))
 }

@@ -952,7 +952,7 @@ const SCRIPT_RUN: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MA
 /// Their _RO forms.
 const SCRIPT_RUN_RO: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | READONLY;
 
-pub static COMMANDS: [CommandSpec; 232] = [
+pub static COMMANDS: [CommandSpec; 233] = [
     // connection
     cmd!("ping", -1, FAST, "connection", NONE, connection::ping),
     cmd!(
@@ -1143,6 +1143,14 @@ pub static COMMANDS: [CommandSpec; 232] = [
         "server",
         NONE,
         server::bgsave
+    ),
+    cmd!(
+        "save",
+        1,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI | SLOW,
+        "server",
+        NONE,
+        server::save
     ),
     cmd!(
         "lastsave",

@@ -1,5 +1,6 @@
-//! BGSAVE: a consistent RocksDB checkpoint of the whole data directory in
-//! `backup-dir`, made on a blocking thread so requests keep flowing. The
+//! BGSAVE and SAVE: a consistent RocksDB checkpoint of the whole data
+//! directory in `backup-dir`; BGSAVE makes it on a blocking thread so
+//! requests keep flowing, SAVE before it answers. The
 //! backup is a data directory itself: `redrock-server --dir <backup-dir>`
 //! starts on it.
 
@@ -76,40 +77,58 @@ pub fn backup_dir(server: &Server) -> PathBuf {
     server.config.read().backup_path()
 }
 
-/// Starts a backup; `false` if one is already running.
+/// BGSAVE: starts a backup on a blocking thread; `false` if one is
+/// already running.
 pub fn start(server: &Arc<Server>) -> bool {
-    let backups = &server.backups;
+    if !claim(&server.backups) {
+        return false;
+    }
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || write(&server));
+    true
+}
+
+/// SAVE: writes a backup on the calling thread; `None` if one is already
+/// running, else whether it was written.
+pub fn save(server: &Server) -> Option<bool> {
+    claim(&server.backups).then(|| write(server))
+}
+
+/// Marks a backup as running; `false` if one already is.
+fn claim(backups: &Backups) -> bool {
     if backups.in_progress.swap(true, Ordering::AcqRel) {
         return false;
     }
     *backups.started.lock() = Some(Instant::now());
-    let server = server.clone();
-    tokio::task::spawn_blocking(move || {
-        let target = backup_dir(&server);
-        let started = Instant::now();
-        let result = server.storage.checkpoint(&target);
-        let backups = &server.backups;
-        match &result {
-            Ok(()) => {
-                backups.last_save.store(unix_now(), Ordering::Relaxed);
-                backups.saves.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    "backup written to {} in {:.1}s",
-                    target.display(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            Err(e) => tracing::error!(
-                "backup to {} failed: {e}; check that the directory is writable and has room",
-                target.display()
-            ),
-        }
-        backups.last_ok.store(result.is_ok(), Ordering::Relaxed);
-        backups
-            .last_duration
-            .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
-        *backups.started.lock() = None;
-        backups.in_progress.store(false, Ordering::Release);
-    });
     true
+}
+
+/// Writes the backup a [`claim`] started, records how it went and ends it.
+fn write(server: &Server) -> bool {
+    let target = backup_dir(server);
+    let started = Instant::now();
+    let result = server.storage.checkpoint(&target);
+    let backups = &server.backups;
+    match &result {
+        Ok(()) => {
+            backups.last_save.store(unix_now(), Ordering::Relaxed);
+            backups.saves.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                "backup written to {} in {:.1}s",
+                target.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Err(e) => tracing::error!(
+            "backup to {} failed: {e}; check that the directory is writable and has room",
+            target.display()
+        ),
+    }
+    backups.last_ok.store(result.is_ok(), Ordering::Relaxed);
+    backups
+        .last_duration
+        .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+    *backups.started.lock() = None;
+    backups.in_progress.store(false, Ordering::Release);
+    result.is_ok()
 }
