@@ -635,3 +635,31 @@ fn concurrent_xadds_get_increasing_ids() {
         .collect();
     assert_eq!(stored, all);
 }
+
+/// Where Redis 7.2 differs from the 7.0 oracle: XSETID may not go below
+/// the highest id XDEL removed (redis/redis#11444), unless MAXDELETEDID
+/// replaces it.
+#[test]
+fn xsetid_stays_above_deleted_ids_as_in_redis_7_2() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    for id in ["1-1", "1-2", "1-3"] {
+        raw.command(&["XADD", "x", id, "f", "v"]);
+    }
+    raw.command(&["XDEL", "x", "1-2"]);
+    raw.command(&["XDEL", "x", "1-3"]);
+    assert_eq!(
+        error(&mut raw, &["XSETID", "x", "1-2"]),
+        "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"
+    );
+    assert_eq!(raw.command(&["XSETID", "x", "1-3"]), b"+OK\r\n");
+    assert_eq!(
+        raw.command(&["XSETID", "x", "1-2", "MAXDELETEDID", "1-1"]),
+        b"+OK\r\n"
+    );
+    // The last id is now 1-2, so XADD of 1-2 is refused.
+    assert_eq!(
+        error(&mut raw, &["XADD", "x", "1-2", "f", "v"]),
+        "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+    );
+}

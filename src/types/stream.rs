@@ -339,6 +339,15 @@ impl<'a> Db<'a> {
                 ));
             }
         }
+        // Redis 7.2 (redis/redis#11444), after the checks above: an id
+        // below an entry already deleted would let XADD reuse it;
+        // MAXDELETEDID, when given, replaces that id (and the command
+        // checks it against the new one).
+        if set.max_deleted_id.is_none() && set.last_id < c.meta.stream.max_deleted_id {
+            return Err(Error::err(
+                "The ID specified in XSETID is smaller than current max_deleted_entry_id",
+            ));
+        }
         let stream = &mut c.meta.stream;
         stream.last_id = set.last_id;
         if let Some(added) = set.entries_added {
