@@ -403,58 +403,47 @@ impl<'a> Db<'a> {
         pattern: Option<&[u8]>,
         count: usize,
     ) -> Result<ScanStep> {
+        // One snapshot: the metadata, the due fields and the members agree.
         self.in_snapshot(|db| {
-            db.scan_members_in_view(cursors, key, data_type, cursor, pattern, count)
-        })
-    }
-
-    fn scan_members_in_view(
-        &self,
-        cursors: &super::keyspace::ScanCursors,
-        key: &[u8],
-        data_type: DataType,
-        cursor: u64,
-        pattern: Option<&[u8]>,
-        count: usize,
-    ) -> Result<ScanStep> {
-        let Some((slot, meta)) = self.read_collection(key, data_type)? else {
-            return Ok((0, Vec::new()));
-        };
-        let Some((_, after)) = cursors.resolve(cursor) else {
-            return Ok((0, Vec::new()));
-        };
-        // A hash's fields due are examined but not returned.
-        let due = if data_type == DataType::Hash {
-            self.due_fields(slot, key, &meta, now_ms())?
-        } else {
-            Default::default()
-        };
-        let mut start = after.clone();
-        if let Some(s) = start.as_mut() {
-            s.push(0);
-        }
-        let mut out = Vec::new();
-        let mut last: Option<Vec<u8>> = None;
-        for (examined, item) in self
-            .members(Cf::Subkey, slot, key, meta.version, start.as_deref())
-            .enumerate()
-        {
-            if examined == count {
-                let last = last.expect("count is at least one");
-                return Ok((cursors.store(0, last), out));
+            let Some((slot, meta)) = db.read_collection(key, data_type)? else {
+                return Ok((0, Vec::new()));
+            };
+            let Some((_, after)) = cursors.resolve(cursor) else {
+                return Ok((0, Vec::new()));
+            };
+            // A hash's fields due are examined but not returned.
+            let due = if data_type == DataType::Hash {
+                db.due_fields(slot, key, &meta, now_ms())?
+            } else {
+                Default::default()
+            };
+            let mut start = after.clone();
+            if let Some(s) = start.as_mut() {
+                s.push(0);
             }
-            let (member, value) = item?;
-            if !due.contains(&member)
-                && pattern.is_none_or(|p| crate::glob::glob_match(p, &member, false))
+            let mut out = Vec::new();
+            let mut last: Option<Vec<u8>> = None;
+            for (examined, item) in db
+                .members(Cf::Subkey, slot, key, meta.version, start.as_deref())
+                .enumerate()
             {
-                out.push((
-                    bytes::Bytes::copy_from_slice(&member),
-                    bytes::Bytes::copy_from_slice(&value),
-                ));
+                if examined == count {
+                    let last = last.expect("count is at least one");
+                    return Ok((cursors.store(0, last), out));
+                }
+                let (member, value) = item?;
+                if !due.contains(&member)
+                    && pattern.is_none_or(|p| crate::glob::glob_match(p, &member, false))
+                {
+                    out.push((
+                        bytes::Bytes::copy_from_slice(&member),
+                        bytes::Bytes::copy_from_slice(&value),
+                    ));
+                }
+                last = Some(member);
             }
-            last = Some(member);
-        }
-        Ok((0, out))
+            Ok((0, out))
+        })
     }
 }
 
